@@ -1,0 +1,8 @@
+/* Subcommands of the `instcal` command line tool. Each returns the process
+ * exit status (0 success, 1 failure, 2 usage error). */
+#ifndef IC_CLI_COMMANDS_H
+#define IC_CLI_COMMANDS_H
+
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,91 @@
+/* Shared test helpers (see testutil.h). */
+#include "testutil.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+
+#ifndef IC_TESTS_DIR
+#error "IC_TESTS_DIR must be defined by the build"
+#endif
+
+const char *tu_path(const char *rel)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", IC_TESTS_DIR, rel);
+    return buf;
+}
+
+ic_safetensors *tu_fixture(const char *name)
+{
+    char rel[512];
+    snprintf(rel, sizeof rel, "golden/fixtures/%s.safetensors", name);
+    ic_safetensors *st = NULL;
+    int rc = ic_st_open(&st, tu_path(rel));
+    ck_assert_msg(rc == 0, "cannot open fixture %s (rc %d)", rel, rc);
+    return st;
+}
+
+const ic_st_tensor *tu_fixture_tensor(const ic_safetensors *st, const char *name)
+{
+    const ic_st_tensor *t = ic_st_find(st, name);
+    ck_assert_msg(t != NULL, "fixture tensor %s missing", name);
+    ck_assert_msg(t->f32 != NULL, "fixture tensor %s is not float", name);
+    return t;
+}
+
+uint64_t tu_rand_u64(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+float tu_rand_uniform(uint64_t *s, float lo, float hi)
+{
+    double u = (double)(tu_rand_u64(s) >> 11) / 9007199254740992.0;
+    return (float)(lo + (hi - lo) * u);
+}
+
+int tu_rand_int(uint64_t *s, int lo, int hi)
+{
+    return lo + (int)(tu_rand_u64(s) % (uint64_t)(hi - lo + 1));
+}
+
+void tu_rand_fill(float *x, size_t n, uint64_t *s, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = tu_rand_uniform(s, lo, hi);
+}
+
+size_t tu_compare(const float *got, const float *want, size_t n, double rtol, const char *label,
+                  double *max_rel)
+{
+    double scale = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(want[i]) > scale)
+            scale = fabs(want[i]);
+    scale *= 1e-2;
+    if (scale == 0)
+        scale = 1e-12;
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double rel = d / (fabs(want[i]) + scale);
+        if (!(rel <= worst))
+            worst = isnan(rel) ? INFINITY : (rel > worst ? rel : worst);
+        if (!(rel <= rtol)) {
+            if (bad < 5)
+                fprintf(stderr, "%s[%zu]: got %.8g want %.8g (rel %.3g)\n", label, i, got[i],
+                        want[i], rel);
+            bad++;
+        }
+    }
+    if (max_rel)
+        *max_rel = worst;
+    return bad;
+}

@@ -1,0 +1,36 @@
+/* Helpers shared by the Check test programs: golden fixtures, random data,
+ * tolerant comparison. */
+#ifndef IC_TESTS_TESTUTIL_H
+#define IC_TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/safetensors.h"
+
+/* Absolute path of a file under the source tree's tests/ folder. The result
+ * is a static buffer, valid until the next call. */
+const char *tu_path(const char *rel);
+
+/* Opens tests/golden/fixtures/<name>.safetensors; fails the test if absent. */
+ic_safetensors *tu_fixture(const char *name);
+/* Tensor of a fixture by name; fails the test if absent. */
+const ic_st_tensor *tu_fixture_tensor(const ic_safetensors *st, const char *name);
+
+/* Deterministic xorshift64* generator. */
+uint64_t tu_rand_u64(uint64_t *state);
+/* Uniform in [lo, hi). */
+float tu_rand_uniform(uint64_t *state, float lo, float hi);
+/* Integer in [lo, hi]. */
+int tu_rand_int(uint64_t *state, int lo, int hi);
+void tu_rand_fill(float *x, size_t n, uint64_t *state, float lo, float hi);
+
+/* Compares got with want element-wise: |g - w| <= rtol * (|w| + scale), where
+ * scale is the largest |want| times 1e-2 (so that values near zero are
+ * judged against the tensor's magnitude, not their own). Prints the first
+ * mismatches with `label` and returns the number of mismatches. Also reports
+ * the largest relative error in *max_rel when not NULL. */
+size_t tu_compare(const float *got, const float *want, size_t n, double rtol, const char *label,
+                  double *max_rel);
+
+#endif

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test suite: the normal build, then the
+# unit suites again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Usage: ./test.sh
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
+ensure_packages "${BUILD_PACKAGES[@]}" python3 python3-numpy
+cd "$ROOT"
+
+echo "== build (release) and all suites"
+build_dir build
+meson test -C build --print-errorlogs --num-processes 2
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dnative=false
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite slow
+
+echo "== all suites passed"

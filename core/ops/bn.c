@@ -1,0 +1,245 @@
+/* BatchNorm forward with InstCal calibration (see bn.h).
+ *
+ * The forward is two cheap passes over each (n, c) plane: one to gather the
+ * instance statistics (done by the caller, ic_bn_instance_stats) and one fused
+ * x * scale + bias (+ ReLU) pass. Calibration must cost at most a few percent
+ * of a forward, so neither pass allocates and both stream each plane once. */
+#include "ops/bn.h"
+
+#include <math.h>
+
+#include "base/err.h"
+
+/* ---- instance statistics ---- */
+
+/* Mean and unbiased variance of one plane of n floats. Sums of x - k, with k
+ * the first element, keep the one-pass formula q - s^2/n well conditioned
+ * when |mean| >> std (cancellation only hurts relative to (mean - k)^2).
+ * Four accumulators per sum let the compiler vectorise without reassociation
+ * (the build uses -ffp-contract=off and no fast-math). */
+static void plane_stats(double *mean, double *var, const float *p, size_t n)
+{
+    const double k = p[0];
+    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (int j = 0; j < 4; j++) {
+            double d = (double)p[i + (size_t)j] - k;
+            s[j] += d;
+            q[j] += d * d;
+        }
+    }
+    for (; i < n; i++) {
+        double d = (double)p[i] - k;
+        s[0] += d;
+        q[0] += d * d;
+    }
+    double st = (s[0] + s[1]) + (s[2] + s[3]);
+    double qt = (q[0] + q[1]) + (q[2] + q[3]);
+    *mean = k + st / (double)n;
+    if (n < 2) {
+        *var = 0;
+        return;
+    }
+    double v = (qt - st * st / (double)n) / (double)(n - 1);
+    *var = v > 0 ? v : 0;
+}
+
+void ic_bn_instance_stats(float *mean_t, float *var_t, const ic_tensor *x)
+{
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++) {
+        for (int c = 0; c < x->c; c++) {
+            double m, v;
+            plane_stats(&m, &v, ic_tensor_at(x, n, c), hw);
+            size_t i = (size_t)n * (size_t)x->c + (size_t)c;
+            if (mean_t)
+                mean_t[i] = (float)m;
+            if (var_t)
+                var_t[i] = (float)v;
+        }
+    }
+}
+
+void ic_bn_instance_stats_ref(float *mean_t, float *var_t, const ic_tensor *x)
+{
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++) {
+        for (int c = 0; c < x->c; c++) {
+            const float *p = ic_tensor_at(x, n, c);
+            double s = 0, q = 0;
+            for (size_t i = 0; i < hw; i++)
+                s += p[i];
+            double m = s / (double)hw;
+            for (size_t i = 0; i < hw; i++)
+                q += ((double)p[i] - m) * ((double)p[i] - m);
+            size_t i = (size_t)n * (size_t)x->c + (size_t)c;
+            if (mean_t)
+                mean_t[i] = (float)m;
+            if (var_t)
+                var_t[i] = hw < 2 ? 0.0f : (float)(q / (double)(hw - 1));
+        }
+    }
+}
+
+/* ---- calibrated affine ---- */
+
+static int check_bn(const ic_bn *bn)
+{
+    if (!bn || bn->c <= 0 || !bn->mean || !bn->var)
+        return ic_error_set(IC_EINVAL, "bn: missing running statistics");
+    return 0;
+}
+
+static int check_strengths(const float *m_mu, const float *m_var, const float *mean_t,
+                           const float *var_t)
+{
+    if ((m_mu && !mean_t) || (m_var && !var_t))
+        return ic_error_set(IC_EINVAL, "bn: calibration strengths given without instance statistics");
+    return 0;
+}
+
+/* scale and bias of image n, channel c. Mixing is done in float in the same
+ * order as the PyTorch module so that m = 0 reproduces eval BN exactly. */
+static void affine_at(float *scale, float *bias, const ic_bn *bn, int n, int c, const float *m_mu,
+                      const float *m_var, int per_image, const float *mean_t, const float *var_t)
+{
+    size_t nc = (size_t)n * (size_t)bn->c + (size_t)c;
+    size_t mi = per_image ? nc : (size_t)c;
+    float mu = bn->mean[c], var = bn->var[c];
+    if (m_mu)
+        mu = (1.0f - m_mu[mi]) * mu + m_mu[mi] * mean_t[nc];
+    if (m_var)
+        var = (1.0f - m_var[mi]) * var + m_var[mi] * var_t[nc];
+    float g = bn->gamma ? bn->gamma[c] : 1.0f;
+    float b = bn->beta ? bn->beta[c] : 0.0f;
+    float s = g / sqrtf(var + bn->eps);
+    *scale = s;
+    *bias = b - mu * s;
+}
+
+int ic_bn_calibrated_affine(float *scale, float *bias, int n, const ic_bn *bn, const float *m_mu,
+                            const float *m_var, int per_image, const float *mean_t,
+                            const float *var_t)
+{
+    int rc = check_bn(bn);
+    if (rc == 0)
+        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+    if (rc)
+        return rc;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < bn->c; c++) {
+            size_t k = (size_t)i * (size_t)bn->c + (size_t)c;
+            affine_at(&scale[k], &bias[k], bn, i, c, m_mu, m_var, per_image, mean_t, var_t);
+        }
+    return 0;
+}
+
+/* ---- forward ---- */
+
+static int check_shapes(const ic_tensor *y, const ic_tensor *x, const ic_bn *bn)
+{
+    if (x->c != bn->c)
+        return ic_error_set(IC_ESHAPE, "bn: input has %d channels, layer has %d", x->c, bn->c);
+    if (!ic_tensor_same_shape(y, x))
+        return ic_error_set(IC_ESHAPE, "bn: output shape differs from input");
+    return 0;
+}
+
+/* y = x * s + b (+ ReLU) over one plane; y may equal x. `v < 0 ? 0 : v`
+ * keeps NaN, as torch.relu does. */
+static void apply_plane(float *y, const float *x, size_t n, float s, float b, int relu)
+{
+    if (relu) {
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] * s + b;
+            y[i] = v < 0.0f ? 0.0f : v;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] * s + b;
+    }
+}
+
+int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                             const float *m_var, int per_image, const float *mean_t,
+                             const float *var_t, int relu)
+{
+    int rc = check_bn(bn);
+    if (rc == 0)
+        rc = check_shapes(y, x, bn);
+    if (rc == 0)
+        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+    if (rc)
+        return rc;
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            float s, b;
+            affine_at(&s, &b, bn, n, c, m_mu, m_var, per_image, mean_t, var_t);
+            apply_plane(ic_tensor_at(y, n, c), ic_tensor_at(x, n, c), hw, s, b, relu);
+        }
+    return 0;
+}
+
+int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *bn,
+                                 const float *m_mu, const float *m_var, int per_image,
+                                 const float *mean_t, const float *var_t, int relu)
+{
+    int rc = check_bn(bn);
+    if (rc == 0)
+        rc = check_shapes(y, x, bn);
+    if (rc == 0)
+        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+    if (rc)
+        return rc;
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            size_t nc = (size_t)n * (size_t)x->c + (size_t)c;
+            size_t mi = per_image ? nc : (size_t)c;
+            double a = m_mu ? m_mu[mi] : 0.0, av = m_var ? m_var[mi] : 0.0;
+            double mu = (1 - a) * bn->mean[c] + (m_mu ? a * mean_t[nc] : 0.0);
+            double var = (1 - av) * bn->var[c] + (m_var ? av * var_t[nc] : 0.0);
+            double g = bn->gamma ? bn->gamma[c] : 1.0, be = bn->beta ? bn->beta[c] : 0.0;
+            const float *xp = ic_tensor_at(x, n, c);
+            float *yp = ic_tensor_at(y, n, c);
+            for (size_t i = 0; i < hw; i++) {
+                double v = g * ((double)xp[i] - mu) / sqrt(var + (double)bn->eps) + be;
+                if (relu && v < 0)
+                    v = 0;
+                yp[i] = (float)v;
+            }
+        }
+    return 0;
+}
+
+int ic_bn_forward_inference(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, int relu)
+{
+    return ic_bn_forward_calibrated(y, x, bn, NULL, NULL, 0, NULL, NULL, relu);
+}
+
+/* ---- folding ---- */
+
+int ic_bn_fold(float *w_out, float *b_out, const float *w, const float *b, const ic_bn *bn, int cout,
+               size_t weights_per_out)
+{
+    int rc = check_bn(bn);
+    if (rc)
+        return rc;
+    if (cout != bn->c)
+        return ic_error_set(IC_ESHAPE, "bn fold: conv has %d outputs, BN has %d channels", cout, bn->c);
+    if (!w_out || !b_out || !w)
+        return ic_error_set(IC_EINVAL, "bn fold: missing weights");
+    for (int o = 0; o < cout; o++) {
+        float s, bias;
+        affine_at(&s, &bias, bn, 0, o, NULL, NULL, 0, NULL, NULL);
+        const float *wo = w + (size_t)o * weights_per_out;
+        float *dst = w_out + (size_t)o * weights_per_out;
+        for (size_t k = 0; k < weights_per_out; k++)
+            dst[k] = wo[k] * s;
+        /* beta - mean*s + b*s, i.e. the BN bias plus the scaled conv bias */
+        b_out[o] = b ? bias + b[o] * s : bias;
+    }
+    return 0;
+}

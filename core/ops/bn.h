@@ -1,0 +1,82 @@
+/* BatchNorm forward with per-image InstCal calibration, and BN folding.
+ *
+ * One BN layer holds source statistics (mean, var: PyTorch running buffers),
+ * a frozen affine (gamma, beta) and eps. InstCal mixes the source statistics
+ * with the statistics of the current image, per image and per channel:
+ *   mu  = (1 - m_mu)  mu_s  + m_mu  mu_t      mu_t  = mean over H x W
+ *   var = (1 - m_var) var_s + m_var var_t     var_t = unbiased variance over H x W
+ *   y   = x * scale + bias, scale = gamma / sqrt(var + eps), bias = beta - mu * scale
+ * (shared/research/instcal.md §1). m = 0 is eval-mode BN, m = 1 is pure
+ * instance statistics. Strengths come per channel (InstCal-U, manual, TBN:
+ * same for every image) or per image and channel (InstCal-C). Instance
+ * statistics are computed by the caller with ic_bn_instance_stats() so that
+ * the same numbers can feed InstCal-C's MLPs. Backward passes will live in
+ * this file too. */
+#ifndef IC_OPS_BN_H
+#define IC_OPS_BN_H
+
+#include <stddef.h>
+
+#include "base/tensor.h"
+
+/* One BN layer; the struct only points at weights it does not own. */
+typedef struct ic_bn {
+    int c;              /* channels */
+    const float *gamma; /* (C), NULL = all ones (affine=False) */
+    const float *beta;  /* (C), NULL = all zeros */
+    const float *mean;  /* (C) source running mean mu_s */
+    const float *var;   /* (C) source running variance var_s (unbiased, as PyTorch keeps it) */
+    float eps;          /* PyTorch/detectron2 default 1e-5 */
+} ic_bn;
+
+/* Per-image, per-channel statistics of x (N, C, H, W) over H x W:
+ * mean_t (N, C) and the UNBIASED variance var_t (N, C) (divided by HW - 1;
+ * 0 when HW < 2, as InstCal falls back to the biased estimate there). One pass
+ * per plane with sums of shifted values in double, so large means do not
+ * cancel the variance. Both outputs are caller-owned arrays of N*C floats;
+ * either may be NULL when not wanted. */
+void ic_bn_instance_stats(float *mean_t, float *var_t, const ic_tensor *x);
+
+/* Reference for tests: two passes in double per plane. */
+void ic_bn_instance_stats_ref(float *mean_t, float *var_t, const ic_tensor *x);
+
+/* Fills the calibrated per-(image, channel) affine that the forward applies:
+ * scale (N, C), bias (N, C), caller-owned. Arguments as for
+ * ic_bn_forward_calibrated(); `n` is the batch size. Returns 0 or IC_EINVAL. */
+int ic_bn_calibrated_affine(float *scale, float *bias, int n, const ic_bn *bn, const float *m_mu,
+                            const float *m_var, int per_image, const float *mean_t,
+                            const float *var_t);
+
+/* Calibrated BN (+ optional fused ReLU) over x (N, C, H, W) into y, same
+ * shape; y may alias x (in place). Strengths: m_mu, m_var are arrays of C
+ * (per_image = 0) or N*C indexed [n*C + c] (per_image = 1); NULL means m = 0
+ * for that statistic. mean_t / var_t (N, C) are the instance statistics from
+ * ic_bn_instance_stats(); each is needed only when its strength array is
+ * given (may be NULL otherwise). relu != 0 applies max(y, 0) in the same pass
+ * (NaN stays NaN, like torch.relu). Nothing is allocated.
+ * Returns 0, IC_ESHAPE (x->c != bn->c or y's shape differs), IC_EINVAL
+ * (missing statistics or weights). */
+int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                             const float *m_var, int per_image, const float *mean_t,
+                             const float *var_t, int relu);
+
+/* Reference for tests: the textbook formula gamma (x - mu) / sqrt(var + eps)
+ * + beta per element, with the same arguments and return codes. */
+int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *bn,
+                                 const float *m_mu, const float *m_var, int per_image,
+                                 const float *mean_t, const float *var_t, int relu);
+
+/* Eval-mode BN (m = 0) with optional fused ReLU; y may alias x.
+ * Returns 0, IC_ESHAPE, IC_EINVAL. */
+int ic_bn_forward_inference(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, int relu);
+
+/* Folds eval-mode BN into the preceding convolution with weights
+ * w (cout, weights_per_out) and optional bias b (cout) (NULL = no bias):
+ *   w_out[o, k] = w[o, k] * scale[o],  b_out[o] = beta[o] + (b[o] - mean[o]) * scale[o]
+ * with scale = gamma / sqrt(var + eps). Outputs are caller-owned, w_out may
+ * alias w and b_out may alias b. Valid only for m = 0 (calibrated BN depends on
+ * the image). Returns 0, IC_ESHAPE (cout != bn->c), IC_EINVAL. */
+int ic_bn_fold(float *w_out, float *b_out, const float *w, const float *b, const ic_bn *bn, int cout,
+               size_t weights_per_out);
+
+#endif

@@ -1,0 +1,269 @@
+/* Pooling forward (see pool.h).
+ *
+ * Strided pooling (the stem's 3x3/2 max-pool) is a direct window loop: its
+ * windows barely overlap, so there is nothing to share. Stride-1 pooling is
+ * separable and its windows overlap almost entirely, so each output row is
+ * built from a per-column reduction of the window's rows (running sums for
+ * average, maxima for max) followed by a horizontal pass. The per-column
+ * buffer lives on the stack and the output columns are processed in chunks
+ * that fit it, so nothing is allocated for any input size. */
+#include "ops/pool.h"
+
+#include <math.h>
+
+#include "base/err.h"
+
+/* Columns of the per-row buffer of the separable paths (8 KiB of doubles). */
+#define POOL_BUF 1024
+
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+static int imax(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+int ic_pool_out_size(int *oh, int *ow, int h, int w, const ic_pool2d *p)
+{
+    if (p->kh <= 0 || p->kw <= 0 || p->sh <= 0 || p->sw <= 0)
+        return ic_error_set(IC_EINVAL, "pool: kernel %dx%d and stride %dx%d must be positive", p->kh,
+                            p->kw, p->sh, p->sw);
+    if (p->ph < 0 || p->pw < 0 || p->ph > p->kh / 2 || p->pw > p->kw / 2)
+        return ic_error_set(IC_EINVAL, "pool: padding %dx%d must be in [0, kernel/2] for kernel %dx%d",
+                            p->ph, p->pw, p->kh, p->kw);
+    long eh = (long)h + 2L * p->ph - p->kh, ew = (long)w + 2L * p->pw - p->kw;
+    if (h <= 0 || w <= 0 || eh < 0 || ew < 0)
+        return ic_error_set(IC_EINVAL, "pool: kernel %dx%d larger than padded input %dx%d", p->kh,
+                            p->kw, h, w);
+    *oh = (int)(eh / p->sh + 1);
+    *ow = (int)(ew / p->sw + 1);
+    return 0;
+}
+
+static int check(const ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, const char *what)
+{
+    int oh, ow;
+    int rc = ic_pool_out_size(&oh, &ow, x->h, x->w, p);
+    if (rc)
+        return rc;
+    if (y->n != x->n || y->c != x->c || y->h != oh || y->w != ow)
+        return ic_error_set(IC_ESHAPE, "%s: output is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", what,
+                            y->n, y->c, y->h, y->w, x->n, x->c, oh, ow);
+    return 0;
+}
+
+/* NaN-propagating max, PyTorch's `val > maxval || isnan(val)` rule. */
+static inline float max_nan(float m, float v)
+{
+    return (v > m || isnan(v)) ? v : m;
+}
+
+/* ---- max pooling ---- */
+
+/* One plane (H, W) -> (OH, OW), any stride: the obvious window loop. */
+static void max_plane_direct(float *y, const float *x, int H, int W, int OH, int OW,
+                             const ic_pool2d *p)
+{
+    for (int oy = 0; oy < OH; oy++) {
+        int y0 = oy * p->sh - p->ph;
+        int ys = imax(y0, 0), ye = imin(y0 + p->kh, H);
+        for (int ox = 0; ox < OW; ox++) {
+            int x0 = ox * p->sw - p->pw;
+            int xs = imax(x0, 0), xe = imin(x0 + p->kw, W);
+            float m = -INFINITY;
+            for (int r = ys; r < ye; r++)
+                for (int c = xs; c < xe; c++)
+                    m = max_nan(m, x[(size_t)r * (size_t)W + (size_t)c]);
+            y[(size_t)oy * (size_t)OW + (size_t)ox] = m;
+        }
+    }
+}
+
+/* Stride 1: column maxima over the window's rows, then a horizontal max. */
+static void max_plane_s1(float *y, const float *x, int H, int W, int OH, int OW, const ic_pool2d *p)
+{
+    float col[POOL_BUF];
+    int chunk = POOL_BUF - (p->kw - 1);
+    for (int ox0 = 0; ox0 < OW; ox0 += chunk) {
+        int ox1 = imin(ox0 + chunk, OW);
+        int cx0 = imax(ox0 - p->pw, 0);              /* first input column used */
+        int cx1 = imin(ox1 - 1 - p->pw + p->kw, W);  /* one past the last */
+        int ncol = cx1 - cx0;
+        for (int oy = 0; oy < OH; oy++) {
+            int ys = imax(oy - p->ph, 0), ye = imin(oy - p->ph + p->kh, H);
+            for (int j = 0; j < ncol; j++)
+                col[j] = -INFINITY;
+            for (int r = ys; r < ye; r++) {
+                const float *row = x + (size_t)r * (size_t)W + (size_t)cx0;
+                for (int j = 0; j < ncol; j++)
+                    col[j] = max_nan(col[j], row[j]);
+            }
+            float *yr = y + (size_t)oy * (size_t)OW;
+            for (int ox = ox0; ox < ox1; ox++) {
+                int xs = imax(ox - p->pw, 0), xe = imin(ox - p->pw + p->kw, W);
+                float m = -INFINITY;
+                for (int c = xs; c < xe; c++)
+                    m = max_nan(m, col[c - cx0]);
+                yr[ox] = m;
+            }
+        }
+    }
+}
+
+static int max_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, int allow_fast)
+{
+    int rc = check(y, x, p, "max pool");
+    if (rc)
+        return rc;
+    int fast = allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2;
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            float *yp = ic_tensor_at(y, n, c);
+            const float *xp = ic_tensor_at(x, n, c);
+            if (fast)
+                max_plane_s1(yp, xp, x->h, x->w, y->h, y->w, p);
+            else
+                max_plane_direct(yp, xp, x->h, x->w, y->h, y->w, p);
+        }
+    return 0;
+}
+
+int ic_pool_max_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
+{
+    return max_forward(y, x, p, 1);
+}
+
+int ic_pool_max_forward_ref(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
+{
+    return max_forward(y, x, p, 0);
+}
+
+/* ---- average pooling ---- */
+
+/* Divisor of a window clipped to [ys, ye) x [xs, xe). With ceil_mode=False a
+ * window never reaches past the padding, so PyTorch's count_include_pad
+ * divisor is always kh * kw. */
+static double avg_div(const ic_pool2d *p, int ys, int ye, int xs, int xe)
+{
+    return p->exclude_pad ? (double)(ye - ys) * (double)(xe - xs) : (double)p->kh * (double)p->kw;
+}
+
+static void avg_plane_direct(float *y, const float *x, int H, int W, int OH, int OW,
+                             const ic_pool2d *p)
+{
+    for (int oy = 0; oy < OH; oy++) {
+        int y0 = oy * p->sh - p->ph;
+        int ys = imax(y0, 0), ye = imin(y0 + p->kh, H);
+        for (int ox = 0; ox < OW; ox++) {
+            int x0 = ox * p->sw - p->pw;
+            int xs = imax(x0, 0), xe = imin(x0 + p->kw, W);
+            double s = 0;
+            for (int r = ys; r < ye; r++)
+                for (int c = xs; c < xe; c++)
+                    s += x[(size_t)r * (size_t)W + (size_t)c];
+            y[(size_t)oy * (size_t)OW + (size_t)ox] = (float)(s / avg_div(p, ys, ye, xs, xe));
+        }
+    }
+}
+
+/* Stride 1 box filter. col[j] holds the sum of input column cx0 + j over the
+ * current window rows [ys, ye); moving down one output row adds the rows
+ * entering and subtracts the rows leaving. The horizontal pass slides the
+ * same way. Doubles keep the add/subtract drift far below float precision. */
+static void avg_plane_s1(float *y, const float *x, int H, int W, int OH, int OW, const ic_pool2d *p)
+{
+    double col[POOL_BUF];
+    int chunk = POOL_BUF - (p->kw - 1);
+    for (int ox0 = 0; ox0 < OW; ox0 += chunk) {
+        int ox1 = imin(ox0 + chunk, OW);
+        int cx0 = imax(ox0 - p->pw, 0);
+        int cx1 = imin(ox1 - 1 - p->pw + p->kw, W);
+        int ncol = cx1 - cx0;
+        for (int j = 0; j < ncol; j++)
+            col[j] = 0;
+        int ys_prev = 0, ye_prev = 0;
+        for (int oy = 0; oy < OH; oy++) {
+            int ys = imax(oy - p->ph, 0), ye = imin(oy - p->ph + p->kh, H);
+            for (int r = ye_prev; r < ye; r++) {
+                const float *row = x + (size_t)r * (size_t)W + (size_t)cx0;
+                for (int j = 0; j < ncol; j++)
+                    col[j] += row[j];
+            }
+            for (int r = ys_prev; r < ys; r++) {
+                const float *row = x + (size_t)r * (size_t)W + (size_t)cx0;
+                for (int j = 0; j < ncol; j++)
+                    col[j] -= row[j];
+            }
+            ys_prev = ys;
+            ye_prev = ye;
+
+            float *yr = y + (size_t)oy * (size_t)OW;
+            double s = 0;
+            int xs_prev = imax(ox0 - p->pw, 0), xe_prev = xs_prev;
+            for (int ox = ox0; ox < ox1; ox++) {
+                int xs = imax(ox - p->pw, 0), xe = imin(ox - p->pw + p->kw, W);
+                for (int c = xe_prev; c < xe; c++)
+                    s += col[c - cx0];
+                for (int c = xs_prev; c < xs; c++)
+                    s -= col[c - cx0];
+                xs_prev = xs;
+                xe_prev = xe;
+                yr[ox] = (float)(s / avg_div(p, ys, ye, xs, xe));
+            }
+        }
+    }
+}
+
+static int avg_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, int allow_fast)
+{
+    int rc = check(y, x, p, "avg pool");
+    if (rc)
+        return rc;
+    int fast = allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2;
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            float *yp = ic_tensor_at(y, n, c);
+            const float *xp = ic_tensor_at(x, n, c);
+            if (fast)
+                avg_plane_s1(yp, xp, x->h, x->w, y->h, y->w, p);
+            else
+                avg_plane_direct(yp, xp, x->h, x->w, y->h, y->w, p);
+        }
+    return 0;
+}
+
+int ic_pool_avg_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
+{
+    return avg_forward(y, x, p, 1);
+}
+
+int ic_pool_avg_forward_ref(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
+{
+    return avg_forward(y, x, p, 0);
+}
+
+/* ---- global average pooling ---- */
+
+int ic_pool_global_avg_forward(ic_tensor *y, const ic_tensor *x)
+{
+    if (y->n != x->n || y->c != x->c || y->h != 1 || y->w != 1)
+        return ic_error_set(IC_ESHAPE, "global avg pool: output is (%d, %d, %d, %d), expected (%d, %d, 1, 1)",
+                            y->n, y->c, y->h, y->w, x->n, x->c);
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            const float *xp = ic_tensor_at(x, n, c);
+            double s[4] = {0, 0, 0, 0};
+            size_t i = 0;
+            for (; i + 4 <= hw; i += 4)
+                for (int j = 0; j < 4; j++)
+                    s[j] += xp[i + (size_t)j];
+            for (; i < hw; i++)
+                s[0] += xp[i];
+            *ic_tensor_at(y, n, c) = (float)(((s[0] + s[1]) + (s[2] + s[3])) / (double)hw);
+        }
+    return 0;
+}

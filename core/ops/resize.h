@@ -1,0 +1,44 @@
+/* Bilinear resize, bit-compatible with PyTorch's
+ * F.interpolate(mode='bilinear', align_corners=False) on CPU (torch 1.13).
+ *
+ * Two modes, as in PyTorch:
+ *  - explicit output size: the coordinate ratio is in / out;
+ *  - scale factor s (recompute_scale_factor unset): out = floor(in * s) and
+ *    the ratio is 1 / s, which differs from in / out when in * s is not an
+ *    integer.
+ * Source coordinate: src = ratio * (dst + 0.5) - 0.5, clamped at 0 below
+ * (area_pixel_compute_source_index); i0 = (int)src, i1 = i0 + 1 except at the
+ * last row/column, lambda1 = src - i0. When an axis keeps its size it is
+ * copied, as PyTorch does. Arithmetic is done in float in PyTorch's order so
+ * that results match to the last bit in most cases.
+ * Panoptic-DeepLab uses it for the ASPP pool branch, the decoder's x2
+ * upsamplings and the final x4 (offsets additionally multiplied by 4 by the
+ * caller). The backward pass will live in this file too. */
+#ifndef IC_OPS_RESIZE_H
+#define IC_OPS_RESIZE_H
+
+#include "base/tensor.h"
+
+/* Output size for a scale factor: floor(h * scale_h), floor(w * scale_w).
+ * Returns 0, or IC_EINVAL when a scale is not positive and finite or the
+ * result is empty or above INT_MAX. */
+int ic_resize_out_size(int *oh, int *ow, int h, int w, double scale_h, double scale_w);
+
+/* Resizes x (N, C, H, W) to y (N, C, OH, OW), sizes taken from y (PyTorch
+ * `size=`). y must not overlap x. Nothing is allocated: the per-column
+ * indices and weights are computed once per call into a stack buffer,
+ * chunk by chunk. Returns 0 or IC_ESHAPE (N or C differ, empty sizes). */
+int ic_resize_bilinear_forward(ic_tensor *y, const ic_tensor *x);
+
+/* Same with PyTorch `scale_factor=(scale_h, scale_w)`: y must be
+ * (N, C, floor(H * scale_h), floor(W * scale_w)) and the coordinate ratio
+ * is 1 / scale. Returns 0, IC_EINVAL (bad scale), IC_ESHAPE. */
+int ic_resize_bilinear_scale_forward(ic_tensor *y, const ic_tensor *x, double scale_h,
+                                     double scale_w);
+
+/* Reference for tests: computes indices and weights per output element.
+ * scale_h, scale_w <= 0 selects the explicit-size mode. */
+int ic_resize_bilinear_forward_ref(ic_tensor *y, const ic_tensor *x, double scale_h,
+                                   double scale_w);
+
+#endif

@@ -31,9 +31,11 @@ static float axis_ratio(int in, int out, double scale)
     return (float)in / (float)out;
 }
 
-/* compute_source_index_and_lambda (UpSample.h). The source index is formed in
- * double from the float ratio (dst + 0.5 is a double there) and then stored
- * as float, as in PyTorch. */
+/* compute_source_index_and_lambda (UpSample.h). The source index is formed
+ * in double from the float ratio (dst + 0.5 is a double there) and the
+ * fractional part is taken before rounding to float: rounding src first would
+ * lose it (e.g. 23 -> 9 columns, dst 4: src = 11 + 1.2e-7, and PyTorch's
+ * weight is 2^-23, not 0). Checked against torch 1.13 with one-hot inputs. */
 static axis_tap axis_tap_at(float ratio, int dst, int in, int out)
 {
     axis_tap t;
@@ -43,15 +45,15 @@ static axis_tap axis_tap_at(float ratio, int dst, int in, int out)
         t.l1 = 0.0f;
         return t;
     }
-    float src = (float)((double)ratio * (dst + 0.5) - 0.5);
+    double src = (double)ratio * (dst + 0.5) - 0.5;
     if (src < 0)
         src = 0;
     t.i0 = (int)src;
     if (t.i0 > in - 1)
         t.i0 = in - 1;
     t.i1 = t.i0 + (t.i0 < in - 1 ? 1 : 0);
-    float l1 = src - (float)t.i0;
-    t.l1 = l1 < 0 ? 0.0f : (l1 > 1 ? 1.0f : l1);
+    double l1 = src - t.i0;
+    t.l1 = l1 > 1 ? 1.0f : (float)l1;
     t.l0 = 1.0f - t.l1;
     return t;
 }

@@ -9,8 +9,10 @@
  * Source coordinate: src = ratio * (dst + 0.5) - 0.5, clamped at 0 below
  * (area_pixel_compute_source_index); i0 = (int)src, i1 = i0 + 1 except at the
  * last row/column, lambda1 = src - i0. When an axis keeps its size it is
- * copied, as PyTorch does. Arithmetic is done in float in PyTorch's order so
- * that results match to the last bit in most cases.
+ * copied, as PyTorch does. Taps and weights are computed as PyTorch does
+ * (float ratio, source index and fraction in double, weights in float); the
+ * 4-term sum may round differently from PyTorch's build (FMA contraction), so
+ * results agree to within about 1e-7 relative, not bit for bit.
  * Panoptic-DeepLab uses it for the ASPP pool branch, the decoder's x2
  * upsamplings and the final x4 (offsets additionally multiplied by 4 by the
  * caller). The backward pass will live in this file too. */

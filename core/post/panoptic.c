@@ -1,0 +1,413 @@
+/* Panoptic-DeepLab post-processing (see panoptic.h for the algorithm).
+ *
+ * Three passes over the image: centers (threshold + NMS + top-k), grouping
+ * (writes the instance index into the output map and counts, per instance,
+ * the semantic classes of its pixels), and the final pass that turns
+ * instance indices and stuff classes into panoptic ids while accumulating
+ * each segment's area, bbox, centroid and score. */
+#include "post/panoptic.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+void ic_pano_params_default(ic_pano_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->label_divisor = 1000;
+    p->stuff_area = 2048;
+    p->threshold = 0.1f;
+    p->nms_kernel = 7;
+    p->top_k = 200;
+    p->void_label = -1;
+    p->max_centers = 1000;
+}
+
+// ---------------------------------------------------------------------------
+// centers
+
+/* F.threshold(center, thr, -1): values not above thr (and NaN) become -1. */
+static inline float thresholded(float v, float thr)
+{
+    return v > thr ? v : -1.0f;
+}
+
+/* True when no thresholded value in the (2r+1)^2 window (clipped at the
+ * border, as max_pool2d's implicit -inf padding) exceeds v, i.e. v equals
+ * the pooled max. Checked only at candidates, which are sparse, instead of
+ * max-pooling the whole map. */
+static int is_window_max(const float *c, int h, int w, int y, int x, int r, float v, float thr)
+{
+    int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
+    int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;
+    for (int yy = y0; yy <= y1; yy++) {
+        const float *row = c + (size_t)yy * (size_t)w;
+        for (int xx = x0; xx <= x1; xx++)
+            if (thresholded(row[xx], thr) > v)
+                return 0;
+    }
+    return 1;
+}
+
+/* Min-heap push keeping the k largest values seen. */
+static void topk_push(float *heap, int *n, int k, float v)
+{
+    if (*n == k) {
+        if (v <= heap[0])
+            return;
+        heap[0] = v; /* replace the min and sift down */
+        int i = 0;
+        for (;;) {
+            int l = 2 * i + 1, r = l + 1, m = i;
+            if (l < k && heap[l] < heap[m])
+                m = l;
+            if (r < k && heap[r] < heap[m])
+                m = r;
+            if (m == i)
+                break;
+            float t = heap[i];
+            heap[i] = heap[m];
+            heap[m] = t;
+            i = m;
+        }
+        return;
+    }
+    int i = (*n)++;
+    heap[i] = v;
+    while (i > 0 && heap[(i - 1) / 2] > heap[i]) {
+        float t = heap[i];
+        heap[i] = heap[(i - 1) / 2];
+        heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static int find_centers(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
+                        const ic_pano_inputs *in)
+{
+    const int h = in->h, w = in->w, r = (p->nms_kernel - 1) / 2;
+    const float thr = p->threshold;
+    float *heap = ic_arena_floats(a, (size_t)p->top_k);
+    if (!heap)
+        return IC_ENOMEM;
+    int n_heap = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float v = thresholded(in->center[(size_t)y * (size_t)w + (size_t)x], thr);
+            if (v != -1.0f && is_window_max(in->center, h, w, y, x, r, v, thr))
+                topk_push(heap, &n_heap, p->top_k, v);
+        }
+    /* topk over the whole map: with fewer survivors than k the k-th value is
+     * a suppressed -1; either way it is clamped at 0. */
+    float cut = n_heap == p->top_k ? heap[0] : -1.0f;
+    if (cut < 0.0f)
+        cut = 0.0f;
+    res->n_centers = 0;
+    res->n_centers_dropped = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float v = thresholded(in->center[(size_t)y * (size_t)w + (size_t)x], thr);
+            if (v > cut && is_window_max(in->center, h, w, y, x, r, v, thr)) {
+                if (res->n_centers == p->max_centers) {
+                    res->n_centers_dropped++;
+                    continue;
+                }
+                res->centers[2 * res->n_centers] = y;
+                res->centers[2 * res->n_centers + 1] = x;
+                res->n_centers++;
+            }
+        }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// grouping
+
+/* Writes 1 + nearest center index into ins for thing pixels, 0 elsewhere,
+ * one row at a time: the loop over centers runs over a whole row so the
+ * compiler can vectorise the distance and the compare-select. Squared
+ * distances are compared; sqrt is monotonic, so the argmin equals torch's
+ * except when float sqrt rounds two different squares to one value. */
+static int group_pixels(int32_t *ins, ic_arena *a, const ic_pano_inputs *in,
+                        const int32_t *centers, int k, const int *thing_idx)
+{
+    const int h = in->h, w = in->w;
+    const size_t hw = (size_t)h * (size_t)w;
+    float *ly = ic_arena_floats(a, (size_t)w);
+    float *lx = ic_arena_floats(a, (size_t)w);
+    float *best = ic_arena_floats(a, (size_t)w);
+    int32_t *arg = ic_arena_alloc(a, (size_t)w * sizeof *arg);
+    float *cy = ic_arena_floats(a, (size_t)k);
+    float *cx = ic_arena_floats(a, (size_t)k);
+    if (!ly || !lx || !best || !arg || !cy || !cx)
+        return IC_ENOMEM;
+    for (int j = 0; j < k; j++) {
+        cy[j] = (float)centers[2 * j];
+        cx[j] = (float)centers[2 * j + 1];
+    }
+    for (int y = 0; y < h; y++) {
+        const int32_t *sem = in->sem + (size_t)y * (size_t)w;
+        int32_t *out = ins + (size_t)y * (size_t)w;
+        int any = 0;
+        for (int x = 0; x < w; x++)
+            any |= thing_idx[sem[x]] >= 0;
+        if (!any || k == 0) {
+            memset(out, 0, (size_t)w * sizeof *out);
+            continue;
+        }
+        const float *dy = in->offset + (size_t)y * (size_t)w;
+        const float *dx = dy + hw;
+        for (int x = 0; x < w; x++) {
+            /* same float ops as torch: loc = coord + offset, d = center - loc */
+            ly[x] = (float)y + dy[x];
+            lx[x] = (float)x + dx[x];
+            best[x] = INFINITY;
+            arg[x] = 0;
+        }
+        for (int j = 0; j < k; j++) {
+            const float cyj = cy[j], cxj = cx[j];
+            for (int x = 0; x < w; x++) {
+                float u = cyj - ly[x], v = cxj - lx[x];
+                float d = u * u + v * v;
+                int better = d < best[x]; /* strict: ties keep the lower index */
+                best[x] = better ? d : best[x];
+                arg[x] = better ? j : arg[x];
+            }
+        }
+        for (int x = 0; x < w; x++)
+            out[x] = thing_idx[sem[x]] >= 0 ? arg[x] + 1 : 0;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// merge and segment statistics
+
+typedef struct seg_acc {
+    int64_t area;
+    int x0, y0, x1, y1;
+    double sum_y, sum_x, sum_prob;
+} seg_acc;
+
+/* Softmax probability of class `cls` at pixel i, from logits or probs. */
+static float class_prob(const ic_pano_inputs *in, int n_classes, size_t i, int cls)
+{
+    const size_t hw = (size_t)in->h * (size_t)in->w;
+    const float *s = in->sem_scores + i;
+    if (in->sem_maxprob && in->sem[i] == cls)
+        return in->sem_maxprob[i];
+    if (in->scores_are_probs)
+        return s[(size_t)cls * hw];
+    float m = -INFINITY;
+    for (int c = 0; c < n_classes; c++)
+        m = s[(size_t)c * hw] > m ? s[(size_t)c * hw] : m;
+    float sum = 0.0f;
+    for (int c = 0; c < n_classes; c++)
+        sum += expf(s[(size_t)c * hw] - m);
+    return expf(s[(size_t)cls * hw] - m) / sum;
+}
+
+static int cmp_segment(const void *pa, const void *pb)
+{
+    const ic_pano_segment *a = pa, *b = pb;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int validate(const ic_pano_params *p, const ic_pano_inputs *in)
+{
+    if (!in || !in->sem || !in->center || !in->offset || in->h <= 0 || in->w <= 0)
+        return ic_error_set(IC_EINVAL, "pano: missing inputs or bad size");
+    if ((uint64_t)in->h * (uint64_t)in->w > (uint64_t)INT32_MAX)
+        return ic_error_set(IC_ELIMIT, "pano: image %dx%d too large", in->h, in->w);
+    if (p->n_classes <= 0 || p->label_divisor <= 0 || p->top_k <= 0 || p->max_centers <= 0 ||
+        p->nms_kernel <= 0 || p->nms_kernel % 2 == 0 || p->stuff_area < 0)
+        return ic_error_set(IC_EINVAL,
+                            "pano: bad parameters (classes %d, divisor %d, top_k %d, kernel %d)",
+                            p->n_classes, p->label_divisor, p->top_k, p->nms_kernel);
+    if ((int64_t)(p->n_classes - 1) * p->label_divisor + p->max_centers > INT32_MAX)
+        return ic_error_set(IC_EINVAL, "pano: %d classes x divisor %d overflow int32 ids",
+                            p->n_classes, p->label_divisor);
+    if (p->n_thing_ids > 0 && !p->thing_ids)
+        return ic_error_set(IC_EINVAL, "pano: thing_ids missing");
+    for (int i = 0; i < p->n_thing_ids; i++)
+        if (p->thing_ids[i] < 0 || p->thing_ids[i] >= p->n_classes)
+            return ic_error_set(IC_EINVAL, "pano: thing id %d outside [0, %d)", p->thing_ids[i],
+                                p->n_classes);
+    return 0;
+}
+
+static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
+               const ic_pano_inputs *in, ic_arena_mark *scratch)
+{
+    const int h = in->h, w = in->w, nc = p->n_classes;
+    const size_t hw = (size_t)h * (size_t)w;
+
+    /* outputs first, so that scratch can be rewound behind them */
+    res->pan = ic_arena_alloc(a, hw * sizeof *res->pan);
+    res->centers = ic_arena_alloc(a, (size_t)p->max_centers * 2 * sizeof *res->centers);
+    res->segments = ic_arena_calloc(a, (size_t)p->max_centers + (size_t)nc, sizeof(ic_pano_segment));
+    if (!res->pan || !res->centers || !res->segments)
+        return IC_ENOMEM;
+    *scratch = ic_arena_get_mark(a);
+
+    /* class -> thing index, in class order so that the vote's lowest index is
+     * the smallest class id */
+    int *thing_idx = ic_arena_alloc(a, (size_t)nc * sizeof *thing_idx);
+    if (!thing_idx)
+        return IC_ENOMEM;
+    for (int c = 0; c < nc; c++)
+        thing_idx[c] = -1;
+    for (int i = 0; i < p->n_thing_ids; i++)
+        thing_idx[p->thing_ids[i]] = 0;
+    int n_thing = 0;
+    for (int c = 0; c < nc; c++)
+        if (thing_idx[c] == 0)
+            thing_idx[c] = n_thing++;
+    for (size_t i = 0; i < hw; i++)
+        if ((uint32_t)in->sem[i] >= (uint32_t)nc)
+            return ic_error_set(IC_EINVAL, "pano: semantic label %d at pixel %zu outside [0, %d)",
+                                (int)in->sem[i], i, nc);
+
+    int rc = find_centers(res, a, p, in);
+    if (rc)
+        return rc;
+    const int k = res->n_centers;
+    int32_t *pan = res->pan;
+    rc = group_pixels(pan, a, in, res->centers, k, thing_idx);
+    if (rc)
+        return rc;
+
+    /* per-instance class histogram, per-class stuff area */
+    size_t n_hist = (size_t)k * (size_t)(n_thing ? n_thing : 1);
+    int64_t *hist = ic_arena_calloc(a, n_hist, sizeof *hist);
+    int64_t *cls_area = ic_arena_calloc(a, (size_t)nc, sizeof *cls_area);
+    int *thing_cls = ic_arena_alloc(a, (size_t)(n_thing ? n_thing : 1) * sizeof *thing_cls);
+    if (!hist || !cls_area || !thing_cls)
+        return IC_ENOMEM;
+    for (int c = 0; c < nc; c++)
+        if (thing_idx[c] >= 0)
+            thing_cls[thing_idx[c]] = c;
+    for (size_t i = 0; i < hw; i++) {
+        int32_t s = in->sem[i];
+        if (pan[i] > 0)
+            hist[(size_t)(pan[i] - 1) * (size_t)n_thing + (size_t)thing_idx[s]]++;
+        else
+            cls_area[s]++;
+    }
+
+    /* vote and number instances; slot = index in the segment list */
+    int32_t *ins_id = ic_arena_alloc(a, (size_t)(k + 1) * sizeof *ins_id);
+    int *ins_slot = ic_arena_alloc(a, (size_t)(k + 1) * sizeof *ins_slot);
+    int *cls_slot = ic_arena_alloc(a, (size_t)nc * sizeof *cls_slot);
+    int *counter = ic_arena_calloc(a, (size_t)nc, sizeof *counter);
+    if (!ins_id || !ins_slot || !cls_slot || !counter)
+        return IC_ENOMEM;
+    int n_seg = 0;
+    for (int j = 0; j < k; j++) {
+        const int64_t *hj = hist + (size_t)j * (size_t)n_thing;
+        int bi = -1;
+        for (int t = 0; t < n_thing; t++)
+            if (hj[t] > 0 && (bi < 0 || hj[t] > hj[bi]))
+                bi = t;
+        ins_slot[j + 1] = -1;
+        if (bi < 0)
+            continue; /* no pixel grouped to this center */
+        int cls = thing_cls[bi];
+        ins_id[j + 1] = cls * p->label_divisor + ++counter[cls];
+        ins_slot[j + 1] = n_seg;
+        res->segments[n_seg].id = ins_id[j + 1];
+        res->segments[n_seg].category_id = cls;
+        res->segments[n_seg].isthing = 1;
+        n_seg++;
+    }
+    for (int c = 0; c < nc; c++) {
+        cls_slot[c] = -1;
+        if (thing_idx[c] >= 0 || cls_area[c] == 0 || cls_area[c] < p->stuff_area)
+            continue;
+        cls_slot[c] = n_seg;
+        res->segments[n_seg].id = c * p->label_divisor;
+        res->segments[n_seg].category_id = c;
+        res->segments[n_seg].isthing = 0;
+        n_seg++;
+    }
+
+    seg_acc *acc = ic_arena_calloc(a, (size_t)(n_seg ? n_seg : 1), sizeof *acc);
+    if (!acc)
+        return IC_ENOMEM;
+    for (int s = 0; s < n_seg; s++) {
+        acc[s].x0 = w;
+        acc[s].y0 = h;
+        acc[s].x1 = acc[s].y1 = -1;
+    }
+    const int with_prob = in->sem_scores != NULL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            int32_t ins = pan[i];
+            int slot;
+            if (ins > 0) {
+                slot = ins_slot[ins];
+                pan[i] = ins_id[ins];
+            } else {
+                int c = in->sem[i];
+                slot = thing_idx[c] >= 0 ? -1 : cls_slot[c];
+                pan[i] = slot >= 0 ? c * p->label_divisor : p->void_label;
+            }
+            if (slot < 0)
+                continue;
+            seg_acc *s = &acc[slot];
+            s->area++;
+            s->x0 = x < s->x0 ? x : s->x0;
+            s->x1 = x > s->x1 ? x : s->x1;
+            s->y0 = y < s->y0 ? y : s->y0;
+            s->y1 = y > s->y1 ? y : s->y1;
+            if (ins > 0) {
+                s->sum_y += y;
+                s->sum_x += x;
+                if (with_prob)
+                    s->sum_prob += class_prob(in, nc, i, res->segments[slot].category_id);
+            }
+        }
+    for (int s = 0; s < n_seg; s++) {
+        ic_pano_segment *g = &res->segments[s];
+        g->area = acc[s].area;
+        g->bbox[0] = acc[s].x0;
+        g->bbox[1] = acc[s].y0;
+        g->bbox[2] = acc[s].x1 - acc[s].x0 + 1;
+        g->bbox[3] = acc[s].y1 - acc[s].y0 + 1;
+        if (!g->isthing) {
+            g->score = 1.0f;
+            continue;
+        }
+        double n = (double)acc[s].area;
+        int my = (int)(acc[s].sum_y / n), mx = (int)(acc[s].sum_x / n);
+        double sem_score = with_prob ? acc[s].sum_prob / n : 1.0;
+        g->score = (float)(sem_score * in->center[(size_t)my * (size_t)w + (size_t)mx]);
+    }
+    qsort(res->segments, (size_t)n_seg, sizeof *res->segments, cmp_segment);
+    res->n_segments = n_seg;
+    return 0;
+}
+
+int ic_pano_run(ic_pano_result *ret, ic_arena *a, const ic_pano_params *p,
+                const ic_pano_inputs *in)
+{
+    if (!ret || !a || !p)
+        return ic_error_set(IC_EINVAL, "pano: NULL argument");
+    int rc = validate(p, in);
+    if (rc)
+        return rc;
+    ic_arena_mark start = ic_arena_get_mark(a), scratch = start;
+    ic_pano_result res;
+    memset(&res, 0, sizeof res);
+    rc = run(&res, a, p, in, &scratch);
+    if (rc) {
+        ic_arena_rewind(a, start);
+        return rc;
+    }
+    ic_arena_rewind(a, scratch);
+    *ret = res;
+    return 0;
+}

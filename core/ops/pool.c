@@ -55,10 +55,13 @@ static int check(const ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, con
     return 0;
 }
 
-/* NaN-propagating max, PyTorch's `val > maxval || isnan(val)` rule. */
-static inline float max_nan(float m, float v)
+/* PyTorch's rule is `val > maxval || isnan(val)`: NaN wins. Written as a
+ * branch it mispredicts on half of all random inputs (8 ns per element on
+ * the stem pool), so the loops below take a branch-free max (maxss) and OR a
+ * separate NaN flag, then put the NaN back at the end. */
+static inline float max2(float m, float v)
 {
-    return (v > m || isnan(v)) ? v : m;
+    return v > m ? v : m;
 }
 
 /* ---- max pooling ---- */
@@ -74,10 +77,14 @@ static void max_plane_direct(float *y, const float *x, int H, int W, int OH, int
             int x0 = ox * p->sw - p->pw;
             int xs = imax(x0, 0), xe = imin(x0 + p->kw, W);
             float m = -INFINITY;
+            int nan = 0;
             for (int r = ys; r < ye; r++)
-                for (int c = xs; c < xe; c++)
-                    m = max_nan(m, x[(size_t)r * (size_t)W + (size_t)c]);
-            y[(size_t)oy * (size_t)OW + (size_t)ox] = m;
+                for (int c = xs; c < xe; c++) {
+                    float v = x[(size_t)r * (size_t)W + (size_t)c];
+                    m = max2(m, v);
+                    nan |= v != v;
+                }
+            y[(size_t)oy * (size_t)OW + (size_t)ox] = nan ? NAN : m;
         }
     }
 }
@@ -96,18 +103,24 @@ static void max_plane_s1(float *y, const float *x, int H, int W, int OH, int OW,
             int ys = imax(oy - p->ph, 0), ye = imin(oy - p->ph + p->kh, H);
             for (int j = 0; j < ncol; j++)
                 col[j] = -INFINITY;
+            /* once a column max is NaN, max2 keeps it (NaN > v is false) */
             for (int r = ys; r < ye; r++) {
                 const float *row = x + (size_t)r * (size_t)W + (size_t)cx0;
-                for (int j = 0; j < ncol; j++)
-                    col[j] = max_nan(col[j], row[j]);
+                for (int j = 0; j < ncol; j++) {
+                    float v = row[j], m = max2(col[j], v);
+                    col[j] = v != v ? v : m;
+                }
             }
             float *yr = y + (size_t)oy * (size_t)OW;
             for (int ox = ox0; ox < ox1; ox++) {
                 int xs = imax(ox - p->pw, 0), xe = imin(ox - p->pw + p->kw, W);
                 float m = -INFINITY;
-                for (int c = xs; c < xe; c++)
-                    m = max_nan(m, col[c - cx0]);
-                yr[ox] = m;
+                int nan = 0;
+                for (int c = xs; c < xe; c++) {
+                    m = max2(m, col[c - cx0]);
+                    nan |= col[c - cx0] != col[c - cx0];
+                }
+                yr[ox] = nan ? NAN : m;
             }
         }
     }

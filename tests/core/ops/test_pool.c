@@ -128,6 +128,14 @@ START_TEST(test_max_nan_wins)
         ck_assert(isnan(y[i])); /* every 3x3 window (padded) contains the centre */
         ck_assert(isnan(yr[i]));
     }
+    /* -inf is a value, not a NaN: it must survive both paths */
+    for (int i = 0; i < 9; i++)
+        x[i] = i == 8 ? 5.0f : -INFINITY;
+    ck_assert_int_eq(ic_pool_max_forward(&yt, &xt, &p), 0);
+    ck_assert_int_eq(ic_pool_max_forward_ref(&yrt, &xt, &p), 0);
+    ck_assert(isinf(y[0]) && y[0] < 0);
+    ck_assert_float_eq(y[8], 5.0f);
+    ck_assert_int_eq(memcmp(y, yr, sizeof y), 0);
 }
 END_TEST
 

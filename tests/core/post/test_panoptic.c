@@ -9,9 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/alloc.h"
 #include "base/arena.h"
 #include "base/err.h"
 #include "post/panoptic.h"
+#include "post/rle.h"
 #include "testutil.h"
 
 static const int32_t *i32(const ic_safetensors *st, const char *name, size_t *n)
@@ -234,7 +236,18 @@ START_TEST(test_rules)
     p.nms_kernel = 3;
     things[0] = 7;
     ck_assert_int_eq(ic_pano_run(&r, &a, &p, &in), IC_EINVAL);
+    things[0] = 1;
     ic_arena_deinit(&a);
+
+    /* allocation failures become IC_ENOMEM, at every point */
+    for (long k = 0; k < 4; k++) {
+        ic_arena_init(&a, 64, 0); /* tiny blocks: every alloc takes a block */
+        ic_alloc_fail_after(k);
+        int rc = ic_pano_run(&r, &a, &p, &in);
+        ic_alloc_fail_reset();
+        ck_assert_int_eq(rc, IC_ENOMEM);
+        ic_arena_deinit(&a);
+    }
 }
 END_TEST
 
@@ -319,6 +332,21 @@ START_TEST(test_timing_1024x2048)
     printf("panoptic post-processing 1024x2048, %d centers, %d segments: %.1f ms (best of 3; "
            "%.1f ms from logits alone), arena peak %.1f MiB\n",
            r.n_centers, r.n_segments, best, slow, (double)a.peak / (1 << 20));
+
+    /* COCO RLE of every segment (the `rle` response option) */
+    struct timespec t0, t1;
+    size_t chars = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int s = 0; s < r.n_segments; s++) {
+        uint32_t *cnt;
+        size_t n;
+        ck_assert_int_eq(
+            ic_rle_encode_id(&cnt, &n, &a, r.pan, h, w, r.segments[s].id, r.segments[s].bbox), 0);
+        chars += ic_rle_string_len(cnt, n);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("RLE of %d segments: %.1f ms, %zu chars\n", r.n_segments,
+           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6, chars);
     ic_arena_deinit(&a);
     free(sem);
     free(center);

@@ -89,3 +89,24 @@ size_t tu_compare(const float *got, const float *want, size_t n, double rtol, co
         *max_rel = worst;
     return bad;
 }
+
+double tu_max_rel_error(const float *got, const float *want, size_t n, double tol, const char *label)
+{
+    double scale = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(want[i]) > scale)
+            scale = fabs(want[i]);
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= worst)) {
+            worst = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    double rel = worst / (scale > 0 ? scale : 1.0);
+    if (!(rel <= tol) && n)
+        fprintf(stderr, "%s: max error %.3g at [%zu] (got %.8g want %.8g), max |want| %.4g\n", label,
+                worst, at, got[at], want[at], scale);
+    return rel;
+}

@@ -33,4 +33,10 @@ void tu_rand_fill(float *x, size_t n, uint64_t *state, float lo, float hi);
 size_t tu_compare(const float *got, const float *want, size_t n, double rtol, const char *label,
                   double *max_rel);
 
+/* Tensor-wise relative error: max |got - want| / max |want|. Used for whole
+ * networks, where a value near zero after dozens of layers cannot be held to
+ * an element-wise relative bound but the tensor as a whole can. Returns the
+ * error; prints `label` and the worst element when it exceeds tol. */
+double tu_max_rel_error(const float *got, const float *want, size_t n, double tol, const char *label);
+
 #endif

@@ -1,0 +1,126 @@
+/* Calibration strengths per mode (see calib.h). */
+#include "calib/calib.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "base/err.h"
+
+static const char *const mode_names[IC_CALIB_COUNT] = {"none", "manual", "tbn", "instcal-u",
+                                                       "instcal-c", "tent"};
+
+const char *ic_calib_mode_name(ic_calib_mode mode)
+{
+    return (unsigned)mode < IC_CALIB_COUNT ? mode_names[mode] : "?";
+}
+
+int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode)
+{
+    for (int i = 0; i < IC_CALIB_COUNT; i++)
+        if (name && !strcmp(name, mode_names[i])) {
+            *ret_mode = (ic_calib_mode)i;
+            return 0;
+        }
+    return ic_error_set(IC_EINVAL,
+                        "unknown calibration mode '%s' (use none, manual, tbn, instcal-u, instcal-c "
+                        "or tent)",
+                        name ? name : "");
+}
+
+static float clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
+{
+    return (size_t)2 * (size_t)c + (size_t)cs->hidden + (size_t)cs->num_basis;
+}
+
+/* One InstCal-C strength vector: m (C) = clamp(prior + softmax(fc2(relu(fc1([t; s])))) . basis). */
+static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const ic_calib_c_shape *cs,
+                          int c, const float *stat_t, const float *stat_s, float *scratch)
+{
+    int K = cs->num_basis, H = cs->hidden;
+    float *in = scratch, *hid = in + 2 * c, *a = hid + H;
+    memcpy(in, stat_t, (size_t)c * sizeof *in);
+    memcpy(in + c, stat_s, (size_t)c * sizeof *in);
+    const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
+    for (int j = 0; j < H; j++) {
+        const float *row = w1 + (size_t)j * 2 * (size_t)c;
+        double acc = b1[j];
+        for (int i = 0; i < 2 * c; i++)
+            acc += (double)row[i] * in[i];
+        hid[j] = acc > 0 ? (float)acc : 0.0f;
+    }
+    const float *w2 = cc->fc2_w[stat], *b2 = cc->fc2_b[stat];
+    float mx = -INFINITY;
+    for (int k = 0; k < K; k++) {
+        const float *row = w2 + (size_t)k * H;
+        double acc = b2[k];
+        for (int j = 0; j < H; j++)
+            acc += (double)row[j] * hid[j];
+        a[k] = (float)acc;
+        if (a[k] > mx)
+            mx = a[k];
+    }
+    double sum = 0;
+    for (int k = 0; k < K; k++) {
+        a[k] = expf(a[k] - mx);
+        sum += a[k];
+    }
+    for (int k = 0; k < K; k++)
+        a[k] = (float)(a[k] / sum);
+    const float *basis = cc->basis[stat];
+    for (int ch = 0; ch < c; ch++) {
+        double acc = cs->prior;
+        for (int k = 0; k < K; k++)
+            acc += (double)a[k] * basis[(size_t)k * c + ch];
+        m[ch] = clampf((float)acc, cs->clamp_eps, 1.0f - cs->clamp_eps);
+    }
+}
+
+int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
+                       const ic_calib_layer *layer, const ic_calib_c_shape *cs, int n,
+                       const float *mean_t, const float *var_t, const float *mean_s,
+                       const float *var_s, float *scratch)
+{
+    int c = layer->c;
+    size_t total = (size_t)n * (size_t)c;
+    switch (opts->mode) {
+    case IC_CALIB_NONE:
+    case IC_CALIB_TENT: /* tent adapts gamma/beta with instance statistics (m = 1) */
+    case IC_CALIB_TBN:
+    case IC_CALIB_MANUAL: {
+        float m = opts->mode == IC_CALIB_NONE ? 0.0f : opts->mode == IC_CALIB_MANUAL ? opts->m : 1.0f;
+        if (!(m >= 0.0f && m <= 1.0f))
+            return ic_error_set(IC_EINVAL, "calibration strength m=%g is outside [0, 1]", (double)m);
+        for (size_t i = 0; i < total; i++)
+            m_mu[i] = m_var[i] = m;
+        return 0;
+    }
+    case IC_CALIB_INSTCAL_U: {
+        if (!layer->u_mean || !layer->u_var)
+            return ic_error_set(IC_EINVAL, "model has no InstCal-U parameters");
+        float lo = cs->clamp_eps, hi = 1.0f - cs->clamp_eps;
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++) {
+                m_mu[(size_t)b * c + ch] = clampf(layer->u_mean[ch], lo, hi);
+                m_var[(size_t)b * c + ch] = clampf(layer->u_var[ch], lo, hi);
+            }
+        return 0;
+    }
+    case IC_CALIB_INSTCAL_C:
+        if (!layer->cc.basis[0])
+            return ic_error_set(IC_EINVAL, "model has no InstCal-C parameters");
+        for (int b = 0; b < n; b++) {
+            instcal_c_one(m_mu + (size_t)b * c, &layer->cc, 0, cs, c, mean_t + (size_t)b * c, mean_s,
+                          scratch);
+            instcal_c_one(m_var + (size_t)b * c, &layer->cc, 1, cs, c, var_t + (size_t)b * c, var_s,
+                          scratch);
+        }
+        return 0;
+    default:
+        return ic_error_set(IC_EINVAL, "bad calibration mode %d", (int)opts->mode);
+    }
+}

@@ -1,0 +1,78 @@
+/* Per-request BatchNorm calibration modes and the strengths they produce.
+ *
+ * For every BN layer the calibrated statistics are
+ *   mu = (1 - m_mu) mu_s + m_mu mu_t,  var = (1 - m_var) var_s + m_var var_t
+ * (core/ops/bn.h applies them). This module decides m_mu and m_var:
+ *   none       m = 0 (plain inference; the model folds BN into the conv)
+ *   manual     one scalar m in [0, 1] for every layer and channel
+ *   tbn        m = 1 (pure instance statistics)
+ *   instcal-u  learned per-channel strengths, projected into [eps, 1 - eps]
+ *   instcal-c  m = clamp(prior + softmax(MLP([stat_t; stat_s])) . basis, eps, 1 - eps),
+ *              one MLP and basis for the mean and one for the variance
+ * exactly as the official InstCal-Pano code (shared/research/instcal.md). */
+#ifndef IC_CALIB_CALIB_H
+#define IC_CALIB_CALIB_H
+
+#include <stddef.h>
+
+typedef enum ic_calib_mode {
+    IC_CALIB_NONE = 0,
+    IC_CALIB_MANUAL,
+    IC_CALIB_TBN,
+    IC_CALIB_INSTCAL_U,
+    IC_CALIB_INSTCAL_C,
+    IC_CALIB_TENT,
+    IC_CALIB_COUNT
+} ic_calib_mode;
+
+/* "none", "manual", "tbn", "instcal-u", "instcal-c", "tent". */
+const char *ic_calib_mode_name(ic_calib_mode mode);
+/* Parses a mode name; returns 0 or IC_EINVAL (message lists the modes). */
+int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode);
+
+/* What a request asks for. */
+typedef struct ic_calib_opts {
+    ic_calib_mode mode;
+    float m;          /* manual strength in [0, 1] */
+    int tent_steps;   /* tent: entropy-minimisation steps (default 1) */
+    float tent_lr;    /* tent: learning rate */
+} ic_calib_opts;
+
+/* InstCal-C parameters of one BN layer of width C (pointers into the model's
+ * weights; all NULL when the model has none). */
+typedef struct ic_calib_c_layer {
+    const float *basis[2];  /* [stat] (K, C); stat 0 = mean, 1 = var */
+    const float *fc1_w[2];  /* (hidden, 2C) */
+    const float *fc1_b[2];  /* (hidden) */
+    const float *fc2_w[2];  /* (K, hidden) */
+    const float *fc2_b[2];  /* (K) */
+} ic_calib_c_layer;
+
+/* Calibration parameters of one BN layer. */
+typedef struct ic_calib_layer {
+    int c;                  /* channels */
+    const float *u_mean;    /* InstCal-U (C) strengths for the mean, or NULL */
+    const float *u_var;     /* InstCal-U (C) strengths for the variance, or NULL */
+    ic_calib_c_layer cc;    /* InstCal-C, basis[0] == NULL when absent */
+} ic_calib_layer;
+
+/* Shape constants shared by every InstCal-C layer of a model. */
+typedef struct ic_calib_c_shape {
+    int num_basis, hidden;
+    float prior, clamp_eps;
+} ic_calib_c_shape;
+
+/* Fills the strengths m_mu, m_var (n, C) for one BN layer and a batch of n
+ * images from the instance statistics mean_t, var_t (n, C) and the source
+ * statistics mean_s, var_s (C). `scratch` needs ic_calib_scratch_floats()
+ * floats. For IC_CALIB_NONE the strengths are all 0. Returns 0, IC_EINVAL
+ * (mode needs parameters the layer lacks, or m outside [0, 1]). */
+int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
+                       const ic_calib_layer *layer, const ic_calib_c_shape *cs, int n,
+                       const float *mean_t, const float *var_t, const float *mean_s,
+                       const float *var_s, float *scratch);
+
+/* Scratch floats ic_calib_strengths() needs for a layer of width c. */
+size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c);
+
+#endif

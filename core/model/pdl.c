@@ -1,0 +1,828 @@
+/* Panoptic-DeepLab: graph construction, weight binding and forward pass
+ * (see pdl.h). The graph is a flat array of conv(+BN)(+ReLU) layers named
+ * by their detectron2 module prefix; blocks, ASPPs, decoders and heads are
+ * small structs of layer indices, and the forward walks them in order. */
+#include "model/pdl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "io/safetensors.h"
+#include "model/bufpool.h"
+#include "ops/add.h"
+#include "ops/bn.h"
+#include "ops/concat.h"
+#include "ops/conv2d.h"
+#include "ops/pool.h"
+#include "ops/resize.h"
+
+#define NAME_LEN 128
+
+typedef struct layer {
+    char name[NAME_LEN]; /* module prefix, e.g. "backbone.res2.0.conv1" */
+    ic_conv2d_params p;
+    const float *w;      /* (cout, cin/groups, kh, kw) */
+    const float *b;      /* conv bias (convs without norm), or NULL */
+    int has_norm, has_bias;
+    ic_bn bn;
+    float *wf, *bf;      /* BN folded into the conv, owned (norm layers only) */
+    ic_calib_layer cal;
+} layer;
+
+/* A conv unit: one layer, or a depthwise-separable pair (a = depthwise, b = pointwise). */
+typedef struct unit {
+    int a, b;
+} unit;
+
+typedef struct block {
+    int conv1, conv2, conv3, shortcut; /* shortcut -1: identity */
+} block;
+
+typedef struct aspp {
+    unit branch[4];   /* 1x1, then the three dilated 3x3 */
+    int pool_conv;    /* 1x1 with bias + ReLU after pooling */
+    int project;
+    int pool_global, pool_k[2];
+} aspp;
+
+typedef struct decoder {
+    aspp top;
+    int proj[2];      /* res2, res3 projections */
+    unit fuse[2][2];  /* per level: regular pair, or one DS unit in [0] */
+    int n_fuse;
+} decoder;
+
+struct ic_pdl {
+    ic_pdl_config cfg;
+    ic_safetensors *st;
+    layer *layers;
+    int n_layers, cap_layers;
+    int stem[3];
+    block *blocks;
+    int n_blocks, stage_first[4], stage_len[4];
+    decoder dec[2];   /* 0 semantic, 1 instance */
+    unit sem_head[2];
+    int n_sem_head, sem_pred;
+    unit center_head[2];
+    int center_pred;
+    unit offset_head[2];
+    int n_offset_head, offset_pred;
+    int n_bn;
+    int has_u, has_c;
+    ic_calib_c_shape cshape;
+};
+
+/* ---------------------------------------------------------------- build */
+
+static int add_layer(ic_pdl *net, const char *name, int cin, int cout, int k, int stride, int dil,
+                     int groups, int has_norm, int relu, int has_bias)
+{
+    if (net->n_layers == net->cap_layers) {
+        int cap = net->cap_layers ? 2 * net->cap_layers : 128;
+        layer *nl = ic_realloc(net->layers, (size_t)cap * sizeof *nl);
+        if (!nl)
+            return ic_error_set(IC_ENOMEM, "model: no memory for layers");
+        net->layers = nl;
+        net->cap_layers = cap;
+    }
+    layer *l = &net->layers[net->n_layers];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", name);
+    int pad = (k / 2) * dil;
+    l->p = (ic_conv2d_params){.cin = cin, .cout = cout, .kh = k, .kw = k, .stride_h = stride,
+                              .stride_w = stride, .pad_h = pad, .pad_w = pad, .dil_h = dil,
+                              .dil_w = dil, .groups = groups, .relu = relu};
+    l->has_norm = has_norm;
+    l->has_bias = has_bias;
+    if (has_norm)
+        net->n_bn++;
+    return net->n_layers++;
+}
+
+static int add_conv(ic_pdl *net, const char *name, int cin, int cout, int k, int stride, int dil,
+                    int relu)
+{
+    return add_layer(net, name, cin, cout, k, stride, dil, 1, 1, relu, 0);
+}
+
+/* Regular conv unit or depthwise-separable unit named `name`. */
+static int add_unit(ic_pdl *net, unit *u, const char *name, int cin, int cout, int k, int dil, int ds)
+{
+    char buf[NAME_LEN];
+    if (!ds) {
+        u->b = -1;
+        return (u->a = add_conv(net, name, cin, cout, k, 1, dil, 1)) < 0 ? u->a : 0;
+    }
+    snprintf(buf, sizeof buf, "%s.depthwise", name);
+    if ((u->a = add_layer(net, buf, cin, cin, k, 1, dil, cin, 1, 1, 0)) < 0)
+        return u->a;
+    snprintf(buf, sizeof buf, "%s.pointwise", name);
+    return (u->b = add_conv(net, buf, cin, cout, 1, 1, 1, 1)) < 0 ? u->b : 0;
+}
+
+#define CHECK(expr)             \
+    do {                        \
+        int rc_ = (expr);       \
+        if (rc_ < 0)            \
+            return rc_;         \
+    } while (0)
+
+static int build_decoder(ic_pdl *net, decoder *d, const char *h, const ic_pdl_head_config *hc,
+                         const int feat_c[3])
+{
+    char name[NAME_LEN];
+    int a = hc->aspp_channels, c5 = feat_c[2];
+    snprintf(name, sizeof name, "%s.decoder.res5.project_conv.convs.0", h);
+    CHECK(add_unit(net, &d->top.branch[0], name, c5, a, 1, 1, 0));
+    for (int k = 1; k <= 3; k++) {
+        snprintf(name, sizeof name, "%s.decoder.res5.project_conv.convs.%d", h, k);
+        CHECK(add_unit(net, &d->top.branch[k], name, c5, a, 3, hc->aspp_dilations[k - 1], hc->dsconv));
+    }
+    snprintf(name, sizeof name, "%s.decoder.res5.project_conv.convs.4.1", h);
+    CHECK(d->top.pool_conv = add_layer(net, name, c5, a, 1, 1, 1, 1, 0, 1, 1));
+    snprintf(name, sizeof name, "%s.decoder.res5.project_conv.project", h);
+    CHECK(d->top.project = add_conv(net, name, 5 * a, a, 1, 1, 1, 1));
+    d->top.pool_global = hc->aspp_pool_global;
+    d->top.pool_k[0] = hc->aspp_pool_kernel[0];
+    d->top.pool_k[1] = hc->aspp_pool_kernel[1];
+    static const char *const feat[2] = {"res2", "res3"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "%s.decoder.%s.project_conv", h, feat[i]);
+        CHECK(d->proj[i] = add_conv(net, name, feat_c[i], hc->project_channels[i], 1, 1, 1, 1));
+        int cin = hc->project_channels[i] + hc->decoder_channels[i + 1], cout = hc->decoder_channels[i];
+        if (hc->dsconv) {
+            snprintf(name, sizeof name, "%s.decoder.%s.fuse_conv", h, feat[i]);
+            CHECK(add_unit(net, &d->fuse[i][0], name, cin, cout, 5, 1, 1));
+            d->n_fuse = 1;
+        } else {
+            snprintf(name, sizeof name, "%s.decoder.%s.fuse_conv.0", h, feat[i]);
+            CHECK(add_unit(net, &d->fuse[i][0], name, cin, cout, 3, 1, 0));
+            snprintf(name, sizeof name, "%s.decoder.%s.fuse_conv.1", h, feat[i]);
+            CHECK(add_unit(net, &d->fuse[i][1], name, cout, cout, 3, 1, 0));
+            d->n_fuse = 2;
+        }
+    }
+    return 0;
+}
+
+/* Head convs: regular 3x3 pair (c0 -> c0 -> hc) or one 5x5 DS unit (c0 -> hc). */
+static int build_head(ic_pdl *net, unit u[2], int *n, const char *name, int c0, int hc, int ds)
+{
+    char buf[NAME_LEN];
+    if (ds) {
+        *n = 1;
+        return add_unit(net, &u[0], name, c0, hc, 5, 1, 1);
+    }
+    *n = 2;
+    snprintf(buf, sizeof buf, "%s.0", name);
+    CHECK(add_unit(net, &u[0], buf, c0, c0, 3, 1, 0));
+    snprintf(buf, sizeof buf, "%s.1", name);
+    return add_unit(net, &u[1], buf, c0, hc, 3, 1, 0);
+}
+
+static int build(ic_pdl *net)
+{
+    const ic_pdl_config *cfg = &net->cfg;
+    char name[NAME_LEN];
+    int prev = 3;
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "backbone.stem.conv%d", i + 1);
+        CHECK(net->stem[i] = add_conv(net, name, prev, cfg->stem_channels[i], 3, i == 0 ? 2 : 1, 1, 1));
+        prev = cfg->stem_channels[i];
+    }
+    ic_pdl_stage st[4];
+    ic_pdl_config_stages(cfg, st);
+    int total = 0;
+    for (int s = 0; s < 4; s++)
+        total += st[s].blocks;
+    net->blocks = ic_calloc((size_t)total, sizeof *net->blocks);
+    if (!net->blocks)
+        return ic_error_set(IC_ENOMEM, "model: no memory");
+    static const char *const stage_names[4] = {"res2", "res3", "res4", "res5"};
+    for (int s = 0; s < 4; s++) {
+        net->stage_first[s] = net->n_blocks;
+        net->stage_len[s] = st[s].blocks;
+        for (int b = 0; b < st[s].blocks; b++) {
+            block *bl = &net->blocks[net->n_blocks++];
+            int cin = b == 0 ? st[s].cin : st[s].cout, stride = b == 0 ? st[s].stride : 1;
+            int dil = st[s].dilation[b];
+            bl->shortcut = -1;
+            if (cin != st[s].cout) {
+                snprintf(name, sizeof name, "backbone.%s.%d.shortcut", stage_names[s], b);
+                CHECK(bl->shortcut = add_conv(net, name, cin, st[s].cout, 1, stride, 1, 0));
+            }
+            snprintf(name, sizeof name, "backbone.%s.%d.conv1", stage_names[s], b);
+            CHECK(bl->conv1 = add_conv(net, name, cin, st[s].bottleneck, 1, 1, 1, 1));
+            snprintf(name, sizeof name, "backbone.%s.%d.conv2", stage_names[s], b);
+            CHECK(bl->conv2 = add_conv(net, name, st[s].bottleneck, st[s].bottleneck, 3, stride, dil, 1));
+            snprintf(name, sizeof name, "backbone.%s.%d.conv3", stage_names[s], b);
+            CHECK(bl->conv3 = add_conv(net, name, st[s].bottleneck, st[s].cout, 1, 1, 1, 0));
+        }
+    }
+    int feat_c[3] = {st[0].cout, st[1].cout, st[3].cout};
+    CHECK(build_decoder(net, &net->dec[0], "sem_seg_head", &cfg->sem, feat_c));
+    CHECK(build_decoder(net, &net->dec[1], "ins_embed_head", &cfg->ins, feat_c));
+    CHECK(build_head(net, net->sem_head, &net->n_sem_head, "sem_seg_head.head",
+                     cfg->sem.decoder_channels[0], cfg->sem.head_channels, cfg->sem.dsconv));
+    CHECK(net->sem_pred = add_layer(net, "sem_seg_head.predictor", cfg->sem.head_channels,
+                                    cfg->num_classes, 1, 1, 1, 1, 0, 0, 1));
+    int n_center;
+    CHECK(build_head(net, net->center_head, &n_center, "ins_embed_head.center_head",
+                     cfg->ins.decoder_channels[0], cfg->ins.center_head_channels, 0));
+    CHECK(net->center_pred = add_layer(net, "ins_embed_head.center_predictor",
+                                       cfg->ins.center_head_channels, 1, 1, 1, 1, 1, 0, 0, 1));
+    CHECK(build_head(net, net->offset_head, &net->n_offset_head, "ins_embed_head.offset_head",
+                     cfg->ins.decoder_channels[0], cfg->ins.offset_head_channels, cfg->ins.dsconv));
+    CHECK(net->offset_pred = add_layer(net, "ins_embed_head.offset_predictor",
+                                       cfg->ins.offset_head_channels, 2, 1, 1, 1, 1, 0, 0, 1));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+typedef struct binder {
+    const ic_safetensors *st;
+    float eps; /* BN epsilon of the config */
+    unsigned char *used; /* per tensor index in the file */
+    int missing;
+    char first_missing[NAME_LEN + 32];
+} binder;
+
+static const ic_st_tensor *find_used(binder *bd, const char *name)
+{
+    for (size_t i = 0; i < ic_st_count(bd->st); i++) {
+        const ic_st_tensor *t = ic_st_get(bd->st, i);
+        if (!strcmp(t->name, name)) {
+            bd->used[i] = 1;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void shape_str(char *buf, size_t len, int nd, const int64_t *shape)
+{
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < nd && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (o < len)
+        snprintf(buf + o, len - o, "]");
+}
+
+/* Binds `prefix.suffix` with the expected shape; missing ones are counted. */
+static int bind(binder *bd, const float **out, const char *prefix, const char *suffix, int nd,
+                const int64_t *shape)
+{
+    char name[NAME_LEN + 32];
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);
+    const ic_st_tensor *t = find_used(bd, name);
+    if (!t) {
+        if (!bd->missing++)
+            snprintf(bd->first_missing, sizeof bd->first_missing, "%s", name);
+        return 0;
+    }
+    int ok = t->ndim == nd && t->f32 != NULL;
+    for (int i = 0; ok && i < nd; i++)
+        ok = t->shape[i] == shape[i];
+    if (!ok) {
+        char got[96], want[96];
+        shape_str(got, sizeof got, t->ndim, t->shape);
+        shape_str(want, sizeof want, nd, shape);
+        return ic_error_set(IC_ESHAPE, "model: tensor '%s' has shape %s%s, expected %s", name, got,
+                            t->f32 ? "" : " (not a float dtype)", want);
+    }
+    *out = t->f32;
+    return 0;
+}
+
+static int bind_layer(binder *bd, layer *l)
+{
+    const ic_conv2d_params *p = &l->p;
+    int64_t wshape[4] = {p->cout, p->cin / p->groups, p->kh, p->kw}, c[1] = {p->cout};
+    CHECK(bind(bd, &l->w, l->name, ".weight", 4, wshape));
+    if (l->has_bias)
+        CHECK(bind(bd, &l->b, l->name, ".bias", 1, c));
+    if (!l->has_norm)
+        return 0;
+    char norm[NAME_LEN + 8];
+    snprintf(norm, sizeof norm, "%s.norm", l->name);
+    l->bn.c = p->cout;
+    l->bn.eps = bd->eps;
+    CHECK(bind(bd, &l->bn.gamma, norm, ".weight", 1, c));
+    CHECK(bind(bd, &l->bn.beta, norm, ".bias", 1, c));
+    CHECK(bind(bd, &l->bn.mean, norm, ".running_mean", 1, c));
+    CHECK(bind(bd, &l->bn.var, norm, ".running_var", 1, c));
+    l->cal.c = p->cout;
+    return 0;
+}
+
+/* Optional calibration tensors: all or none of each kind. Returns 1 when
+ * the model has the kind, 0 when it has none, negative on a partial set. */
+static int bind_calib(ic_pdl *net, binder *bd, int kind)
+{
+    int present = 0, absent = 0;
+    char first_absent[NAME_LEN + 48] = "";
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (!l->has_norm)
+            continue;
+        char pre[NAME_LEN + 32];
+        int c = l->p.cout, K = net->cshape.num_basis, H = net->cshape.hidden;
+        int64_t sc[1] = {c}, sb[2] = {K, c}, s1[2] = {H, 2 * c}, sh[1] = {H}, s2[2] = {K, H},
+                sk[1] = {K};
+        binder probe = *bd;
+        probe.missing = 0;
+        if (kind == 0) {
+            snprintf(pre, sizeof pre, "%s.norm.calib_", l->name);
+            CHECK(bind(&probe, &l->cal.u_mean, pre, "mean", 1, sc));
+            CHECK(bind(&probe, &l->cal.u_var, pre, "var", 1, sc));
+        } else {
+            static const char *const nets[2] = {"mean_net", "var_net"};
+            static const char *const bases[2] = {"basis_mean", "basis_var"};
+            ic_calib_c_layer *cc = &l->cal.cc;
+            for (int s = 0; s < 2; s++) {
+                snprintf(pre, sizeof pre, "%s.norm.instcal_c.", l->name);
+                CHECK(bind(&probe, &cc->basis[s], pre, bases[s], 2, sb));
+                snprintf(pre, sizeof pre, "%s.norm.instcal_c.%s.", l->name, nets[s]);
+                CHECK(bind(&probe, &cc->fc1_w[s], pre, "fc1.weight", 2, s1));
+                CHECK(bind(&probe, &cc->fc1_b[s], pre, "fc1.bias", 1, sh));
+                CHECK(bind(&probe, &cc->fc2_w[s], pre, "fc2.weight", 2, s2));
+                CHECK(bind(&probe, &cc->fc2_b[s], pre, "fc2.bias", 1, sk));
+            }
+        }
+        int expected = kind == 0 ? 2 : 10;
+        if (probe.missing == expected) {
+            absent++;
+            if (!first_absent[0])
+                snprintf(first_absent, sizeof first_absent, "%s", probe.first_missing);
+        } else if (probe.missing == 0) {
+            present++;
+        } else {
+            return ic_error_set(IC_ENOTFOUND, "model: calibration tensor '%s' is missing",
+                                probe.first_missing);
+        }
+    }
+    if (present && absent)
+        return ic_error_set(IC_ENOTFOUND, "model: calibration tensor '%s' is missing (other layers "
+                                          "have theirs)", first_absent);
+    return present > 0;
+}
+
+static int fold_all(ic_pdl *net)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (!l->has_norm)
+            continue;
+        size_t per = (size_t)(l->p.cin / l->p.groups) * (size_t)l->p.kh * (size_t)l->p.kw;
+        l->wf = ic_malloc_aligned(per * (size_t)l->p.cout * sizeof(float));
+        l->bf = ic_malloc_aligned((size_t)l->p.cout * sizeof(float));
+        if (!l->wf || !l->bf)
+            return ic_error_set(IC_ENOMEM, "model: no memory to fold BN of %s", l->name);
+        CHECK(ic_bn_fold(l->wf, l->bf, l->w, NULL, &l->bn, l->p.cout, per));
+    }
+    return 0;
+}
+
+static int load_config(ic_pdl *net, const char *config_path)
+{
+    if (config_path)
+        return ic_pdl_config_load(&net->cfg, config_path);
+    const char *text = ic_st_metadata(net->st, "config");
+    if (!text)
+        return ic_error_set(IC_ENOTFOUND,
+                            "model: the weights carry no __metadata__ config; give a config file");
+    return ic_pdl_config_parse(&net->cfg, text, strlen(text));
+}
+
+int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
+{
+    ic_pdl *net = ic_calloc(1, sizeof *net);
+    if (!net)
+        return ic_error_set(IC_ENOMEM, "model: no memory");
+    int rc = ic_st_open(&net->st, weights_path);
+    if (!rc)
+        rc = load_config(net, config_path);
+    if (!rc)
+        rc = build(net);
+    binder bd = {.st = net->st};
+    if (!rc) {
+        net->cshape = (ic_calib_c_shape){.num_basis = net->cfg.c_num_basis,
+                                         .hidden = net->cfg.c_hidden,
+                                         .prior = net->cfg.c_prior,
+                                         .clamp_eps = net->cfg.clamp_eps};
+        bd.eps = net->cfg.bn_eps;
+        bd.used = ic_calloc(ic_st_count(net->st) + 1, 1);
+        if (!bd.used)
+            rc = ic_error_set(IC_ENOMEM, "model: no memory");
+    }
+    for (int i = 0; !rc && i < net->n_layers; i++)
+        rc = bind_layer(&bd, &net->layers[i]);
+    if (!rc && bd.missing)
+        rc = ic_error_set(IC_ENOTFOUND, "model: %d expected tensor%s missing, first '%s'", bd.missing,
+                          bd.missing > 1 ? "s are" : " is", bd.first_missing);
+    if (!rc) {
+        rc = bind_calib(net, &bd, 0);
+        if (rc >= 0) {
+            net->has_u = rc;
+            rc = bind_calib(net, &bd, 1);
+            if (rc >= 0) {
+                net->has_c = rc;
+                rc = 0;
+            }
+        }
+    }
+    for (size_t i = 0; !rc && i < ic_st_count(net->st); i++) {
+        const ic_st_tensor *t = ic_st_get(net->st, i);
+        size_t nl = strlen(t->name);
+        static const char nbt[] = ".num_batches_tracked";
+        int ignorable = (nl >= sizeof nbt - 1 && !strcmp(t->name + nl - (sizeof nbt - 1), nbt)) ||
+                        !strcmp(t->name, "pixel_mean") || !strcmp(t->name, "pixel_std");
+        if (!bd.used[i] && !ignorable)
+            rc = ic_error_set(IC_EFORMAT, "model: unexpected tensor '%s' (not part of config '%s')",
+                              t->name, net->cfg.name);
+    }
+    ic_free(bd.used);
+    if (!rc)
+        rc = fold_all(net);
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ic_error_message());
+        ic_pdl_free(&net);
+        return ic_error_set(rc, "%s", msg);
+    }
+    *ret = net;
+    return 0;
+}
+
+void ic_pdl_free(ic_pdl **pnet)
+{
+    if (!pnet || !*pnet)
+        return;
+    ic_pdl *net = *pnet;
+    for (int i = 0; i < net->n_layers; i++) {
+        ic_free_aligned(net->layers[i].wf);
+        ic_free_aligned(net->layers[i].bf);
+    }
+    ic_free(net->layers);
+    ic_free(net->blocks);
+    ic_st_close(&net->st);
+    ic_free(net);
+    *pnet = NULL;
+}
+
+const ic_pdl_config *ic_pdl_get_config(const ic_pdl *net)
+{
+    return &net->cfg;
+}
+
+int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode)
+{
+    switch (mode) {
+    case IC_CALIB_INSTCAL_U:
+        return net->has_u;
+    case IC_CALIB_INSTCAL_C:
+        return net->has_c;
+    case IC_CALIB_TENT:
+        return 0; /* lands with the training work (issue 4) */
+    default:
+        return (unsigned)mode < IC_CALIB_COUNT;
+    }
+}
+
+int ic_pdl_bn_count(const ic_pdl *net)
+{
+    return net->n_bn;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+typedef struct fwd {
+    const ic_pdl *net;
+    const ic_calib_opts *opts;
+    ic_bufpool pool;
+    float *mean_t, *var_t, *m_mu, *m_var, *cscratch; /* (N, max C) each; calib scratch */
+    double m_mu_sum, m_var_sum;
+    size_t m_count;
+    ic_pdl_trace_fn trace;
+    void *trace_ctx;
+} fwd;
+
+/* y = layer(x): conv, then BN (folded for `none`, calibrated otherwise), then ReLU. */
+static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
+{
+    const layer *l = &f->net->layers[li];
+    int oh, ow;
+    CHECK(ic_conv2d_out_size(&l->p, x->h, x->w, &oh, &ow));
+    CHECK(ic_bufpool_tensor(&f->pool, y, x->n, l->p.cout, oh, ow));
+    size_t wsn = ic_conv2d_workspace_floats(&l->p, x->h, x->w);
+    float *ws = NULL;
+    if (wsn && !(ws = ic_bufpool_get(&f->pool, wsn)))
+        return IC_ENOMEM;
+    int rc;
+    int calibrated = l->has_norm && f->opts->mode != IC_CALIB_NONE;
+    if (!l->has_norm) {
+        rc = ic_conv2d_forward(y, x, l->w, l->b, &l->p, ws);
+    } else if (!calibrated) {
+        rc = ic_conv2d_forward(y, x, l->wf, l->bf, &l->p, ws);
+    } else {
+        ic_conv2d_params p = l->p;
+        p.relu = 0;
+        rc = ic_conv2d_forward(y, x, l->w, NULL, &p, ws);
+    }
+    ic_bufpool_put(&f->pool, ws);
+    if (rc)
+        return rc;
+    if (!calibrated) {
+        if (f->trace)
+            f->trace(f->trace_ctx, l->name, y);
+        return 0;
+    }
+    ic_bn_instance_stats(f->mean_t, f->var_t, y);
+    CHECK(ic_calib_strengths(f->m_mu, f->m_var, f->opts, &l->cal, &f->net->cshape, y->n, f->mean_t,
+                             f->var_t, l->bn.mean, l->bn.var, f->cscratch));
+    size_t nc = (size_t)y->n * (size_t)y->c;
+    for (size_t i = 0; i < nc; i++) {
+        f->m_mu_sum += f->m_mu[i];
+        f->m_var_sum += f->m_var[i];
+    }
+    f->m_count += nc;
+    CHECK(ic_bn_forward_calibrated(y, y, &l->bn, f->m_mu, f->m_var, 1, f->mean_t, f->var_t,
+                                   l->p.relu));
+    if (f->trace)
+        f->trace(f->trace_ctx, l->name, y);
+    return 0;
+}
+
+static int run_unit(fwd *f, unit u, const ic_tensor *x, ic_tensor *y)
+{
+    if (u.b < 0)
+        return run_layer(f, u.a, x, y);
+    ic_tensor t;
+    CHECK(run_layer(f, u.a, x, &t));
+    int rc = run_layer(f, u.b, &t, y);
+    ic_bufpool_put(&f->pool, t.data);
+    return rc;
+}
+
+static void release(fwd *f, ic_tensor *t)
+{
+    ic_bufpool_put(&f->pool, t->data);
+    t->data = NULL;
+}
+
+static int run_block(fwd *f, const block *b, const ic_tensor *x, ic_tensor *y)
+{
+    ic_tensor t1, t2, sc;
+    CHECK(run_layer(f, b->conv1, x, &t1));
+    CHECK(run_layer(f, b->conv2, &t1, &t2));
+    release(f, &t1);
+    CHECK(run_layer(f, b->conv3, &t2, y));
+    release(f, &t2);
+    if (b->shortcut >= 0) {
+        CHECK(run_layer(f, b->shortcut, x, &sc));
+        int rc = ic_add_forward(y, y, &sc, 1);
+        release(f, &sc);
+        return rc;
+    }
+    return ic_add_forward(y, y, x, 1);
+}
+
+/* The ASPP pooling branch: pool, 1x1 conv with bias and ReLU, resize back. */
+static int run_aspp_pool(fwd *f, const aspp *a, const ic_tensor *x, ic_tensor *y)
+{
+    ic_tensor pooled, conv;
+    int rc;
+    if (a->pool_global) {
+        CHECK(ic_bufpool_tensor(&f->pool, &pooled, x->n, x->c, 1, 1));
+        rc = ic_pool_global_avg_forward(&pooled, x);
+    } else {
+        /* detectron2 requires the map to be a multiple of the kernel; we accept
+         * any size and clamp the kernel, so a small map pools globally. */
+        ic_pool2d p = {.kh = a->pool_k[0] < x->h ? a->pool_k[0] : x->h,
+                       .kw = a->pool_k[1] < x->w ? a->pool_k[1] : x->w,
+                       .sh = 1,
+                       .sw = 1};
+        int oh, ow;
+        CHECK(ic_pool_out_size(&oh, &ow, x->h, x->w, &p));
+        CHECK(ic_bufpool_tensor(&f->pool, &pooled, x->n, x->c, oh, ow));
+        rc = ic_pool_avg_forward(&pooled, x, &p);
+    }
+    if (!rc)
+        rc = run_layer(f, a->pool_conv, &pooled, &conv);
+    release(f, &pooled);
+    if (rc)
+        return rc;
+    rc = ic_bufpool_tensor(&f->pool, y, x->n, conv.c, x->h, x->w);
+    if (!rc)
+        rc = ic_resize_bilinear_forward(y, &conv);
+    release(f, &conv);
+    return rc;
+}
+
+static int run_aspp(fwd *f, const aspp *a, const ic_tensor *x, ic_tensor *y)
+{
+    ic_tensor br[5], cat;
+    int rc = 0, made = 0;
+    for (; made < 4 && !rc; made++)
+        rc = run_unit(f, a->branch[made], x, &br[made]);
+    if (!rc && !(rc = run_aspp_pool(f, a, x, &br[4])))
+        made = 5;
+    else if (!rc)
+        made = 4;
+    if (!rc)
+        rc = ic_bufpool_tensor(&f->pool, &cat, x->n, 5 * br[0].c, x->h, x->w);
+    if (!rc) {
+        const ic_tensor *parts[5] = {&br[0], &br[1], &br[2], &br[3], &br[4]};
+        rc = ic_concat_forward(&cat, parts, 5);
+    }
+    for (int i = 0; i < made; i++)
+        release(f, &br[i]);
+    if (rc)
+        return rc;
+    rc = run_layer(f, a->project, &cat, y);
+    release(f, &cat);
+    return rc;
+}
+
+/* DeepLabV3+ decoder: ASPP on res5, then res3 and res2 each projected,
+ * concatenated [projection, upsampled] and fused. */
+static int run_decoder(fwd *f, const decoder *d, const ic_tensor feats[3], ic_tensor *y)
+{
+    ic_tensor cur;
+    CHECK(run_aspp(f, &d->top, &feats[2], &cur));
+    for (int lvl = 1; lvl >= 0; lvl--) {
+        ic_tensor proj, up, cat, fused;
+        CHECK(run_layer(f, d->proj[lvl], &feats[lvl], &proj));
+        CHECK(ic_bufpool_tensor(&f->pool, &up, cur.n, cur.c, proj.h, proj.w));
+        CHECK(ic_resize_bilinear_forward(&up, &cur));
+        release(f, &cur);
+        CHECK(ic_bufpool_tensor(&f->pool, &cat, proj.n, proj.c + up.c, proj.h, proj.w));
+        const ic_tensor *parts[2] = {&proj, &up};
+        CHECK(ic_concat_forward(&cat, parts, 2));
+        release(f, &proj);
+        release(f, &up);
+        CHECK(run_unit(f, d->fuse[lvl][0], &cat, &fused));
+        release(f, &cat);
+        if (d->n_fuse == 2) {
+            ic_tensor second;
+            CHECK(run_unit(f, d->fuse[lvl][1], &fused, &second));
+            release(f, &fused);
+            fused = second;
+        }
+        cur = fused;
+    }
+    *y = cur;
+    return 0;
+}
+
+static int run_head(fwd *f, const unit *u, int n, int pred, const ic_tensor *x, ic_tensor *y)
+{
+    ic_tensor cur = *x, next;
+    for (int i = 0; i < n; i++) {
+        CHECK(run_unit(f, u[i], &cur, &next));
+        if (cur.data != x->data)
+            release(f, &cur);
+        cur = next;
+    }
+    int rc = run_layer(f, pred, &cur, y);
+    if (cur.data != x->data)
+        release(f, &cur);
+    return rc;
+}
+
+/* x4 bilinear upsampling (scale factor, as detectron2), times `mul`, cropped
+ * to (h, w); the result is allocated in the arena, not the pool. */
+static int upsample_out(fwd *f, ic_arena *arena, const ic_tensor *x, float mul, int h, int w,
+                        ic_tensor *y)
+{
+    ic_tensor full;
+    CHECK(ic_bufpool_tensor(&f->pool, &full, x->n, x->c, 4 * x->h, 4 * x->w));
+    CHECK(ic_resize_bilinear_scale_forward(&full, x, 4.0, 4.0));
+    CHECK(ic_tensor_alloc(y, arena, x->n, x->c, h, w));
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            const float *src = ic_tensor_at(&full, n, c);
+            float *dst = ic_tensor_at(y, n, c);
+            for (int r = 0; r < h; r++)
+                for (int col = 0; col < w; col++)
+                    dst[(size_t)r * w + col] = src[(size_t)r * full.w + col] * mul;
+        }
+    release(f, &full);
+    return 0;
+}
+
+static int max_bn_channels(const ic_pdl *net)
+{
+    int m = 1;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].p.cout > m)
+            m = net->layers[i].p.cout;
+    return m;
+}
+
+static int forward(fwd *f, const ic_tensor *x, ic_arena *arena, int flags, ic_pdl_outputs *out)
+{
+    const ic_pdl *net = f->net;
+    ic_tensor cur = *x, next, feats[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK(run_layer(f, net->stem[i], &cur, &next));
+        if (cur.data != x->data)
+            release(f, &cur);
+        cur = next;
+    }
+    ic_pool2d mp = {.kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1};
+    int oh, ow;
+    CHECK(ic_pool_out_size(&oh, &ow, cur.h, cur.w, &mp));
+    CHECK(ic_bufpool_tensor(&f->pool, &next, cur.n, cur.c, oh, ow));
+    CHECK(ic_pool_max_forward(&next, &cur, &mp));
+    release(f, &cur);
+    cur = next;
+    for (int s = 0; s < 4; s++) {
+        for (int b = 0; b < net->stage_len[s]; b++) {
+            CHECK(run_block(f, &net->blocks[net->stage_first[s] + b], &cur, &next));
+            int keep = b == 0 && (s == 1 || s == 2) ? 1 : 0; /* cur is res2 / res3 */
+            if (!keep)
+                release(f, &cur);
+            cur = next;
+        }
+        if (s == 0)
+            feats[0] = cur;
+        else if (s == 1)
+            feats[1] = cur;
+    }
+    feats[2] = cur;
+    ic_tensor sem_feat, ins_feat, sem, center, offset;
+    CHECK(run_decoder(f, &net->dec[0], feats, &sem_feat));
+    CHECK(run_decoder(f, &net->dec[1], feats, &ins_feat));
+    for (int i = 0; i < 3; i++)
+        release(f, &feats[i]);
+    CHECK(run_head(f, net->sem_head, net->n_sem_head, net->sem_pred, &sem_feat, &sem));
+    release(f, &sem_feat);
+    CHECK(run_head(f, net->center_head, 2, net->center_pred, &ins_feat, &center));
+    CHECK(run_head(f, net->offset_head, net->n_offset_head, net->offset_pred, &ins_feat, &offset));
+    release(f, &ins_feat);
+    if (flags & IC_PDL_STRIDE4) {
+        /* Debug/test view: the heads' raw stride-4 maps, moved out of the pool. */
+        ic_tensor *src[3] = {&sem, &center, &offset}, *dst[3] = {&out->sem, &out->center, &out->offset};
+        for (int i = 0; i < 3; i++) {
+            CHECK(ic_tensor_alloc(dst[i], arena, src[i]->n, src[i]->c, src[i]->h, src[i]->w));
+            memcpy(dst[i]->data, src[i]->data, ic_tensor_numel(src[i]) * sizeof(float));
+            release(f, src[i]);
+        }
+        return 0;
+    }
+    CHECK(upsample_out(f, arena, &sem, 1.0f, x->h, x->w, &out->sem));
+    release(f, &sem);
+    CHECK(upsample_out(f, arena, &center, 1.0f, x->h, x->w, &out->center));
+    release(f, &center);
+    CHECK(upsample_out(f, arena, &offset, 4.0f, x->h, x->w, &out->offset));
+    release(f, &offset);
+    return 0;
+}
+
+int ic_pdl_forward(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
+                   ic_arena *arena, ic_pdl_outputs *out)
+{
+    return ic_pdl_forward_trace(net, x, opts, flags, arena, out, NULL, NULL);
+}
+
+int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
+                         ic_arena *arena, ic_pdl_outputs *out, ic_pdl_trace_fn trace, void *ctx)
+{
+    if (!net || !x || !x->data || !opts || !arena || !out)
+        return ic_error_set(IC_EINVAL, "forward: NULL argument");
+    if (x->c != 3 || x->n < 1 || x->h < 1 || x->w < 1)
+        return ic_error_set(IC_EINVAL, "forward: input must be (N, 3, H, W), got (%d, %d, %d, %d)",
+                            x->n, x->c, x->h, x->w);
+    if (!ic_pdl_supports(net, opts->mode))
+        return ic_error_set(IC_EINVAL, "calibration mode '%s' is not available for model '%s'%s",
+                            ic_calib_mode_name(opts->mode), net->cfg.name,
+                            opts->mode == IC_CALIB_INSTCAL_U || opts->mode == IC_CALIB_INSTCAL_C
+                                ? " (it carries no learned calibration tensors)"
+                                : "");
+    if (opts->mode == IC_CALIB_MANUAL && !(opts->m >= 0.0f && opts->m <= 1.0f))
+        return ic_error_set(IC_EINVAL, "calibration strength m=%g is outside [0, 1]", (double)opts->m);
+    fwd f = {.net = net, .opts = opts, .trace = trace, .trace_ctx = ctx};
+    ic_bufpool_init(&f.pool, arena);
+    size_t nc = (size_t)x->n * (size_t)max_bn_channels(net);
+    size_t cs = ic_calib_scratch_floats(&net->cshape, max_bn_channels(net));
+    f.mean_t = ic_arena_floats(arena, nc);
+    f.var_t = ic_arena_floats(arena, nc);
+    f.m_mu = ic_arena_floats(arena, nc);
+    f.m_var = ic_arena_floats(arena, nc);
+    f.cscratch = ic_arena_floats(arena, cs);
+    if (!f.mean_t || !f.var_t || !f.m_mu || !f.m_var || !f.cscratch)
+        return IC_ENOMEM;
+    int rc = forward(&f, x, arena, flags, out);
+    if (rc)
+        return rc;
+    out->m_mu_mean = f.m_count ? f.m_mu_sum / (double)f.m_count : 0.0;
+    out->m_var_mean = f.m_count ? f.m_var_sum / (double)f.m_count : 0.0;
+    out->peak_bytes = f.pool.peak * sizeof(float);
+    return 0;
+}

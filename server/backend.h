@@ -1,0 +1,107 @@
+/* The inference backend interface: what a worker calls to turn one upload
+ * into a JSON result, plus model metadata and reload.
+ *
+ * The HTTP side never knows what model runs; the Panoptic-DeepLab engine
+ * plugs in as another srv_backend_ops. Threading contract:
+ * - create/destroy run on the main thread, before workers start / after
+ *   they stopped.
+ * - worker_init/worker_deinit run on the main thread when the pool starts
+ *   and stops (so a failure is a startup error); the state they return
+ *   (scratch arena sized for the largest image) is then only used by that
+ *   worker's thread.
+ * - process runs concurrently on all workers, each with its own wctx.
+ * - reload runs on the main thread while workers keep processing: the
+ *   backend loads and validates the new model beside the old one, then
+ *   swaps it in atomically so that jobs already running finish on the old
+ *   model, and on failure keeps the old one.
+ * - describe, model_name and ready may run on the HTTP thread at any time. */
+#ifndef SRV_BACKEND_H
+#define SRV_BACKEND_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Which optional outputs a request asked for (`outputs` option). */
+enum {
+    SRV_OUT_PANOPTIC = 1u << 0,   /* COCO-panoptic PNG, base64 */
+    SRV_OUT_SEMANTIC = 1u << 1,   /* semantic PNG, base64 */
+    SRV_OUT_CONFIDENCE = 1u << 2, /* confidence map / statistics */
+};
+
+/* One segmentation request as the backend sees it. All pointers stay valid
+ * for the duration of process(). */
+typedef struct srv_request {
+    const char *id;                /* request id (logs, response) */
+    const unsigned char *image;    /* uploaded bytes, image_len > 0 */
+    size_t image_len;
+    const char *image_type;        /* "image/jpeg", "image/png", or "" if unknown */
+    const unsigned char *label;    /* optional ground-truth PNG, else NULL */
+    size_t label_len;
+    const char *calibration;       /* a valid mode (config.h) */
+    double m;                      /* strength for "manual"; has_m says if given */
+    int has_m;
+    unsigned outputs;              /* SRV_OUT_* bits */
+    int rle;                       /* include COCO RLE per segment */
+    int64_t max_pixels;            /* refuse images with more pixels (413) */
+    int64_t deadline_ns;           /* srv_clock_ns() time; backends may stop early */
+} srv_request;
+
+/* What process() produces. On success set json (an object; ownership
+ * passes to the server, which adds "request_id" and "timings"). On failure
+ * set status/code/message with srv_result_error(). Stage times in seconds
+ * feed the metrics histograms and the request log. */
+typedef struct srv_result {
+    int status;          /* HTTP status; 200 on success */
+    json_t *json;        /* response object on success */
+    char code[32];       /* error code string, e.g. "bad_image" */
+    char message[256];   /* human-readable error */
+    double decode_s, inference_s, postprocess_s;
+} srv_result;
+
+/* Records an error in res (status, code, printf-style message); returns
+ * nothing; the status is what the client receives. */
+void srv_result_error(srv_result *res, int status, const char *code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* A backend implementation: a table of functions (see the file comment for
+ * the threading contract). Every int function returns 0 or a negative
+ * IC_E* code with a message set through ic_error_set(). */
+typedef struct srv_backend_ops {
+    const char *name;
+    /* Loads the model named by cfg->model and returns the backend state. */
+    int (*create)(const srv_config *cfg, void **ctx);
+    /* Frees everything create made. Accepts NULL. */
+    void (*destroy)(void *ctx);
+    /* Reloads cfg->model (SIGHUP); on failure the old model keeps serving. */
+    int (*reload)(void *ctx, const srv_config *cfg);
+    /* Per-worker state (scratch memory sized for the largest image). */
+    int (*worker_init)(void *ctx, int worker, void **wctx);
+    void (*worker_deinit)(void *ctx, void *wctx);
+    /* Runs one request. A negative return without res->status set becomes
+     * a 500 (or 400/413/415 by the IC_E* code, see pool.c). */
+    int (*process)(void *ctx, void *wctx, const srv_request *req, srv_result *res);
+    /* Fills obj with model metadata for GET /v1/models: name, classes,
+     * colours, thing ids. */
+    int (*describe)(void *ctx, json_t *obj);
+    /* Copies the served model's name into out (size n). */
+    void (*model_name)(void *ctx, char *out, size_t n);
+    /* 1 when a model is loaded and requests can be served. */
+    int (*ready)(void *ctx);
+} srv_backend_ops;
+
+/* The test backend: reports the upload, checks the image magic bytes and
+ * sleeps cfg->test_sleep_ms to simulate inference (overload tests). Its
+ * "model" file is a text file whose first line is
+ * `instcal-test-model <name>`; anything else fails to load. */
+extern const srv_backend_ops srv_backend_test;
+
+/* The backend called name, or NULL. */
+const srv_backend_ops *srv_backend_find(const char *name);
+
+#endif

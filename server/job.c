@@ -1,0 +1,76 @@
+/* Job life cycle and the single resume point (see job.h). */
+#include "job.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+srv_job *srv_job_new(void)
+{
+    srv_job *job = ic_calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    pthread_mutex_init(&job->mu, NULL);
+    job->refs = 2;
+    job->fd = -1;
+    srv_buf_init(&job->image, 0);
+    srv_buf_init(&job->label, 0);
+    return job;
+}
+
+void srv_job_unref(srv_job *job)
+{
+    if (!job)
+        return;
+    pthread_mutex_lock(&job->mu);
+    int left = --job->refs;
+    pthread_mutex_unlock(&job->mu);
+    if (left > 0)
+        return;
+    json_decref(job->res.json);
+    srv_buf_free(&job->image);
+    srv_buf_free(&job->label);
+    pthread_mutex_destroy(&job->mu);
+    ic_free(job);
+}
+
+int srv_job_finish(srv_job *job, srv_result *res)
+{
+    pthread_mutex_lock(&job->mu);
+    if (job->state == SRV_JOB_FINISHED) {
+        pthread_mutex_unlock(&job->mu);
+        json_decref(res->json);
+        return 0;
+    }
+    job->res = *res;
+    res->json = NULL;
+    /* NEW means the HTTP thread has not suspended yet (push failed or is
+     * racing); it reads the result itself instead of being resumed. */
+    int resume = job->state == SRV_JOB_QUEUED;
+    job->state = SRV_JOB_FINISHED;
+    if (resume)
+        MHD_resume_connection(job->conn);
+    job->conn = NULL;
+    pthread_mutex_unlock(&job->mu);
+    return 1;
+}
+
+int srv_job_fail(srv_job *job, int status, const char *code, const char *message)
+{
+    srv_result res;
+    memset(&res, 0, sizeof res);
+    srv_result_error(&res, status, code, "%s", message);
+    return srv_job_finish(job, &res);
+}
+
+int srv_job_client_gone(const srv_job *job)
+{
+    if (job->fd < 0)
+        return 0;
+    struct pollfd p = {.fd = job->fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}

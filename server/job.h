@@ -1,0 +1,78 @@
+/* One segmentation job: the request handed from the HTTP thread to a
+ * worker, and the result handed back.
+ *
+ * Life cycle (the part libmicrohttpd makes delicate): the HTTP thread
+ * creates the job with two references (its own and the queue's), pushes it
+ * and suspends the connection while holding job->mu, so no worker can
+ * resume a connection that is not suspended yet. Whoever finishes the job
+ * (a worker, the deadline reaper or shutdown) calls srv_job_finish(), which
+ * under job->mu stores the result and resumes the connection exactly once;
+ * after that nobody but the HTTP thread touches the connection. Each side
+ * drops its reference with srv_job_unref(); the last one frees. */
+#ifndef SRV_JOB_H
+#define SRV_JOB_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "buf.h"
+
+/* Where a job is in its life. */
+typedef enum srv_job_state {
+    SRV_JOB_NEW = 0,   /* built, not yet suspended */
+    SRV_JOB_QUEUED,    /* connection suspended, waiting or running */
+    SRV_JOB_FINISHED,  /* result stored, connection resumed */
+} srv_job_state;
+
+/* A job. Fields under "owned by the worker" are written only by whoever
+ * holds the job between pop and finish; the rest are set before the push. */
+typedef struct srv_job {
+    pthread_mutex_t mu;
+    int refs;
+    srv_job_state state;
+
+    /* set by the HTTP thread before the push */
+    char id[72];
+    srv_buf image;
+    srv_buf label;
+    char image_type[32];
+    char calibration[32];
+    double m;
+    int has_m;
+    unsigned outputs;
+    int rle;
+    int64_t max_pixels;
+    int64_t arrival_ns;
+    int64_t deadline_ns;
+    struct MHD_Connection *conn; /* valid while state == SRV_JOB_QUEUED */
+    int fd;                      /* the connection's socket, for disconnect checks */
+
+    /* owned by the worker, read by the HTTP thread after FINISHED */
+    srv_result res;
+    int client_gone;
+    double queue_wait_s;
+} srv_job;
+
+/* Allocates a job with refs = 2 and empty buffers. Returns NULL on OOM. */
+srv_job *srv_job_new(void);
+
+/* Drops one reference; the last one frees the job and its buffers.
+ * Accepts NULL. */
+void srv_job_unref(srv_job *job);
+
+/* Stores the outcome and resumes the connection if it is suspended; only
+ * the first call per job has an effect (later ones return 0 and ignore
+ * res). Takes ownership of res->json. Returns 1 if this call finished it. */
+int srv_job_finish(srv_job *job, srv_result *res);
+
+/* Shortcut for srv_job_finish with an error status. */
+int srv_job_fail(srv_job *job, int status, const char *code, const char *message);
+
+/* Whether the client has closed its end of a suspended connection
+ * (libmicrohttpd does not notice while a connection is suspended). Only
+ * valid while the job is queued. */
+int srv_job_client_gone(const srv_job *job);
+
+#endif

@@ -1,0 +1,245 @@
+/* Every route except POST /v1/segment: health, readiness, model metadata,
+ * the Open Inference Protocol (KServe v2) health and metadata routes,
+ * /metrics and static files. All of them answer on the HTTP thread without
+ * touching the queue, so probes stay fast under load. */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "buf.h"
+#include "server.h"
+#include "static_files.h"
+
+#define JSON_TYPE "application/json"
+#define GET_METHODS "GET, HEAD"
+
+void srv_reply_json(srv_reply *r, int status, json_t *obj)
+{
+    r->status = status;
+    r->content_type = JSON_TYPE;
+    r->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    r->len = r->body ? strlen(r->body) : 0;
+    json_decref(obj);
+    if (!r->body && status < 500) {
+        /* Serialisation can only fail for lack of memory. */
+        r->status = 503;
+        r->retry_after = 1;
+    }
+}
+
+void srv_reply_error(srv_reply *r, int status, const char *code, const char *message)
+{
+    srv_reply_json(r, status,
+                   json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+int srv_ready(srv_server *s)
+{
+    return s->ops->ready(s->backend) && !atomic_load(&s->draining) &&
+           srv_queue_size(s->queue) < srv_queue_capacity(s->queue);
+}
+
+void srv_sample_gauges(srv_server *s, srv_gauges *g)
+{
+    memset(g, 0, sizeof *g);
+    g->queue_depth = srv_queue_size(s->queue);
+    g->queue_capacity = srv_queue_capacity(s->queue);
+    g->in_flight = atomic_load(&s->in_flight);
+    g->busy_workers = s->pool ? srv_pool_busy(s->pool) : 0;
+    g->workers = s->pool ? srv_pool_size(s->pool) : 0;
+    const union MHD_DaemonInfo *di =
+        s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    g->connections = di ? (long)di->num_connections : 0;
+    g->ready = srv_ready(s);
+}
+
+int srv_routes_is_segment(const char *path)
+{
+    return strcmp(path, "/v1/segment") == 0;
+}
+
+static void reply_ready(srv_server *s, srv_reply *r, int v2)
+{
+    if (srv_ready(s)) {
+        srv_reply_json(r, 200, v2 ? json_pack("{s:b}", "ready", 1)
+                                  : json_pack("{s:s}", "status", "ready"));
+        return;
+    }
+    const char *why = !s->ops->ready(s->backend) ? "the model is not loaded"
+                      : atomic_load(&s->draining) ? "the server is shutting down"
+                                                  : "the queue is full";
+    srv_reply_error(r, 503, "not_ready", why);
+    r->retry_after = s->cfg.retry_after_s;
+}
+
+static void reply_models(srv_server *s, srv_reply *r)
+{
+    json_t *model = json_object();
+    s->ops->describe(s->backend, model);
+    json_t *modes = json_array();
+    for (int i = 0; i < srv_n_calibration_modes; i++)
+        json_array_append_new(modes, json_string(srv_calibration_modes[i]));
+    json_object_set_new(model, "calibration_modes", modes);
+    json_object_set_new(model, "default_calibration", json_string(s->cfg.calibration));
+    json_object_set_new(model, "limits",
+                        json_pack("{s:I,s:I,s:I}", "max_upload_bytes",
+                                  (json_int_t)s->cfg.max_upload_bytes, "max_pixels",
+                                  (json_int_t)s->cfg.max_pixels, "deadline_ms",
+                                  (json_int_t)s->cfg.deadline_ms));
+    json_object_set_new(model, "outputs", json_pack("[s,s,s]", "panoptic", "semantic",
+                                                    "confidence"));
+    srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model));
+}
+
+/* OIP model metadata for our one model; the segmentation contract of
+ * serving.md section 1 (image BYTES in, masks and segment JSON out). */
+static void reply_v2_model(srv_server *s, srv_reply *r, const char *name)
+{
+    srv_reply_json(
+        r, 200,
+        json_pack("{s:s,s:s,s:[{s:s,s:s,s:[i]}],s:[{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]}]}",
+                  "name", name, "platform", "instcal", "inputs", "name", "image", "datatype",
+                  "BYTES", "shape", 1, "outputs", "name", "labels", "datatype", "INT32", "shape",
+                  -1, -1, "name", "segments_info", "datatype", "BYTES", "shape", 1));
+}
+
+static void reply_metrics(srv_server *s, srv_reply *r)
+{
+    srv_gauges g;
+    srv_sample_gauges(s, &g);
+    srv_buf b;
+    srv_buf_init(&b, 0);
+    if (srv_metrics_render(s->metrics, &g, &b) != 0) {
+        srv_buf_free(&b);
+        srv_reply_error(r, 503, "out_of_memory", "cannot render metrics");
+        return;
+    }
+    r->status = 200;
+    r->content_type = SRV_METRICS_CONTENT_TYPE;
+    r->body = srv_buf_steal(&b, &r->len);
+}
+
+static void reply_static(srv_server *s, srv_reply *r, const char *path)
+{
+    char file[PATH_MAX];
+    int rc = s->static_root[0] ? srv_static_resolve(s->static_root, path, file, sizeof file)
+                               : IC_ENOTFOUND;
+    if (rc == IC_EINVAL) {
+        srv_reply_error(r, 403, "forbidden", "this path is not allowed");
+        return;
+    }
+    if (rc != 0) {
+        srv_reply_error(r, 404, "not_found", "no such route or file");
+        return;
+    }
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        srv_reply_error(r, 404, "not_found", "no such file");
+        return;
+    }
+    r->status = 200;
+    r->file_fd = fd;
+    r->file_size = (uint64_t)st.st_size;
+    r->content_type = srv_static_content_type(file);
+}
+
+/* GET-only routes with exact paths. */
+static const struct {
+    const char *path, *route;
+} get_routes[] = {
+    {"/healthz", "healthz"},       {"/readyz", "readyz"},         {"/v1/models", "models"},
+    {"/metrics", "metrics"},       {"/v2/health/live", "v2_live"}, {"/v2/health/ready", "v2_ready"},
+    {"/v2", "v2_server"},
+};
+
+/* Splits /v2/models/{name}[/ready]; returns 1 (metadata), 2 (ready) or 0. */
+static int match_v2_model(const char *path, char *name, size_t n)
+{
+    const char *pre = "/v2/models/";
+    if (strncmp(path, pre, strlen(pre)) != 0)
+        return 0;
+    const char *p = path + strlen(pre);
+    size_t len = strcspn(p, "/");
+    if (len == 0 || len >= n)
+        return 0;
+    memcpy(name, p, len);
+    name[len] = '\0';
+    if (p[len] == '\0')
+        return 1;
+    if (strcmp(p + len, "/ready") == 0)
+        return 2;
+    return 0;
+}
+
+void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_reply *r)
+{
+    int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    r->file_fd = -1;
+    if (srv_routes_is_segment(path)) {
+        r->route = "segment";
+        srv_reply_error(r, 405, "method_not_allowed", "use POST");
+        r->allow = "POST";
+        return;
+    }
+    int which = -1;
+    for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++)
+        if (strcmp(path, get_routes[i].path) == 0)
+            which = (int)i;
+    char name[256];
+    int v2m = which < 0 ? match_v2_model(path, name, sizeof name) : 0;
+    int api = which >= 0 || v2m || strncmp(path, "/v1/", 4) == 0 || strncmp(path, "/v2/", 4) == 0;
+    r->route = which >= 0 ? get_routes[which].route
+               : v2m == 1 ? "v2_model"
+               : v2m == 2 ? "v2_model_ready"
+               : api      ? "not_found"
+                          : "static";
+    if (api && which < 0 && !v2m) {
+        srv_reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    if (!is_get) {
+        srv_reply_error(r, 405, "method_not_allowed", "use GET or HEAD");
+        r->allow = GET_METHODS;
+        return;
+    }
+    if (v2m) {
+        char model[256];
+        s->ops->model_name(s->backend, model, sizeof model);
+        if (strcmp(name, model) != 0) {
+            srv_reply_error(r, 404, "model_not_found", "no model of that name is served");
+        } else if (v2m == 1) {
+            reply_v2_model(s, r, model);
+        } else if (s->ops->ready(s->backend)) {
+            srv_reply_json(r, 200, json_pack("{s:s,s:b}", "name", model, "ready", 1));
+        } else {
+            srv_reply_error(r, 503, "not_ready", "the model is not loaded");
+        }
+        return;
+    }
+    const char *route = r->route;
+    if (strcmp(route, "healthz") == 0)
+        srv_reply_json(r, 200, json_pack("{s:s}", "status", "alive"));
+    else if (strcmp(route, "v2_live") == 0)
+        srv_reply_json(r, 200, json_pack("{s:b}", "live", 1));
+    else if (strcmp(route, "readyz") == 0)
+        reply_ready(s, r, 0);
+    else if (strcmp(route, "v2_ready") == 0)
+        reply_ready(s, r, 1);
+    else if (strcmp(route, "models") == 0)
+        reply_models(s, r);
+    else if (strcmp(route, "metrics") == 0)
+        reply_metrics(s, r);
+    else if (strcmp(route, "v2_server") == 0)
+        srv_reply_json(r, 200, json_pack("{s:s,s:s,s:[]}", "name", "instcald", "version",
+                                         SRV_VERSION, "extensions"));
+    else
+        reply_static(s, r, path);
+}

@@ -1,0 +1,92 @@
+/* The instcald server object: configuration, backend, queue, workers,
+ * metrics and the libmicrohttpd daemon, plus the route layer's reply type.
+ *
+ * One srv_server lives in main(); nothing here is global, so tests could
+ * run several. The HTTP thread (libmicrohttpd's polling thread) parses and
+ * routes; it never runs inference. */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "config.h"
+#include "metrics.h"
+#include "pool.h"
+#include "queue.h"
+
+struct MHD_Daemon;
+
+/* The service version reported by /v2, build_info and logs. */
+#ifndef SRV_VERSION
+#define SRV_VERSION "0.0.0"
+#endif
+
+/* Everything the running daemon needs. Fields are set by main() before
+ * srv_http_start() and not changed afterwards, except the atomics. */
+typedef struct srv_server {
+    srv_config cfg;
+    const srv_backend_ops *ops;
+    void *backend;
+    srv_metrics *metrics;
+    srv_queue *queue;
+    srv_pool *pool;
+    struct MHD_Daemon *daemon;
+    char static_root[PATH_MAX]; /* realpath of cfg.static_dir, "" if none */
+    int port;                   /* the port actually bound */
+    atomic_int draining;        /* set on SIGTERM: refuse new work */
+    atomic_long in_flight;      /* segment requests accepted, response not yet sent */
+    atomic_ulong next_id;       /* request id counter */
+} srv_server;
+
+/* A reply built by a route, before it becomes an MHD response. */
+typedef struct srv_reply {
+    int status;
+    char *body;               /* malloc-compatible (freed with free()), may be NULL */
+    size_t len;
+    const char *content_type; /* static string */
+    const char *allow;        /* Allow header for 405, else NULL */
+    int retry_after;          /* seconds, 0 = no Retry-After */
+    int file_fd;              /* >= 0: send this file (file_size bytes) instead of body */
+    uint64_t file_size;
+    const char *route;        /* metrics label */
+} srv_reply;
+
+/* Fills r with a JSON error {"error": {"code", "message"}}. */
+void srv_reply_error(srv_reply *r, int status, const char *code, const char *message);
+
+/* Fills r with obj serialised (takes the reference to obj). */
+void srv_reply_json(srv_reply *r, int status, json_t *obj);
+
+/* Answers every route except POST /v1/segment: method is the HTTP method,
+ * path the decoded URL path. Always fills r (404/405 included). */
+void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_reply *r);
+
+/* Whether path is the segmentation route (POST only). */
+int srv_routes_is_segment(const char *path);
+
+/* The readiness rule shared by /readyz, /v2/health/ready and the ready
+ * gauge: model loaded, not draining, queue not full. */
+int srv_ready(srv_server *s);
+
+/* Fills g with the current gauge values. */
+void srv_sample_gauges(srv_server *s, srv_gauges *g);
+
+/* Starts libmicrohttpd on cfg.bind:cfg.port and stores the bound port in
+ * s->port. Returns 0 or IC_EIO with a message. */
+int srv_http_start(srv_server *s);
+
+/* Answers with 504 every queued job whose deadline has passed (called
+ * periodically by main, since suspended connections never time out). */
+void srv_http_reap_expired(srv_server *s);
+
+/* Answers every job still queued with 503 (shutdown). */
+void srv_http_fail_queued(srv_server *s);
+
+/* Stops the daemon (all connections must have been resumed). */
+void srv_http_stop(srv_server *s);
+
+#endif

@@ -13,6 +13,10 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#ifndef JCS_EXTENSIONS
+#error "libjpeg-turbo is required (JCS_EXT_RGBA output)"
+#endif
+
 #include "base/alloc.h"
 #include "base/err.h"
 

@@ -1,5 +1,5 @@
-/* Tests of core/image/jpeg.c: baseline, progressive and grayscale files
- * from make_images.py (pixels within a JPEG tolerance), every EXIF
+/* Tests of core/image/jpeg.c: baseline, progressive, arithmetic-coded and
+ * grayscale files from make_images.py (pixels within a JPEG tolerance), every EXIF
  * orientation in both byte orders (spliced into a file here), malformed
  * EXIF, CMYK and 12-bit rejection, patched frame sizes, truncation,
  * random damage and allocation failures. */
@@ -54,8 +54,8 @@ static int decode_file(const char *name, const ic_image_decode_opts *o, ic_image
 START_TEST(test_baseline_and_progressive)
 {
     static const int upright[4] = {RED, GREEN, BLUE, YELLOW};
-    const char *files[] = {"quad.jpg", "quad_prog.jpg"};
-    for (int f = 0; f < 2; f++) {
+    const char *files[] = {"quad.jpg", "quad_prog.jpg", "quad_arith.jpg"};
+    for (int f = 0; f < 3; f++) {
         ic_image img;
         ck_assert_int_eq(decode_file(files[f], NULL, &img), 0);
         ck_assert_int_eq(img.w, QW);
@@ -351,8 +351,8 @@ END_TEST
 
 START_TEST(test_truncated_and_corrupt)
 {
-    const char *files[] = {"quad.jpg", "quad_prog.jpg", "gray.jpg"};
-    for (int f = 0; f < 3; f++) {
+    const char *files[] = {"quad.jpg", "quad_prog.jpg", "gray.jpg", "quad_arith.jpg"};
+    for (int f = 0; f < 4; f++) {
         size_t len;
         unsigned char *buf = iu_load(files[f], &len);
         ic_image img;

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Generates the tiny test images used by tests/core/image/*.
 
-Run with Debian's python3 (needs python3-numpy and python3-pil):
+Run with Debian's python3 (needs python3-numpy and python3-pil; the
+arithmetic-coded JPEG also needs cjpeg from libjpeg-turbo-progs):
     /usr/bin/python3 tests/data/images/make_images.py
 It rewrites every file next to this script. The pixel patterns are formulas
 that the C tests recompute, so the images need no sidecar data. PNGs are
@@ -11,6 +12,8 @@ independent of libpng, the library under test. JPEGs come from PIL.
 """
 import os
 import struct
+import subprocess
+import tempfile
 import zlib
 
 import numpy as np
@@ -146,6 +149,13 @@ def make_jpegs():
     l = np.array([[8 * x + 4 * y for x in range(16)] for y in range(16)], dtype=np.uint8)
     Image.fromarray(l, "L").save(path("gray.jpg"), quality=95)
     Image.new("CMYK", (8, 8), (10, 20, 30, 40)).save(path("cmyk.jpg"), quality=90)
+    # PIL cannot write arithmetic coding; libjpeg-turbo's cjpeg can:
+    #   cjpeg -arithmetic -quality 95 -sample 1x1 -outfile quad_arith.jpg quad.ppm
+    with tempfile.TemporaryDirectory() as tmp:
+        ppm = os.path.join(tmp, "quad.ppm")
+        q.save(ppm)
+        subprocess.run(["cjpeg", "-arithmetic", "-quality", "95", "-sample", "1x1",
+                        "-outfile", path("quad_arith.jpg"), ppm], check=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"segment", cmd_segment, "segment images, write masks, overlay and JSON"},
+    {"eval", cmd_eval, "evaluate a model on a COCO-panoptic dataset (mIoU, PQ, ECE)"},
     {"bench", cmd_bench, "benchmarks (instcal bench ops)"},
 };
 

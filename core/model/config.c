@@ -231,6 +231,8 @@ int ic_pdl_config_parse(ic_pdl_config *cfg, const char *text, size_t len)
     TRY(get_int(in, "input", "size_divisibility", 0, 0, -1, 4096, &cfg->size_divisibility));
     if (cfg->size_divisibility < 0)
         cfg->size_divisibility = 0;
+    TRY(get_int(in, "input", "min_size_test", 0, 0, 0, 1 << 15, &cfg->min_size_test));
+    TRY(get_int(in, "input", "max_size_test", 0, 0, 0, 1 << 15, &cfg->max_size_test));
     if (json_object_get(in, "train_crop"))
         TRY(get_int_array(in, "input", "train_crop", 2, 1, big, cfg->train_crop, NULL));
 

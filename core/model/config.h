@@ -31,6 +31,7 @@ typedef struct ic_pdl_config {
     float pixel_mean[3], pixel_std[3]; /* RGB, 0..255 scale */
     int size_divisibility;             /* pad inputs to a multiple (0: none) */
     int train_crop[2];                 /* (h, w) the model was trained at; 0 if unknown */
+    int min_size_test, max_size_test;  /* test-time ResizeShortestEdge; 0 = keep size */
     float bn_eps;
 
     int stem_channels[3];

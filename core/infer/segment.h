@@ -1,0 +1,103 @@
+/* One image through the whole service path: decode, resize to the model's
+ * test size, normalise, forward with the requested calibration, upsample
+ * back to the image's own size, softmax statistics, panoptic
+ * post-processing, optional metrics against a ground truth, and the encoded
+ * outputs (COCO-panoptic PNG, semantic palette PNG, confidence PNG, overlay,
+ * per-segment COCO RLE). Shared by `instcal segment`, `instcal eval` and the
+ * daemon's workers, so all three give the same answer for the same image. */
+#ifndef IC_INFER_SEGMENT_H
+#define IC_INFER_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "calib/calib.h"
+#include "image/image.h"
+#include "infer/evaluate.h"
+#include "metrics/calib.h"
+#include "metrics/pq.h"
+#include "model/pdl.h"
+#include "post/panoptic.h"
+
+/* Which encoded outputs to produce (bit mask). */
+enum {
+    IC_OUT_PANOPTIC_PNG = 1 << 0,   /* COCO-panoptic RGB ids (segment ids 1..n) */
+    IC_OUT_SEMANTIC_PNG = 1 << 1,   /* palette PNG, index = class id */
+    IC_OUT_CONFIDENCE_PNG = 1 << 2, /* 8-bit gray, max softmax probability x 255 */
+    IC_OUT_OVERLAY_PNG = 1 << 3,    /* the image with class colours and instance outlines */
+    IC_OUT_RLE = 1 << 4,            /* COCO compressed RLE string per segment */
+    IC_OUT_DEFAULT = IC_OUT_PANOPTIC_PNG | IC_OUT_SEMANTIC_PNG,
+};
+
+/* Parses a comma-separated output list ("panoptic,semantic,confidence,
+ * overlay,rle", or "all" / "none") into a mask. Returns 0 or IC_EINVAL. */
+int ic_segment_parse_outputs(const char *list, unsigned *ret_mask);
+
+/* A ground truth for one image. Either a panoptic id map with its segments
+ * (full metrics: ECE, mIoU, PQ) or a semantic class map (ECE and mIoU). */
+typedef struct ic_segment_gt {
+    int w, h;
+    int32_t *sem;             /* (H, W) class ids, ignore_value where void */
+    int32_t *ids;             /* (H, W) panoptic segment ids (0 = void), or NULL */
+    ic_pq_segment *segments;  /* id -> category, iscrowd */
+    int n_segments;
+} ic_segment_gt;
+
+/* Builds a ground truth from a label image: an RGB COCO-panoptic PNG with
+ * its segments_info JSON array text (`segments_json`), or a 1-channel
+ * (gray or palette index) PNG of class ids with no JSON. Class ids must be
+ * < cfg->num_classes or equal cfg->ignore_value. Memory comes from `arena`.
+ * Returns 0, IC_EFORMAT (bad PNG/JSON, unknown category, ids not listed),
+ * IC_EINVAL, IC_ELIMIT, IC_ENOMEM. */
+int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *cfg,
+                       const void *png, size_t png_len, const char *segments_json,
+                       const ic_image_limits *limits);
+
+typedef struct ic_segment_opts {
+    ic_calib_opts calib;
+    unsigned outputs;         /* IC_OUT_* mask */
+    ic_image_limits limits;   /* all zero: ic_image defaults */
+    int repeat;               /* run the forward this many times (timing); <= 1: once */
+} ic_segment_opts;
+
+typedef struct ic_segment_timing {
+    double decode, preprocess, forward, post, metrics, encode; /* seconds */
+    double forward_median;    /* median over opts.repeat runs */
+} ic_segment_timing;
+
+typedef struct ic_segment_result {
+    int width, height;        /* the image, after EXIF orientation */
+    int net_width, net_height; /* what the network saw */
+    ic_segment_timing t;
+    /* Maps at (height, width), in the arena. */
+    int32_t *sem;             /* argmax class */
+    float *maxprob, *entropy;
+    ic_pdl_outputs raw;       /* logits/center/offset at the image size */
+    ic_pano_result pano;      /* pan: class * divisor + instance, void -1 */
+    int32_t *segment_ids;     /* COCO id (1..n) of each pano.segments[i] */
+    char **rle;               /* per segment (IC_OUT_RLE), else NULL */
+    ic_conf_stats conf;
+    double m_mu_mean, m_var_mean;
+    /* With a ground truth: this image's metrics. */
+    int has_gt;
+    ic_eval_summary metrics;
+    /* Encoded outputs (ic_malloc'd; ic_segment_result_deinit frees them). */
+    unsigned char *panoptic_png, *semantic_png, *confidence_png, *overlay_png;
+    size_t panoptic_png_len, semantic_png_len, confidence_png_len, overlay_png_len;
+} ic_segment_result;
+
+/* Runs the whole path on an encoded image. Per-pixel maps live in `arena`
+ * (reset it between images; a worker's steady state then allocates little
+ * beyond the encoded PNGs). `gt` may be NULL. On failure the result holds
+ * nothing that needs freeing. Returns 0 or the first error (IC_EFORMAT,
+ * IC_EUNSUPPORTED, IC_ELIMIT for bad images; IC_EINVAL for an unavailable
+ * mode; IC_ESHAPE when gt's size differs from the image; IC_ENOMEM). */
+int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
+                   const void *image, size_t image_len, const ic_segment_opts *opts,
+                   const ic_segment_gt *gt);
+
+/* Frees the encoded outputs. Safe on a zeroed or failed result. */
+void ic_segment_result_deinit(ic_segment_result *res);
+
+#endif

@@ -6,7 +6,9 @@
  * built from a per-column reduction of the window's rows (running sums for
  * average, maxima for max) followed by a horizontal pass. The per-column
  * buffer lives on the stack and the output columns are processed in chunks
- * that fit it, so nothing is allocated for any input size. */
+ * that fit it, so nothing is allocated for any input size.
+ * The backward passes are direct window loops for every stride: they run only
+ * in training, where the stem pool is stride 2. */
 #include "ops/pool.h"
 
 #include <math.h>
@@ -277,6 +279,98 @@ int ic_pool_global_avg_forward(ic_tensor *y, const ic_tensor *x)
             for (; i < hw; i++)
                 s[0] += xp[i];
             *ic_tensor_at(y, n, c) = (float)(((s[0] + s[1]) + (s[2] + s[3])) / (double)hw);
+        }
+    return 0;
+}
+
+/* ---- backward ---- */
+
+/* Index of the max of one window of plane x, exactly as PyTorch's CPU kernel
+ * (MaxPoolKernel.cpp): start at the window's first in-bounds element with
+ * -inf, take `v > max || isnan(v)`. So ties keep the first in row-major
+ * window order and the last NaN wins. */
+static size_t window_argmax(const float *x, int W, int ys, int ye, int xs, int xe)
+{
+    size_t best = (size_t)ys * (size_t)W + (size_t)xs;
+    float m = -INFINITY;
+    for (int r = ys; r < ye; r++)
+        for (int c = xs; c < xe; c++) {
+            size_t i = (size_t)r * (size_t)W + (size_t)c;
+            float v = x[i];
+            if (v > m || v != v) {
+                m = v;
+                best = i;
+            }
+        }
+    return best;
+}
+
+int ic_pool_max_backward(ic_tensor *dx, const ic_tensor *dy, const ic_tensor *x, const ic_pool2d *p)
+{
+    /* dy must be the pooled shape of dx */
+    int rc = check(dy, dx, p, "max pool backward");
+    if (rc)
+        return rc;
+    if (!ic_tensor_same_shape(dx, x))
+        return ic_error_set(IC_ESHAPE, "max pool backward: dx and x shapes differ");
+    const int H = x->h, W = x->w, OH = dy->h, OW = dy->w;
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            const float *xp = ic_tensor_at(x, n, c), *g = ic_tensor_at(dy, n, c);
+            float *d = ic_tensor_at(dx, n, c);
+            for (int oy = 0; oy < OH; oy++) {
+                int y0 = oy * p->sh - p->ph;
+                int ys = imax(y0, 0), ye = imin(y0 + p->kh, H);
+                for (int ox = 0; ox < OW; ox++) {
+                    int x0 = ox * p->sw - p->pw;
+                    int xs = imax(x0, 0), xe = imin(x0 + p->kw, W);
+                    d[window_argmax(xp, W, ys, ye, xs, xe)] += g[(size_t)oy * (size_t)OW + (size_t)ox];
+                }
+            }
+        }
+    return 0;
+}
+
+int ic_pool_avg_backward(ic_tensor *dx, const ic_tensor *dy, const ic_pool2d *p)
+{
+    /* dy must be the pooled shape of dx */
+    int rc = check(dy, dx, p, "avg pool backward");
+    if (rc)
+        return rc;
+    const int H = dx->h, W = dx->w, OH = dy->h, OW = dy->w;
+    for (int n = 0; n < dx->n; n++)
+        for (int c = 0; c < dx->c; c++) {
+            const float *g = ic_tensor_at(dy, n, c);
+            float *d = ic_tensor_at(dx, n, c);
+            for (int oy = 0; oy < OH; oy++) {
+                int y0 = oy * p->sh - p->ph;
+                int ys = imax(y0, 0), ye = imin(y0 + p->kh, H);
+                for (int ox = 0; ox < OW; ox++) {
+                    int x0 = ox * p->sw - p->pw;
+                    int xs = imax(x0, 0), xe = imin(x0 + p->kw, W);
+                    float v = (float)(g[(size_t)oy * (size_t)OW + (size_t)ox] /
+                                      avg_div(p, ys, ye, xs, xe));
+                    for (int r = ys; r < ye; r++)
+                        for (int q = xs; q < xe; q++)
+                            d[(size_t)r * (size_t)W + (size_t)q] += v;
+                }
+            }
+        }
+    return 0;
+}
+
+int ic_pool_global_avg_backward(ic_tensor *dx, const ic_tensor *dy)
+{
+    if (dy->n != dx->n || dy->c != dx->c || dy->h != 1 || dy->w != 1)
+        return ic_error_set(IC_ESHAPE, "global avg pool backward: dy is (%d, %d, %d, %d), expected (%d, %d, 1, 1)",
+                            dy->n, dy->c, dy->h, dy->w, dx->n, dx->c);
+    size_t hw = ic_tensor_plane(dx);
+    for (int n = 0; n < dx->n; n++)
+        for (int c = 0; c < dx->c; c++) {
+            float v = (float)(*ic_tensor_at(dy, n, c) / (double)hw);
+            float *d = ic_tensor_at(dx, n, c);
+            for (size_t i = 0; i < hw; i++)
+                d[i] += v;
         }
     return 0;
 }

@@ -11,7 +11,13 @@
  * with PyTorch's default count_include_pad=True, in the divisor too.
  * Stride-1 pooling (the two large cases above) runs as a separable filter:
  * running sums for average, row then column maxima for max, so its cost does
- * not grow with kh * kw. Backward passes will live in this file too. */
+ * not grow with kh * kw.
+ * Backward passes accumulate into dx (dx += ...), like every backward in
+ * core/ops. Max-pool backward routes each output's gradient to its window's
+ * argmax, recomputed from x in PyTorch's order (rows then columns, the first
+ * maximum wins a tie, a NaN always takes over), so no index tensor has to be
+ * kept from the forward; average backward spreads it evenly over the window
+ * with the forward's divisor. */
 #ifndef IC_OPS_POOL_H
 #define IC_OPS_POOL_H
 
@@ -42,6 +48,21 @@ int ic_pool_avg_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p);
 /* Global average pooling (AdaptiveAvgPool2d(1)): y (N, C, 1, 1) = mean of
  * each plane of x, summed in double. Returns 0 or IC_ESHAPE. */
 int ic_pool_global_avg_forward(ic_tensor *y, const ic_tensor *x);
+
+/* Backward of ic_pool_max_forward: dx (N, C, H, W) += dy (N, C, OH, OW)
+ * routed to the argmax of each window of x. dx must not overlap dy or x.
+ * Returns 0, IC_EINVAL, IC_ESHAPE (dx not x's shape or dy not the pooled
+ * shape). */
+int ic_pool_max_backward(ic_tensor *dx, const ic_tensor *dy, const ic_tensor *x, const ic_pool2d *p);
+
+/* Backward of ic_pool_avg_forward: dx (N, C, H, W) += dy / divisor over each
+ * window (padding takes no gradient). Only shapes are needed, not x.
+ * dx must not overlap dy. Returns 0, IC_EINVAL, IC_ESHAPE. */
+int ic_pool_avg_backward(ic_tensor *dx, const ic_tensor *dy, const ic_pool2d *p);
+
+/* Backward of ic_pool_global_avg_forward: dx (N, C, H, W) += dy (N, C, 1, 1)
+ * / (H * W). Returns 0 or IC_ESHAPE. */
+int ic_pool_global_avg_backward(ic_tensor *dx, const ic_tensor *dy);
 
 /* References for tests: the plain window loop for every output element. */
 int ic_pool_max_forward_ref(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p);

@@ -5,7 +5,8 @@
  *   y = lh0 * (lw0 * x[h0][w0] + lw1 * x[h0][w1]) + lh1 * (lw0 * x[h1][w0] + lw1 * x[h1][w1])
  * in float. The fast path does the same with the column table computed once
  * per call (per chunk of columns, on the stack) and the row terms once per
- * output row; the reference recomputes both per element. */
+ * output row; the reference recomputes both per element. The backward walks
+ * the same tables and scatters instead of gathering. */
 #include "ops/resize.h"
 
 #include <limits.h>
@@ -132,6 +133,57 @@ int ic_resize_bilinear_scale_forward(ic_tensor *y, const ic_tensor *x, double sc
     if (!(scale_h > 0) || !(scale_w > 0))
         return ic_error_set(IC_EINVAL, "resize: scale factors %g, %g must be positive", scale_h, scale_w);
     return resize_fast(y, x, scale_h, scale_w);
+}
+
+/* dx += adjoint(resize)(dy): every output gradient goes to the four taps the
+ * forward read, weighted as the forward weighted them. */
+static int resize_backward(ic_tensor *dx, const ic_tensor *dy, double scale_h, double scale_w)
+{
+    int rc = check(dy, dx, scale_h, scale_w);
+    if (rc)
+        return rc;
+    const int H = dx->h, W = dx->w, OH = dy->h, OW = dy->w;
+    float rh = axis_ratio(H, OH, scale_h), rw = axis_ratio(W, OW, scale_w);
+    axis_tap tx[RESIZE_CHUNK];
+    for (int ox0 = 0; ox0 < OW; ox0 += RESIZE_CHUNK) {
+        int nx = OW - ox0 < RESIZE_CHUNK ? OW - ox0 : RESIZE_CHUNK;
+        for (int j = 0; j < nx; j++)
+            tx[j] = axis_tap_at(rw, ox0 + j, W, OW);
+        for (int n = 0; n < dx->n; n++)
+            for (int c = 0; c < dx->c; c++) {
+                float *dp = ic_tensor_at(dx, n, c);
+                const float *gp = ic_tensor_at(dy, n, c);
+                for (int oy = 0; oy < OH; oy++) {
+                    axis_tap ty = axis_tap_at(rh, oy, H, OH);
+                    float *r0 = dp + (size_t)ty.i0 * (size_t)W;
+                    float *r1 = dp + (size_t)ty.i1 * (size_t)W;
+                    const float *gr = gp + (size_t)oy * (size_t)OW + (size_t)ox0;
+                    for (int j = 0; j < nx; j++) {
+                        const axis_tap *t = &tx[j];
+                        float top = gr[j] * ty.l0, bot = gr[j] * ty.l1;
+                        r0[t->i0] += top * t->l0;
+                        r0[t->i1] += top * t->l1;
+                        r1[t->i0] += bot * t->l0;
+                        r1[t->i1] += bot * t->l1;
+                    }
+                }
+            }
+    }
+    return 0;
+}
+
+int ic_resize_bilinear_backward(ic_tensor *dx, const ic_tensor *dy)
+{
+    return resize_backward(dx, dy, 0, 0);
+}
+
+int ic_resize_bilinear_scale_backward(ic_tensor *dx, const ic_tensor *dy, double scale_h,
+                                      double scale_w)
+{
+    if (!(scale_h > 0) || !(scale_w > 0))
+        return ic_error_set(IC_EINVAL, "resize backward: scale factors %g, %g must be positive", scale_h,
+                            scale_w);
+    return resize_backward(dx, dy, scale_h, scale_w);
 }
 
 int ic_resize_bilinear_forward_ref(ic_tensor *y, const ic_tensor *x, double scale_h,

@@ -15,7 +15,11 @@
  * results agree to within about 1e-7 relative, not bit for bit.
  * Panoptic-DeepLab uses it for the ASPP pool branch, the decoder's x2
  * upsamplings and the final x4 (offsets additionally multiplied by 4 by the
- * caller). The backward pass will live in this file too. */
+ * caller).
+ * The backward scatters each output gradient to the same four taps with the
+ * same weights, so it is the exact adjoint of the forward (PyTorch's
+ * upsample_bilinear2d_backward does the same); it accumulates into dx like
+ * every backward in core/ops. */
 #ifndef IC_OPS_RESIZE_H
 #define IC_OPS_RESIZE_H
 
@@ -37,6 +41,16 @@ int ic_resize_bilinear_forward(ic_tensor *y, const ic_tensor *x);
  * is 1 / scale. Returns 0, IC_EINVAL (bad scale), IC_ESHAPE. */
 int ic_resize_bilinear_scale_forward(ic_tensor *y, const ic_tensor *x, double scale_h,
                                      double scale_w);
+
+/* Backward of ic_resize_bilinear_forward: dx (N, C, H, W) += the adjoint of
+ * the resize applied to dy (N, C, OH, OW); sizes come from the tensors.
+ * dx must not overlap dy. Returns 0 or IC_ESHAPE. */
+int ic_resize_bilinear_backward(ic_tensor *dx, const ic_tensor *dy);
+
+/* Backward of ic_resize_bilinear_scale_forward with the same scale factors.
+ * Returns 0, IC_EINVAL (bad scale), IC_ESHAPE. */
+int ic_resize_bilinear_scale_backward(ic_tensor *dx, const ic_tensor *dy, double scale_h,
+                                      double scale_w);
 
 /* Reference for tests: computes indices and weights per output element.
  * scale_h, scale_w <= 0 selects the explicit-size mode. */

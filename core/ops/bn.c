@@ -1,9 +1,12 @@
-/* BatchNorm forward with InstCal calibration (see bn.h).
+/* BatchNorm with InstCal calibration: forward, training mode and backward
+ * (see bn.h).
  *
  * The forward is two cheap passes over each (n, c) plane: one to gather the
  * instance statistics (done by the caller, ic_bn_instance_stats) and one fused
  * x * scale + bias (+ ReLU) pass. Calibration must cost at most a few percent
- * of a forward, so neither pass allocates and both stream each plane once. */
+ * of a forward, so neither pass allocates and both stream each plane once.
+ * The training-mode and backward passes compute their per-channel sums in
+ * double: they run once per step, and gradient checks need them exact. */
 #include "ops/bn.h"
 
 #include <math.h>
@@ -242,4 +245,163 @@ int ic_bn_fold(float *w_out, float *b_out, const float *w, const float *b, const
         b_out[o] = b ? bias + b[o] * s : bias;
     }
     return 0;
+}
+
+/* ---- training mode ---- */
+
+int ic_bn_forward_train(ic_tensor *y, float *save_mean, float *save_invstd, float *running_mean,
+                        float *running_var, const ic_tensor *x, const float *gamma,
+                        const float *beta, float eps, float momentum)
+{
+    if (!ic_tensor_same_shape(y, x))
+        return ic_error_set(IC_ESHAPE, "bn train: output shape differs from input");
+    size_t hw = ic_tensor_plane(x), m = (size_t)x->n * hw;
+    if (m < 2)
+        return ic_error_set(IC_EINVAL, "bn train: expected more than 1 value per channel, got %zu", m);
+    for (int c = 0; c < x->c; c++) {
+        /* two passes in double: the batch is small next to a whole dataset
+         * and exact statistics keep the check against PyTorch tight */
+        double s = 0;
+        for (int n = 0; n < x->n; n++) {
+            const float *p = ic_tensor_at(x, n, c);
+            for (size_t i = 0; i < hw; i++)
+                s += p[i];
+        }
+        double mean = s / (double)m, q = 0;
+        for (int n = 0; n < x->n; n++) {
+            const float *p = ic_tensor_at(x, n, c);
+            for (size_t i = 0; i < hw; i++)
+                q += ((double)p[i] - mean) * ((double)p[i] - mean);
+        }
+        double invstd = 1.0 / sqrt(q / (double)m + (double)eps);
+        if (save_mean)
+            save_mean[c] = (float)mean;
+        if (save_invstd)
+            save_invstd[c] = (float)invstd;
+        if (running_mean)
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+        if (running_var)
+            running_var[c] =
+                (float)((1.0 - momentum) * running_var[c] + momentum * q / (double)(m - 1));
+        float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+        float fm = (float)mean, fi = (float)invstd;
+        for (int n = 0; n < x->n; n++) {
+            const float *p = ic_tensor_at(x, n, c);
+            float *q_out = ic_tensor_at(y, n, c);
+            for (size_t i = 0; i < hw; i++)
+                q_out[i] = (p[i] - fm) * fi * g + b;
+        }
+    }
+    return 0;
+}
+
+int ic_bn_backward_train(ic_tensor *dx, float *dgamma, float *dbeta, const ic_tensor *dy,
+                         const float *save_mean, const float *save_invstd, const ic_tensor *x,
+                         const float *gamma)
+{
+    if (!save_mean || !save_invstd)
+        return ic_error_set(IC_EINVAL, "bn train backward: missing saved mean/invstd");
+    if (!ic_tensor_same_shape(dy, x) || (dx && !ic_tensor_same_shape(dx, x)))
+        return ic_error_set(IC_ESHAPE, "bn train backward: dx, dy and x must have one shape");
+    size_t hw = ic_tensor_plane(x);
+    double m = (double)x->n * (double)hw;
+    for (int c = 0; c < x->c; c++) {
+        double mean = save_mean[c], inv = save_invstd[c];
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < x->n; n++) {
+            const float *p = ic_tensor_at(x, n, c), *g = ic_tensor_at(dy, n, c);
+            for (size_t i = 0; i < hw; i++) {
+                sdy += g[i];
+                sdyx += g[i] * (((double)p[i] - mean) * inv);
+            }
+        }
+        if (dgamma)
+            dgamma[c] += (float)sdyx;
+        if (dbeta)
+            dbeta[c] += (float)sdy;
+        if (!dx)
+            continue;
+        double k = (gamma ? gamma[c] : 1.0) * inv, a = sdy / m, b = sdyx / m;
+        for (int n = 0; n < x->n; n++) {
+            const float *p = ic_tensor_at(x, n, c), *g = ic_tensor_at(dy, n, c);
+            float *d = ic_tensor_at(dx, n, c);
+            for (size_t i = 0; i < hw; i++) {
+                double xh = ((double)p[i] - mean) * inv;
+                d[i] += (float)(k * ((double)g[i] - a - xh * b));
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- calibrated backward ---- */
+
+/* Calibrated backward with `m_default` standing in for a NULL strength array
+ * (0 for the calibrated forward's contract, 1 for instance statistics). */
+static int backward_cal(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu, float *dm_var,
+                        const ic_tensor *dy, const ic_tensor *y, const ic_tensor *x,
+                        const ic_bn *bn, const float *m_mu, const float *m_var, int per_image,
+                        const float *mean_t, const float *var_t, int relu, float m_default)
+{
+    int rc = check_bn(bn);
+    if (rc == 0)
+        rc = check_shapes(dy, x, bn);
+    if (rc)
+        return rc;
+    if (dx && !ic_tensor_same_shape(dx, x))
+        return ic_error_set(IC_ESHAPE, "bn backward: dx shape differs from x");
+    if (relu && (!y || !ic_tensor_same_shape(y, x)))
+        return ic_error_set(IC_EINVAL, "bn backward: fused ReLU needs the forward output");
+    if (((m_mu || m_default != 0 || dm_mu) && !mean_t) || ((m_var || m_default != 0 || dm_var) && !var_t))
+        return ic_error_set(IC_EINVAL, "bn backward: calibration needs instance statistics");
+    size_t hw = ic_tensor_plane(x);
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            size_t nc = (size_t)n * (size_t)bn->c + (size_t)c, mi = per_image ? nc : (size_t)c;
+            double am = m_mu ? m_mu[mi] : m_default, av = m_var ? m_var[mi] : m_default;
+            double mu_t = mean_t ? mean_t[nc] : 0.0, v_t = var_t ? var_t[nc] : 0.0;
+            double mu = (1 - am) * bn->mean[c] + am * mu_t;
+            double var = (1 - av) * bn->var[c] + av * v_t;
+            double g = bn->gamma ? bn->gamma[c] : 1.0;
+            double r = 1.0 / sqrt(var + (double)bn->eps), s = g * r;
+            const float *xp = ic_tensor_at(x, n, c), *gp = ic_tensor_at(dy, n, c);
+            const float *yp = relu ? ic_tensor_at(y, n, c) : NULL;
+            float *dp = dx ? ic_tensor_at(dx, n, c) : NULL;
+            float fs = (float)s;
+            double sdy = 0, sa = 0;
+            for (size_t i = 0; i < hw; i++) {
+                float gi = yp && yp[i] <= 0.0f ? 0.0f : gp[i];
+                sdy += gi;
+                sa += gi * ((double)xp[i] - mu);
+                if (dp)
+                    dp[i] += gi * fs;
+            }
+            if (dgamma)
+                dgamma[c] += (float)(sa * r);
+            if (dbeta)
+                dbeta[c] += (float)sdy;
+            if (dm_mu)
+                dm_mu[mi] += (float)(-s * sdy * (mu_t - bn->mean[c]));
+            if (dm_var)
+                dm_var[mi] += (float)(-0.5 * g * r * r * r * sa * (v_t - bn->var[c]));
+        }
+    return 0;
+}
+
+int ic_bn_backward_calibrated(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu,
+                              float *dm_var, const ic_tensor *dy, const ic_tensor *y,
+                              const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                              const float *m_var, int per_image, const float *mean_t,
+                              const float *var_t, int relu)
+{
+    return backward_cal(dx, dgamma, dbeta, dm_mu, dm_var, dy, y, x, bn, m_mu, m_var, per_image,
+                        mean_t, var_t, relu, 0.0f);
+}
+
+int ic_bn_backward_instance(ic_tensor *dx, float *dgamma, float *dbeta, const ic_tensor *dy,
+                            const ic_tensor *y, const ic_tensor *x, const ic_bn *bn,
+                            const float *mean_t, const float *var_t, int relu)
+{
+    return backward_cal(dx, dgamma, dbeta, NULL, NULL, dy, y, x, bn, NULL, NULL, 0, mean_t, var_t,
+                        relu, 1.0f);
 }

@@ -10,8 +10,19 @@
  * instance statistics. Strengths come per channel (InstCal-U, manual, TBN:
  * same for every image) or per image and channel (InstCal-C). Instance
  * statistics are computed by the caller with ic_bn_instance_stats() so that
- * the same numbers can feed InstCal-C's MLPs. Backward passes will live in
- * this file too. */
+ * the same numbers can feed InstCal-C's MLPs.
+ *
+ * Training lives here too:
+ *  - training-mode BN (PyTorch BatchNorm2d.train()): batch statistics over
+ *    (N, H, W), biased variance to normalise, running statistics updated with
+ *    the unbiased one; its backward differentiates through the statistics;
+ *  - the calibrated backward (InstCal-U / InstCal-C / TBN / TENT): instance
+ *    statistics are stop-gradient constants, as in InstCal-Pano, so the layer
+ *    is affine in x and gradients reach gamma, beta and the strengths only
+ *    through the normalisation formula.
+ * Every backward ACCUMULATES (dx += ..., dgamma += ..., ...) so gradients of
+ * shared parameters and of branches sum without temporaries; callers zero the
+ * buffers before the first backward of a step. */
 #ifndef IC_OPS_BN_H
 #define IC_OPS_BN_H
 
@@ -78,5 +89,64 @@ int ic_bn_forward_inference(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, i
  * the image). Returns 0, IC_ESHAPE (cout != bn->c), IC_EINVAL. */
 int ic_bn_fold(float *w_out, float *b_out, const float *w, const float *b, const ic_bn *bn, int cout,
                size_t weights_per_out);
+
+/* ---- training ---- */
+
+/* Training-mode BN forward, exactly PyTorch BatchNorm2d in train mode:
+ * per channel, mean and biased variance over (N, H, W) (sums in double),
+ * invstd = 1 / sqrt(var + eps), y = (x - mean) * invstd * gamma + beta.
+ * save_mean / save_invstd (C) receive what the backward needs (may be NULL).
+ * running_mean / running_var (C), when not NULL, are updated in place:
+ *   r = (1 - momentum) r + momentum * batch value,
+ * with the UNBIASED batch variance (divided by N*H*W - 1) for running_var.
+ * gamma/beta NULL mean ones/zeros. y may alias x, but the backward needs x.
+ * Returns 0, IC_ESHAPE, IC_EINVAL (a single value per channel, which PyTorch
+ * refuses too, or c != number of channels of x). */
+int ic_bn_forward_train(ic_tensor *y, float *save_mean, float *save_invstd, float *running_mean,
+                        float *running_var, const ic_tensor *x, const float *gamma,
+                        const float *beta, float eps, float momentum);
+
+/* Backward of ic_bn_forward_train through the batch statistics:
+ *   xhat = (x - mean) * invstd, M = N*H*W,
+ *   dx     += gamma * invstd * (dy - sum(dy) / M - xhat * sum(dy * xhat) / M)
+ *   dgamma += sum(dy * xhat),  dbeta += sum(dy)      (sums per channel)
+ * Any of dx, dgamma (C), dbeta (C) may be NULL. save_mean / save_invstd come
+ * from the forward, x is its input, gamma NULL means ones. dx must not
+ * overlap dy. Returns 0, IC_EINVAL (missing cache), IC_ESHAPE. */
+int ic_bn_backward_train(ic_tensor *dx, float *dgamma, float *dbeta, const ic_tensor *dy,
+                         const float *save_mean, const float *save_invstd, const ic_tensor *x,
+                         const float *gamma);
+
+/* Backward of ic_bn_forward_calibrated (same bn, strengths, per_image,
+ * instance statistics and relu flag). The instance statistics are constants,
+ * so with s = gamma / sqrt(var + eps) and A = sum_hw dy (x - mu) per (n, c):
+ *   dx     += dy * s
+ *   dgamma += A / sqrt(var + eps)           dbeta += sum_hw dy
+ *   dm_mu  += -s * sum_hw dy * (mu_t - mu_s)
+ *   dm_var += -gamma A / (2 (var + eps)^1.5) * (var_t - var_s)
+ * where dy is first masked by y > 0 when relu != 0 (y is the forward's output,
+ * read only then). dgamma and dbeta (C) sum over images. dm_mu / dm_var have
+ * the strengths' layout: (C), summed over images, when per_image = 0
+ * (InstCal-U, manual) and (N, C) when per_image = 1 (InstCal-C: the caller
+ * chains them into the MLP, the clamp and the basis). A strength array may be
+ * NULL (m = 0) and its gradient still be asked for; asking for dm_mu needs
+ * mean_t and dm_var needs var_t. Every output may be NULL. dx must not
+ * overlap dy. Returns 0, IC_EINVAL, IC_ESHAPE. */
+int ic_bn_backward_calibrated(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu,
+                              float *dm_var, const ic_tensor *dy, const ic_tensor *y,
+                              const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                              const float *m_var, int per_image, const float *mean_t,
+                              const float *var_t, int relu);
+
+/* The calibrated backward with pure instance statistics (m = 1, TBN), the
+ * setting in which TENT adapts gamma and beta with the statistics held
+ * constant: dx, dgamma, dbeta as in ic_bn_backward_calibrated with m_mu =
+ * m_var = 1 for every image. mean_t and var_t (N, C) are required. (TENT as
+ * published runs BN in train mode and differentiates through the statistics;
+ * for one image that is ic_bn_backward_train with N = 1.)
+ * Returns 0, IC_EINVAL, IC_ESHAPE. */
+int ic_bn_backward_instance(ic_tensor *dx, float *dgamma, float *dbeta, const ic_tensor *dy,
+                            const ic_tensor *y, const ic_tensor *x, const ic_bn *bn,
+                            const float *mean_t, const float *var_t, int relu);
 
 #endif

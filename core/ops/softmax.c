@@ -1,4 +1,4 @@
-/* Softmax over channels and fused confidence statistics (see softmax.h).
+/* Softmax over channels, fused confidence statistics and the softmax backward (see softmax.h).
  *
  * In NCHW the C values of one pixel are HW floats apart, so a per-pixel loop
  * would stride through memory C times per pixel. The fast paths instead work
@@ -168,5 +168,26 @@ int ic_softmax_stats_ref(int32_t *label, float *maxprob, float *entropy, const i
             if (entropy)
                 entropy[o] = (float)h;
         }
+    return 0;
+}
+
+int ic_softmax_backward(ic_tensor *dx, const ic_tensor *dy, const ic_tensor *y)
+{
+    if (!ic_tensor_same_shape(dx, y) || !ic_tensor_same_shape(dy, y))
+        return ic_error_set(IC_ESHAPE, "softmax backward: dx, dy and y must have one shape");
+    size_t hw = ic_tensor_plane(y);
+    for (int n = 0; n < y->n; n++) {
+        const float *yp = ic_tensor_at(y, n, 0), *gp = ic_tensor_at(dy, n, 0);
+        float *dp = ic_tensor_at(dx, n, 0);
+        for (size_t i = 0; i < hw; i++) {
+            double dot = 0;
+            for (int c = 0; c < y->c; c++)
+                dot += (double)gp[(size_t)c * hw + i] * yp[(size_t)c * hw + i];
+            for (int c = 0; c < y->c; c++) {
+                size_t j = (size_t)c * hw + i;
+                dp[j] += (float)(yp[j] * ((double)gp[j] - dot));
+            }
+        }
+    }
     return 0;
 }

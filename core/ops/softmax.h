@@ -9,7 +9,9 @@
  * Ties and NaN, matching torch.argmax / torch.max on CPU (checked on torch
  * 1.13): among equal maxima the LOWEST channel index wins; a NaN logit counts
  * as larger than any number, and the first NaN wins.
- * The backward pass will live in this file too. */
+ * The backward of the softmax (for losses on probabilities, e.g. TENT's
+ * entropy) lives here and accumulates into dx like every backward in
+ * core/ops; softmax cross-entropy has its fused backward in ops/loss.h. */
 #ifndef IC_OPS_SOFTMAX_H
 #define IC_OPS_SOFTMAX_H
 
@@ -21,6 +23,11 @@
  * (the per-pixel maximum is subtracted first). y has x's shape and may alias
  * x (in place). Returns 0 or IC_ESHAPE. */
 int ic_softmax_forward(ic_tensor *y, const ic_tensor *x);
+
+/* Backward of ic_softmax_forward from its output y: per pixel,
+ * dx_c += y_c (dy_c - sum_k dy_k y_k) (the sum in double). dx must not
+ * overlap dy or y. Returns 0 or IC_ESHAPE. */
+int ic_softmax_backward(ic_tensor *dx, const ic_tensor *dy, const ic_tensor *y);
 
 /* label (N, H, W) = argmax over channels of x (ties: lowest index). label is
  * a caller-owned array of N*H*W. Returns 0 or IC_EINVAL (NULL label). */

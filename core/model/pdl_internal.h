@@ -1,0 +1,75 @@
+/* Internal layout of a Panoptic-DeepLab model, shared by the files that
+ * build, run and train it (pdl.c, pdl_forward.c, pdl_train.c). Not part of
+ * the public API: use model/pdl.h. */
+#ifndef IC_MODEL_PDL_INTERNAL_H
+#define IC_MODEL_PDL_INTERNAL_H
+
+#include "io/safetensors.h"
+#include "model/pdl.h"
+#include "ops/bn.h"
+#include "ops/conv2d.h"
+
+#define NAME_LEN 128
+
+typedef struct layer {
+    char name[NAME_LEN]; /* module prefix, e.g. "backbone.res2.0.conv1" */
+    ic_conv2d_params p;
+    const float *w;      /* (cout, cin/groups, kh, kw) */
+    const float *b;      /* conv bias (convs without norm), or NULL */
+    int has_norm, has_bias;
+    ic_bn bn;
+    float *wf, *bf;      /* BN folded into the conv, owned (norm layers only) */
+    ic_calib_layer cal;
+} layer;
+
+/* A conv unit: one layer, or a depthwise-separable pair (a = depthwise, b = pointwise). */
+typedef struct unit {
+    int a, b;
+} unit;
+
+typedef struct block {
+    int conv1, conv2, conv3, shortcut; /* shortcut -1: identity */
+} block;
+
+typedef struct aspp {
+    unit branch[4];   /* 1x1, then the three dilated 3x3 */
+    int pool_conv;    /* 1x1 with bias + ReLU after pooling */
+    int project;
+    int pool_global, pool_k[2];
+} aspp;
+
+typedef struct decoder {
+    aspp top;
+    int proj[2];      /* res2, res3 projections */
+    unit fuse[2][2];  /* per level: regular pair, or one DS unit in [0] */
+    int n_fuse;
+} decoder;
+
+struct ic_pdl {
+    ic_pdl_config cfg;
+    ic_safetensors *st;
+    layer *layers;
+    int n_layers, cap_layers;
+    int stem[3];
+    block *blocks;
+    int n_blocks, stage_first[4], stage_len[4];
+    decoder dec[2];   /* 0 semantic, 1 instance */
+    unit sem_head[2];
+    int n_sem_head, sem_pred;
+    unit center_head[2];
+    int center_pred;
+    unit offset_head[2];
+    int n_offset_head, offset_pred;
+    int n_bn;
+    int has_u, has_c;
+    ic_calib_c_shape cshape;
+};
+
+#define CHECK(expr)             \
+    do {                        \
+        int rc_ = (expr);       \
+        if (rc_ < 0)            \
+            return rc_;         \
+    } while (0)
+
+#endif

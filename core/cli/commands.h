@@ -6,5 +6,6 @@
 int cmd_bench(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

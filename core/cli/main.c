@@ -14,6 +14,7 @@ static const command commands[] = {
     {"segment", cmd_segment, "segment images, write masks, overlay and JSON"},
     {"eval", cmd_eval, "evaluate a model on a COCO-panoptic dataset (mIoU, PQ, ECE)"},
     {"bench", cmd_bench, "benchmarks (instcal bench ops)"},
+    {"synth", cmd_synth, "render SynthCity street scenes (COCO-panoptic, 7 domains)"},
 };
 
 static void usage(FILE *f)

@@ -517,12 +517,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_metrics_count_request(s->metrics, req->route ? req->route : "unknown", status,
                               is_seg ? req->calibration : "");
     if (srv_log_enabled(SRV_LOG_INFO)) {
-        char qpath[300], stages[160] = "";
+        char qpath[300], stages[192] = "";
         const srv_job *job = req->job;
-        if (job)
-            snprintf(stages, sizeof stages,
-                     " calibration=%s queue_ms=%.1f decode_ms=%.1f infer_ms=%.1f post_ms=%.1f",
-                     req->calibration, job->queue_wait_s * 1e3, job->res.decode_s * 1e3,
+        int n = 0;
+        if (is_seg && req->calibration[0])
+            n = snprintf(stages, sizeof stages, " calibration=%s", req->calibration);
+        if (job && req->in_flight) /* stage timings only for jobs that were queued */
+            snprintf(stages + n, sizeof stages - (size_t)n,
+                     " queue_ms=%.1f decode_ms=%.1f infer_ms=%.1f post_ms=%.1f",
+                     job->queue_wait_s * 1e3, job->res.decode_s * 1e3,
                      job->res.inference_s * 1e3, job->res.postprocess_s * 1e3);
         srv_log(SRV_LOG_INFO,
                 "event=request id=%s method=%s path=%s route=%s status=%d bytes_in=%llu "

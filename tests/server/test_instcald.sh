@@ -246,13 +246,19 @@ grep -qi '^Retry-After:' $(grep -l '503' "$TMP"/ov*.h | head -1) && ok "503 has 
 [ "$(metric "$URL" 'instcald_rejected_requests_total{reason="queue_full"}')" = "$n503" ] ||
     fail "queue_full metric"
 
-# a client that hangs up while queued is dropped before inference
+stop "$PID"
+
+# ---- a client that hangs up while queued is dropped before inference -------------
+start gone --workers 1 --queue-length 2 --test-sleep-ms 2000
 curl -s -o /dev/null -H 'Content-Type: image/jpeg' --data-binary @"$TMP/img.jpg" "$URL/v1/segment" &
 wait_inflight 1
-curl -s -o /dev/null --max-time 0.2 -H 'Content-Type: image/jpeg' --data-binary @"$TMP/img.jpg" \
-    "$URL/v1/segment"
+curl -s -o /dev/null --max-time 0.5 -H 'Content-Type: image/jpeg' --data-binary @"$TMP/img.jpg" \
+    "$URL/v1/segment" &
+GONE=$!
+wait_inflight 2
+wait "$GONE"
 wait_jobs
-sleep 0.5
+sleep 0.3
 [ "$(metric "$URL" 'instcald_rejected_requests_total{reason="client_gone"}')" = 1 ] &&
     ok "disconnected client dropped before work" || fail "client_gone not counted"
 stop "$PID"
@@ -272,7 +278,7 @@ late=$(cat "$TMP"/dl1 "$TMP"/dl2 "$TMP"/dl3 | awk '$1 == 504 && $2 > 1.0' | wc -
 stop "$PID"
 
 # ---- SIGTERM drains: every accepted request completes, then exit 0 -------------------
-start drain --workers 1 --queue-length 4 --test-sleep-ms 300
+start drain --workers 1 --queue-length 4 --test-sleep-ms 600
 for i in 1 2 3 4; do
     curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
         --data-binary @"$TMP/img.jpg" "$URL/v1/segment" >"$TMP/dr$i" &

@@ -15,7 +15,7 @@ static char root[PATH_MAX];
 
 static void touch(const char *rel)
 {
-    char p[PATH_MAX];
+    char p[2 * PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", root, rel);
     FILE *f = fopen(p, "w");
     ck_assert_ptr_nonnull(f);
@@ -28,7 +28,7 @@ static void setup(void)
     char tmpl[] = "/tmp/instcald-static-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(tmpl));
     ck_assert_ptr_nonnull(realpath(tmpl, root));
-    char p[PATH_MAX];
+    char p[2 * PATH_MAX];
     snprintf(p, sizeof p, "%s/css", root);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/empty", root);
@@ -43,7 +43,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX + 16];
+    char cmd[2 * PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -55,7 +55,7 @@ static int resolve(const char *url, char *out)
 
 START_TEST(test_good_paths)
 {
-    char out[PATH_MAX], want[PATH_MAX];
+    char out[PATH_MAX], want[2 * PATH_MAX];
     ck_assert_int_eq(resolve("/", out), 0);
     snprintf(want, sizeof want, "%s/index.html", root);
     ck_assert_str_eq(out, want);

@@ -18,8 +18,8 @@
 float ic_synth_fog_beta(ic_synth_domain d)
 {
     /* Foggy Cityscapes uses 0.005 / 0.01 / 0.02 per metre on streets whose
-     * median depth is several tens of metres; SynthCity's median is about
-     * 16 m, so the same 1 : 2 : 4 ladder starts at 0.0125 (visibility
+     * median depth is several tens of metres; SynthCity's non-sky median is
+     * 15 m, so the same 1 : 2 : 4 ladder starts at 0.0125 (visibility
      * 2.996 / beta: 240, 120 and 60 m). */
     switch (d) {
     case IC_SYNTH_FOG1:

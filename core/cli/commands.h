@@ -4,6 +4,7 @@
 #define IC_CLI_COMMANDS_H
 
 int cmd_bench(int argc, char **argv);
+int cmd_bench_model(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Turns the JSON lines of bench/run_model_bench.sh into its one table (markdown).
+
+Each line is one run: {"net", "round", "runtime": "c"|"ort", "threads", "times_ms" or
+"modes": {mode: {"times_ms", ...}}, ...}. Per network:
+  - C ms per mode: median over every repetition of every round;
+  - C/ORT: median over rounds of (C none median / ORT median) of the same round, so that each
+    ratio compares runs made under the same load;
+  - InstCal overheads: median over every repetition of (mode / none) of the same repetition.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+ORDER = ['tiny', 'small', 'r52']
+LABEL = {'tiny': 'tiny-test', 'small': 'small-dsconv (bench/configs)', 'r52': 'R-52-DSConv'}
+
+
+def main(path):
+    runs = [json.loads(line) for line in open(path) if line.strip().startswith('{')]
+    by = defaultdict(list)
+    for r in runs:
+        by[(r['net'], r['runtime'], r['threads'])].append(r)
+    nets = [n for n in ORDER if any(k[0] == n for k in by)]
+    print('| network | input | C none ms | C instcal-u ms | C instcal-c ms | ORT ms | C/ORT | '
+          'instcal-u | instcal-c | C none 1T ms | ORT 1T ms | C/ORT 1T | peak act MiB | peak RSS MiB |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for n in nets:
+        c2, o2 = by.get((n, 'c', 2), []), by.get((n, 'ort', 2), [])
+        c1, o1 = by.get((n, 'c', 1), []), by.get((n, 'ort', 1), [])
+        if not c2:
+            continue
+        size = '%dx%d' % (c2[0]['h'], c2[0]['w'])
+
+        def cms(runs_, mode):
+            v = [t for r in runs_ for t in r['modes'].get(mode, {}).get('times_ms', [])]
+            return statistics.median(v) if v else float('nan')
+
+        def overhead(mode):
+            v = [a / b for r in c2 if mode in r['modes']
+                 for a, b in zip(r['modes'][mode]['times_ms'], r['modes']['none']['times_ms'])]
+            return '%+.1f%%' % (100 * (statistics.median(v) - 1)) if v else '-'
+
+        def ratio(cr, orr):
+            o_by_round = {r['round']: r['median_ms'] for r in orr}
+            v = [r['modes']['none']['median_ms'] / o_by_round[r['round']] for r in cr
+                 if r['round'] in o_by_round]
+            return '%.2f' % statistics.median(v) if v else '-'
+
+        def oms(orr):
+            v = [t for r in orr for t in r['times_ms']]
+            return '%.1f' % statistics.median(v) if v else '-'
+
+        act = max(m['peak_act_bytes'] for r in c2 for m in r['modes'].values()) / 2**20
+        rss = max(r['peak_rss_mib'] for r in c2)
+        c1s = '%.1f' % cms(c1, 'none') if c1 else '-'
+        print('| %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |'
+              % (LABEL.get(n, n), size, cms(c2, 'none'), cms(c2, 'instcal-u'), cms(c2, 'instcal-c'),
+                 oms(o2), ratio(c2, o2), overhead('instcal-u'), overhead('instcal-c'),
+                 c1s, oms(o1), ratio(c1, o1), act, rss))
+    rounds = sorted({r['round'] for r in runs})
+    reps = sorted({r['reps'] for r in runs})
+    print('\n%d rounds x %s reps; ORT %s; C/ORT = median over rounds of per-round medians; '
+          'overheads = median of per-rep ratios to none; 1T = one thread on both sides.'
+          % (len(rounds), '/'.join(map(str, reps)),
+             next((r['version'] for r in runs if r['runtime'] == 'ort'), '?')))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate a model on a COCO-panoptic dataset (mIoU, PQ, ECE)"},
     {"bench", cmd_bench, "benchmarks (instcal bench ops)"},
     {"synth", cmd_synth, "render SynthCity street scenes (COCO-panoptic, 7 domains)"},
+    {"train", cmd_train, "train a Panoptic-DeepLab (COCO-panoptic data or SynthCity on the fly)"},
+    {"calibrate", cmd_calibrate, "learn InstCal-U or InstCal-C on a frozen model"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,279 @@
+/* `instcal calibrate`: learns InstCal-U or InstCal-C on a frozen model, as
+ * the official InstCal-Pano recipe does: only the calibration tensors get
+ * gradients, BN runs with the calibrated statistics, the data is strongly
+ * augmented source images, Adam with WarmupPolyLR at 2.5e-3. Writes a model
+ * that carries the learned tensors (and any calibration of the other kind
+ * the input had); every other tensor is left bit-identical. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "io/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/dataset.h"
+#include "train/trainer.h"
+#include "train/validate.h"
+
+static const char usage[] =
+    "usage: instcal calibrate --method u|c (--data DIR | --synth N) --out FILE [options]\n"
+    "  --model FILE           trained model (default $INSTCAL_MODEL or models/default.safetensors)\n"
+    "  --config FILE          model config (default: the one inside the weights)\n"
+    "  --method u|c           InstCal-U (per-channel strengths) or InstCal-C (conditional)\n"
+    "  --data DIR             COCO-panoptic source-domain training set\n"
+    "  --synth N              N SynthCity source scenes rendered on the fly\n"
+    "  --synth-seed S         scene seed of --synth (default 0)\n"
+    "  --render HxW           SynthCity render size (default: --size)\n"
+    "  --size HxW             training crop, multiples of 16 (default: config train_crop,\n"
+    "                         else 256x512)\n"
+    "  --init X               InstCal-U initial strength (default: the config's, 0.1 officially)\n"
+    "  --batch B              images per micro-batch (default 4, as the official recipe)\n"
+    "  --accum A              micro-batches per step (default 1)\n"
+    "  --iters N              iterations (default 1000)\n"
+    "  --lr X                 Adam learning rate (default 2.5e-3, official)\n"
+    "  --warmup N             warm-up iterations (default min(1000, iters))\n"
+    "  --seed S               initialisation, shuffling and augmentation seed (default 0)\n"
+    "  --augment light|strong augmentation (default strong: simulated domain shift)\n"
+    "  --out FILE             model with the calibration tensors (required)\n"
+    "  --checkpoint-dir D     write checkpoints to D\n"
+    "  --checkpoint-every K   iterations between checkpoints (default 1000)\n"
+    "  --resume               continue from the latest checkpoint in --checkpoint-dir\n"
+    "  --val DIR              validation set: mIoU / PQ / ECE with the learned calibration\n"
+    "  --val-every K          validate every K iterations (default: only at the end)\n"
+    "  --val-limit N          validate on the first N images only\n"
+    "  --log-every K          progress line every K iterations (default 20)\n";
+
+static int parse_size(const char *s, int *h, int *w)
+{
+    if (!s)
+        return 0;
+    int a, b;
+    char x;
+    if (sscanf(s, "%d%c%d", &a, &x, &b) != 3 || (x != 'x' && x != 'X') || a < 16 || b < 16 ||
+        a > 8192 || b > 8192) {
+        fprintf(stderr, "size '%s': expected HxW, e.g. 256x512\n", s);
+        return 1;
+    }
+    *h = a;
+    *w = b;
+    return 0;
+}
+
+static int parse_double(const char *name, const char *s, double lo, double hi, double *out)
+{
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "--%s must be a number in [%g, %g], got '%s'\n", name, lo, hi, s);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *name, const char *s, uint64_t *out)
+{
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || end == s || s[0] == '-') {
+        fprintf(stderr, "--%s must be a non-negative integer, got '%s'\n", name, s);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The config text of the run: --config's file, else the model's metadata. */
+static char *config_text(const char *config, const char *model)
+{
+    if (config) {
+        unsigned char *t = NULL;
+        size_t len = 0;
+        if (cli_read_file(config, (size_t)1 << 24, &t, &len))
+            return NULL;
+        char *r = ic_malloc(len + 1);
+        if (r) {
+            memcpy(r, t, len);
+            r[len] = 0;
+        }
+        ic_free(t);
+        return r;
+    }
+    ic_safetensors *st = NULL;
+    if (ic_st_open(&st, model))
+        return NULL;
+    const char *c = ic_st_metadata(st, "config");
+    char *r = c ? ic_malloc(strlen(c) + 1) : NULL;
+    if (r)
+        strcpy(r, c);
+    ic_st_close(&st);
+    return r;
+}
+
+int cmd_calibrate(int argc, char **argv)
+{
+    const char *model = NULL, *config = NULL, *method = NULL, *data = NULL, *synth = NULL,
+               *synth_seed = NULL, *render = NULL, *size = NULL, *init = NULL, *batch = NULL,
+               *accum = NULL, *iters = NULL, *lr = NULL, *warmup = NULL, *seed = NULL,
+               *augment = NULL, *out = NULL, *ckdir = NULL, *ckevery = NULL, *val = NULL,
+               *val_every = NULL, *val_limit = NULL, *log_every = NULL;
+    int resume = 0;
+    cli_opt opts[] = {
+        {"model", &model, NULL}, {"config", &config, NULL}, {"method", &method, NULL},
+        {"data", &data, NULL}, {"synth", &synth, NULL}, {"synth-seed", &synth_seed, NULL},
+        {"render", &render, NULL}, {"size", &size, NULL}, {"init", &init, NULL},
+        {"batch", &batch, NULL}, {"accum", &accum, NULL}, {"iters", &iters, NULL},
+        {"lr", &lr, NULL}, {"warmup", &warmup, NULL}, {"seed", &seed, NULL},
+        {"augment", &augment, NULL}, {"out", &out, NULL}, {"checkpoint-dir", &ckdir, NULL},
+        {"checkpoint-every", &ckevery, NULL}, {"resume", NULL, &resume}, {"val", &val, NULL},
+        {"val-every", &val_every, NULL}, {"val-limit", &val_limit, NULL},
+        {"log-every", &log_every, NULL}};
+    int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (npos || !method || !out || (!data == !synth) || (resume && !ckdir) ||
+        (strcmp(method, "u") && strcmp(method, "c"))) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const int is_u = !strcmp(method, "u");
+    int n_iters = 1000, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
+    double base_lr = 2.5e-3, u_init = -1;
+    uint64_t sd = 0, sseed = 0;
+    ic_trainer_opts to = ic_trainer_opts_default(1);
+    to.batch = 4;
+    int h = 0, w = 0, rh = 0, rw = 0;
+    if (cli_int("iters", iters, 1, 1 << 30, &n_iters) || cli_int("synth", synth, 1, 1 << 30, &n_synth) ||
+        cli_int("batch", batch, 1, 4096, &to.batch) || cli_int("accum", accum, 1, 4096, &to.accum) ||
+        cli_int("warmup", warmup, 0, 1 << 30, &warm) ||
+        cli_int("checkpoint-every", ckevery, 1, 1 << 30, &ck_every) ||
+        cli_int("val-every", val_every, 1, 1 << 30, &v_every) ||
+        cli_int("val-limit", val_limit, 1, 1 << 30, &v_limit) ||
+        cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
+        parse_double("lr", lr, 0, 10, &base_lr) || parse_double("init", init, 0, 1, &u_init) ||
+        parse_u64("seed", seed, &sd) || parse_u64("synth-seed", synth_seed, &sseed) ||
+        parse_size(size, &h, &w) || parse_size(render, &rh, &rw))
+        return 2;
+    if (augment && strcmp(augment, "light") && strcmp(augment, "strong")) {
+        fprintf(stderr, "--augment must be light or strong\n");
+        return 2;
+    }
+    int strong = !augment || !strcmp(augment, "strong");
+    if (!model)
+        model = cli_default_model();
+
+    ic_pdl *net = NULL;
+    ic_dataset *ds = NULL;
+    ic_trainer *tr = NULL;
+    int status = 1;
+    char *cfg_text = config_text(config, model);
+    char ckmodel[4096];
+    int64_t ckiter = -1;
+    int have_ck = resume && !ic_checkpoint_latest(ckdir, &ckiter, ckmodel, sizeof ckmodel);
+    if (resume && !have_ck)
+        fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", ckdir,
+                ic_error_message());
+    if (ic_train_config_parse(&to.loss, cfg_text)) {
+        fprintf(stderr, "config: %s\n", ic_error_message());
+        goto out;
+    }
+    if (ic_pdl_load(&net, have_ck ? ckmodel : model, config) || ic_pdl_make_trainable(net)) {
+        fprintf(stderr, "cannot load %s: %s\n", have_ck ? ckmodel : model, ic_error_message());
+        goto out;
+    }
+    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    ic_calib_mode mode = is_u ? IC_CALIB_INSTCAL_U : IC_CALIB_INSTCAL_C;
+    if (!have_ck &&
+        ic_pdl_add_calibration(net, mode, u_init >= 0 ? (float)u_init : cfg->u_init, sd)) {
+        fprintf(stderr, "cannot add calibration tensors: %s\n", ic_error_message());
+        goto out;
+    }
+    if (!h) {
+        h = cfg->train_crop[0] > 0 ? cfg->train_crop[0] : 256;
+        w = cfg->train_crop[1] > 0 ? cfg->train_crop[1] : 512;
+    }
+    if (h % 16 || w % 16) {
+        fprintf(stderr, "training size %dx%d: both sides must be multiples of 16\n", h, w);
+        status = 2;
+        goto out;
+    }
+    if (!rh) {
+        rh = h;
+        rw = w;
+    }
+    rc = data ? ic_dataset_open_dir(&ds, data, cfg)
+              : ic_dataset_open_synth(&ds, sseed, n_synth, rh, rw, cfg);
+    if (rc) {
+        fprintf(stderr, "dataset: %s\n", ic_error_message());
+        goto out;
+    }
+    ic_loader_opts lo = ic_loader_opts_default(cfg, h, w, strong, to.loss.sigma);
+    lo.targets.small_instance_area =
+        (long)((double)to.loss.small_instance_area * h * w / (512.0 * 1024.0) + 0.5);
+    if (lo.targets.small_instance_area < 1)
+        lo.targets.small_instance_area = 1;
+    lo.targets.small_instance_weight = to.loss.small_instance_weight;
+    to.iters = n_iters;
+    to.sched = ic_lr_schedule_default(base_lr, n_iters);
+    if (warm >= 0)
+        to.sched.warmup_iters = warm;
+    to.seed = sd;
+    to.grads = is_u ? IC_PARAM_CALIB_U : IC_PARAM_CALIB_C;
+    to.fwd.bn = IC_PDL_BN_CALIBRATED;
+    to.fwd.calib.mode = mode;
+    to.log = stderr;
+    to.checkpoint_dir = ckdir;
+    to.checkpoint_every = ckdir ? ck_every : 0;
+    to.val_dir = val;
+    to.val_every = v_every;
+    to.val_limit = v_limit;
+    to.val_calib.mode = mode;
+    if (ic_trainer_create(&tr, net, ds, &lo, &to) || (have_ck && ic_trainer_resume(tr, ckdir))) {
+        fprintf(stderr, "trainer: %s\n", ic_error_message());
+        goto out;
+    }
+    fprintf(stderr, "learning %s on %s at %dx%d, batch %d x %d, %d iterations from %lld, lr %g, "
+            "%s augmentation\n", ic_calib_mode_name(mode), cfg->name, h, w, to.batch, to.accum,
+            n_iters, (long long)ic_trainer_iter(tr), base_lr, strong ? "strong" : "light");
+    if (ic_trainer_run(tr, 0)) {
+        fprintf(stderr, "calibration learning failed: %s\n", ic_error_message());
+        goto out;
+    }
+    double ips = ic_trainer_images_per_second(tr);
+    char s_ips[32], s_it[32];
+    snprintf(s_ips, sizeof s_ips, "%.3f", ips);
+    snprintf(s_it, sizeof s_it, "%d", n_iters);
+    const char *meta[] = {"calibrate_method", ic_calib_mode_name(mode), "calibrate_iters", s_it,
+                          "calibrate_images_per_second", s_ips, NULL};
+    if (ic_pdl_save(net, out, meta)) {
+        fprintf(stderr, "cannot write %s: %s\n", out, ic_error_message());
+        goto out;
+    }
+    printf("wrote %s; %.2f images/s\n", out, ips);
+    if (val) {
+        ic_val_summary vs;
+        ic_calib_opts co = {.mode = mode};
+        if (ic_train_validate(net, val, &co, v_limit, &vs)) {
+            fprintf(stderr, "validation: %s\n", ic_error_message());
+            goto out;
+        }
+        ic_val_summary_print(stdout, is_u ? "val instcal-u" : "val instcal-c", &vs);
+    }
+    status = 0;
+out:
+    ic_trainer_free(&tr);
+    ic_dataset_free(&ds);
+    ic_pdl_free(&net);
+    ic_free(cfg_text);
+    return status;
+}

@@ -1,20 +1,28 @@
-/* 2-D convolution: parameter checks, the three forward paths (1x1 sgemm,
- * depthwise direct, tiled im2col + sgemm) and the seven-loop reference.
+/* 2-D convolution: parameter checks, the four forward paths (1x1 sgemm,
+ * depthwise direct, shifted sgemm, tiled im2col + sgemm) and the seven-loop
+ * reference.
  *
- * Why three paths: a 1x1 stride-1 convolution already is a matrix product
+ * Why four paths: a 1x1 stride-1 convolution already is a matrix product
  * of the weight (cout, cin) and the input plane (cin, H*W), so lowering it
  * would only copy memory. A depthwise convolution has K = kh*kw, far too
  * little work per im2col element for sgemm to pay off, so a direct loop that
- * streams output rows (vectorised over output columns) wins. The rest is
- * im2col + sgemm; im2col copies whole input row segments with memcpy where
- * the stride is 1 and writes only the padding edges as zeros, and it runs
- * over a tile of output rows at a time so the column buffer stays within
- * IC_CONV2D_WS_BUDGET (and mostly in cache) for any image size. */
+ * streams output rows (vectorised over output columns) wins. A stride-1
+ * convolution needs no im2col either: one sgemm per kernel tap can read a
+ * shifted window of a zero-padded input copy (see forward_shifted), which
+ * matters most for layers with few output channels, where the im2col copy
+ * would cost about as much as the sgemm. The rest is im2col + sgemm:
+ * im2col copies whole input row segments (memcpy where the stride is 1),
+ * writes only the padding edges as zeros, is split over the OpenBLAS thread
+ * count, and runs over a tile of output rows (and, for a huge K, of input
+ * channels) at a time, so the column buffer stays within
+ * IC_CONV2D_WS_BUDGET for any image size. */
 #include "ops/conv2d.h"
 
 #include <cblas.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -62,43 +70,137 @@ int ic_conv2d_out_size(const ic_conv2d_params *p, int h, int w, int *oh, int *ow
     return 0;
 }
 
-enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_IM2COL };
+enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_SHIFTED, PATH_IM2COL };
 
-static enum conv_path choose_path(const ic_conv2d_params *p)
+/* The shifted path computes IC_SHIFT_MAX_WIDE / 8 as many output columns as
+ * needed at most (it works on the padded width); past that, im2col wins. */
+#define IC_SHIFT_MAX_WIDE 9
+/* Fewest input channels per group for the shifted path: it runs one sgemm
+ * per kernel tap with K = cin/groups, which is slow for a thin K. */
+#define IC_SHIFT_MIN_CIN 8
+
+static enum conv_path choose_path(const ic_conv2d_params *p, int w, int ow)
 {
     if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
         p->pad_w == 0)
         return PATH_1X1;
     if (p->groups == p->cin && p->cout == p->cin)
         return PATH_DEPTHWISE;
+    /* Stride 2 would work the same way on a phase-split input, but measured
+     * no faster than im2col there (2024-06, 2-core EPYC, OpenBLAS 0.3.21). */
+    const long long wp = (long long)w + 2LL * p->pad_w;
+    if (p->stride_h == 1 && p->stride_w == 1 && p->cin / p->groups >= IC_SHIFT_MIN_CIN &&
+        wp * 8 <= (long long)ow * IC_SHIFT_MAX_WIDE)
+        return PATH_SHIFTED;
     return PATH_IM2COL;
 }
 
-/* Output rows per im2col tile: as many as fit the budget, at least one. */
-static int im2col_tile_rows(const ic_conv2d_params *p, int oh, int ow)
+const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w)
 {
-    size_t k = (size_t)(p->cin / p->groups) * (size_t)p->kh * (size_t)p->kw;
-    size_t row = k * (size_t)ow;
-    size_t rows = IC_CONV2D_WS_BUDGET / row;
+    static const char *const names[] = {"1x1", "depthwise", "shifted", "im2col"};
+    int oh = 0, ow = 0;
+    if (ic_conv2d_out_size(p, h, w, &oh, &ow))
+        return "invalid";
+    return names[choose_path(p, w, ow)];
+}
+
+/* Output tile of the im2col path, in floats (1 MiB, about one L2). */
+#define IC_CONV2D_OUT_TILE ((size_t)1 << 18)
+
+/* How the im2col path cuts one group's work: `rows` output rows by `chans`
+ * input channels per column buffer. Output rows are split first (by the
+ * workspace budget and the output tile); when a tile would drop below
+ * IC_CONV2D_MIN_COLS columns (sgemm gets slow on a narrow B), the input
+ * channels are split instead and the partial products are accumulated into
+ * y (sgemm beta = 1), which keeps N wide for layers with a huge K such as
+ * ASPP (K = 2048*9). */
+typedef struct tile_plan {
+    int rows, chans;
+} tile_plan;
+
+static tile_plan im2col_plan(const ic_conv2d_params *p, int oh, int ow)
+{
+    const size_t kk = (size_t)p->kh * (size_t)p->kw, g_in = (size_t)(p->cin / p->groups);
+    const size_t budget = IC_CONV2D_WS_BUDGET;
+    size_t rows = budget / (g_in * kk * (size_t)ow);
+    /* keep the output tile small enough to be in cache for the epilogue;
+     * this matters for a thin K like the stem's 3*3*3, where writing the
+     * output is most of the work */
+    const size_t g_out = (size_t)(p->cout / p->groups);
+    const size_t c_rows = IC_CONV2D_OUT_TILE / (g_out * (size_t)ow);
+    if (rows > c_rows)
+        rows = c_rows;
+    if (rows * (size_t)ow < IC_CONV2D_MIN_COLS)
+        rows = (IC_CONV2D_MIN_COLS + (size_t)ow - 1) / (size_t)ow;
+    if (rows > (size_t)oh)
+        rows = (size_t)oh;
     if (rows < 1)
         rows = 1;
-    return rows > (size_t)oh ? oh : (int)rows;
+    size_t chans = budget / (kk * rows * (size_t)ow);
+    if (chans > g_in)
+        chans = g_in;
+    if (chans < 1)
+        chans = 1;
+    tile_plan t = {(int)rows, (int)chans};
+    return t;
+}
+
+/* Workspace of the shifted path (stride 1), in floats, carved in order:
+ *   xp: one group's zero-padded input (cin/g, hp, wp), followed by the
+ *       floats that the last tap may read past the last plane; `xp` total
+ *   wk: the group's weights regrouped by tap (kh*kw, cout/g, cin/g)
+ *   yw: one tile of output rows at padded width (cout/g, rows, wp) */
+typedef struct shift_plan {
+    int hp, wp, rows;
+    size_t xp, wk, yw;
+} shift_plan;
+
+static shift_plan shifted_plan(const ic_conv2d_params *p, int h, int w, int oh)
+{
+    shift_plan s;
+    const size_t g_in = (size_t)(p->cin / p->groups), g_out = (size_t)(p->cout / p->groups);
+    s.hp = h + 2 * p->pad_h;
+    s.wp = w + 2 * p->pad_w;
+    size_t rows = IC_CONV2D_WS_BUDGET / (g_out * (size_t)s.wp);
+    if (rows * (size_t)s.wp < IC_CONV2D_MIN_COLS)
+        rows = (IC_CONV2D_MIN_COLS + (size_t)s.wp - 1) / (size_t)s.wp;
+    if (rows > (size_t)oh)
+        rows = (size_t)oh;
+    s.rows = rows < 1 ? 1 : (int)rows;
+    /* rounded to 16 floats so that every part starts 64-byte aligned */
+    const size_t slack = (size_t)(p->kw - 1) * (size_t)p->dil_w;
+    s.xp = (g_in * (size_t)s.hp * (size_t)s.wp + slack + 15) / 16 * 16;
+    s.wk = ((size_t)p->kh * (size_t)p->kw * g_out * g_in + 15) / 16 * 16;
+    s.yw = g_out * (size_t)s.rows * (size_t)s.wp;
+    return s;
 }
 
 size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
 {
-    int oh, ow;
+    int oh = 0, ow = 0;
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return 0;
-    if (choose_path(p) != PATH_IM2COL)
-        return 0;
-    size_t k = (size_t)(p->cin / p->groups) * (size_t)p->kh * (size_t)p->kw;
     size_t n, out;
-    /* Saturate rather than wrap; such a request then fails to allocate. */
-    if (ic_size_mul(&n, k, (size_t)im2col_tile_rows(p, oh, ow)) ||
-        ic_size_mul(&out, n, (size_t)ow))
-        return SIZE_MAX;
-    return out;
+    switch (choose_path(p, w, ow)) {
+    case PATH_SHIFTED: {
+        /* sizes are bounded by out_size's checks and int channel counts,
+         * but sum them checked anyway */
+        shift_plan s = shifted_plan(p, h, w, oh);
+        if (ic_size_add(&n, s.xp, s.wk) || ic_size_add(&out, n, s.yw))
+            return SIZE_MAX;
+        return out;
+    }
+    case PATH_IM2COL: {
+        tile_plan t = im2col_plan(p, oh, ow);
+        /* Saturate rather than wrap; such a request then fails to allocate. */
+        if (ic_size_mul(&n, (size_t)t.chans * (size_t)p->kh * (size_t)p->kw, (size_t)t.rows) ||
+            ic_size_mul(&out, n, (size_t)ow))
+            return SIZE_MAX;
+        return out;
+    }
+    default:
+        return 0;
+    }
 }
 
 /* Shared checks of forward and forward_ref. */
@@ -127,12 +229,15 @@ static int check_args(const ic_tensor *y, const ic_tensor *x, const float *weigh
 /* y = relu(y + bias) over `len` values of one output channel. */
 static void epilogue(float *restrict y, size_t len, float b, int relu)
 {
-    if (b != 0.0f)
+    if (relu) {
+        for (size_t i = 0; i < len; i++) {
+            const float v = y[i] + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else if (b != 0.0f) {
         for (size_t i = 0; i < len; i++)
             y[i] += b;
-    if (relu)
-        for (size_t i = 0; i < len; i++)
-            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -173,43 +278,101 @@ static void valid_cols(int off, int s, int w, int ow, int *lo, int *hi)
     *hi = h;
 }
 
-/* Column matrix of output rows [r0, r0 + nr) for channels [c0, c0 + nc):
- * col (nc*kh*kw, nr*ow), row (c, ky, kx), column (oy - r0, ox), read from
- * the plane stack x0 (C, h, w). */
-static void im2col_rows(float *restrict col, const float *restrict x0, int h, int w,
-                        const ic_conv2d_params *p, int nc, int ow, int r0, int nr)
+/* One slice of an im2col job: column-matrix rows [k0, k1) of
+ * col (nc*kh*kw, nr*ow), row k = (c, ky, kx), column (oy - r0, ox), for
+ * output rows [r0, r0 + nr), read from the plane stack x0 (nc, h, w). */
+typedef struct im2col_job {
+    float *col;
+    const float *x0;
+    const ic_conv2d_params *p;
+    int h, w, ow, r0, nr;
+    int k0, k1;
+} im2col_job;
+
+static void im2col_run(const im2col_job *j)
 {
-    const size_t ld = (size_t)nr * (size_t)ow;
+    const ic_conv2d_params *p = j->p;
+    const int h = j->h, w = j->w, ow = j->ow, kk = p->kh * p->kw;
+    const size_t ld = (size_t)j->nr * (size_t)ow;
     const size_t plane = (size_t)h * (size_t)w;
-    for (int c = 0; c < nc; c++) {
-        const float *xc = x0 + (size_t)c * plane;
-        for (int ky = 0; ky < p->kh; ky++)
-            for (int kx = 0; kx < p->kw; kx++) {
-                float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * ld;
-                const int xoff = kx * p->dil_w - p->pad_w;
-                int lo, hi;
-                valid_cols(xoff, p->stride_w, w, ow, &lo, &hi);
-                for (int r = 0; r < nr; r++, dst += ow) {
-                    const int iy = (r0 + r) * p->stride_h - p->pad_h + ky * p->dil_h;
-                    if (iy < 0 || iy >= h || lo == hi) {
-                        memset(dst, 0, (size_t)ow * sizeof *dst);
-                        continue;
-                    }
-                    /* input column of output column lo; >= 0 as lo < hi */
-                    const float *src = xc + (size_t)iy * w + (lo * p->stride_w + xoff);
-                    if (lo > 0)
-                        memset(dst, 0, (size_t)lo * sizeof *dst);
-                    if (p->stride_w == 1) {
-                        memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof *dst);
-                    } else {
-                        const int s = p->stride_w;
-                        for (int i = 0; i < hi - lo; i++)
-                            dst[lo + i] = src[(size_t)i * s];
-                    }
-                    if (hi < ow)
-                        memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
-                }
+    for (int k = j->k0; k < j->k1; k++) {
+        const int c = k / kk, ky = (k % kk) / p->kw, kx = k % p->kw;
+        const float *xc = j->x0 + (size_t)c * plane;
+        float *restrict dst = j->col + (size_t)k * ld;
+        const int xoff = kx * p->dil_w - p->pad_w;
+        int lo, hi;
+        valid_cols(xoff, p->stride_w, w, ow, &lo, &hi);
+        for (int r = 0; r < j->nr; r++, dst += ow) {
+            const int iy = (j->r0 + r) * p->stride_h - p->pad_h + ky * p->dil_h;
+            if (iy < 0 || iy >= h || lo == hi) {
+                memset(dst, 0, (size_t)ow * sizeof *dst);
+                continue;
             }
+            /* input column of output column lo; >= 0 as lo < hi */
+            const float *restrict src = xc + (size_t)iy * w + (lo * p->stride_w + xoff);
+            if (lo > 0)
+                memset(dst, 0, (size_t)lo * sizeof *dst);
+            if (p->stride_w == 1) {
+                memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof *dst);
+            } else if (p->stride_w == 2) {
+                /* a constant stride lets the compiler vectorise the gather */
+                for (int i = 0; i < hi - lo; i++)
+                    dst[lo + i] = src[(size_t)i * 2];
+            } else {
+                const int s = p->stride_w;
+                for (int i = 0; i < hi - lo; i++)
+                    dst[lo + i] = src[(size_t)i * s];
+            }
+            if (hi < ow)
+                memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
+        }
+    }
+}
+
+static void *im2col_thread(void *arg)
+{
+    im2col_run(arg);
+    return NULL;
+}
+
+/* Fills the whole column matrix, split over up to `threads` threads.
+ * Why threads here: sgemm runs on all OpenBLAS threads, and a
+ * single-threaded im2col would otherwise cost as much as the sgemm for
+ * layers with few output channels. Small jobs are not worth a thread
+ * start, and a thread that cannot be started just leaves its share to the
+ * caller, so this never fails. */
+static void im2col_parallel(const im2col_job *all, int threads)
+{
+    enum { MAX_THREADS = 16 };
+    const size_t min_floats_per_thread = (size_t)1 << 16;
+    const size_t total = (size_t)(all->k1 - all->k0) * (size_t)all->nr * (size_t)all->ow;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if ((size_t)threads > total / min_floats_per_thread)
+        threads = (int)(total / min_floats_per_thread);
+    if (threads > all->k1 - all->k0)
+        threads = all->k1 - all->k0;
+    if (threads <= 1) {
+        im2col_run(all);
+        return;
+    }
+    im2col_job jobs[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    const int nk = all->k1 - all->k0;
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = *all;
+        jobs[t].k0 = all->k0 + (int)((long long)nk * t / threads);
+        jobs[t].k1 = all->k0 + (int)((long long)nk * (t + 1) / threads);
+    }
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tid[t], NULL, im2col_thread, &jobs[t]) == 0;
+    im2col_run(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            im2col_run(&jobs[t]);
     }
 }
 
@@ -217,28 +380,113 @@ static void forward_im2col(ic_tensor *y, const ic_tensor *x, const float *weight
                            const float *bias, const ic_conv2d_params *p, float *ws)
 {
     const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
-    const int oh = y->h, ow = y->w;
-    const int k = g_in * p->kh * p->kw;
-    const size_t ohw = ic_tensor_plane(y);
-    const int tile = im2col_tile_rows(p, oh, ow);
+    const int oh = y->h, ow = y->w, kk = p->kh * p->kw;
+    const int k = g_in * kk;
+    const size_t ohw = ic_tensor_plane(y), plane = ic_tensor_plane(x);
+    const tile_plan t = im2col_plan(p, oh, ow);
+    const int threads = openblas_get_num_threads();
     for (int n = 0; n < x->n; n++)
         for (int g = 0; g < p->groups; g++) {
             const float *xg = ic_tensor_at(x, n, g * g_in);
             const float *wg = weight + (size_t)g * g_out * k;
             float *yg = ic_tensor_at(y, n, g * g_out);
-            for (int r0 = 0; r0 < oh; r0 += tile) {
-                const int nr = oh - r0 < tile ? oh - r0 : tile;
+            for (int r0 = 0; r0 < oh; r0 += t.rows) {
+                const int nr = oh - r0 < t.rows ? oh - r0 : t.rows;
                 const int cols = nr * ow;
                 float *yt = yg + (size_t)r0 * ow;
-                im2col_rows(ws, xg, x->h, x->w, p, g_in, ow, r0, nr);
-                /* W (cout/g, K) @ col (K, nr*ow) -> Y[:, r0*ow : (r0+nr)*ow] */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, cols, k, 1.0f, wg,
-                            k, ws, cols, 0.0f, yt, (int)ohw);
+                for (int c0 = 0; c0 < g_in; c0 += t.chans) {
+                    const int nc = g_in - c0 < t.chans ? g_in - c0 : t.chans;
+                    const im2col_job job = {ws, xg + (size_t)c0 * plane, p, x->h, x->w,
+                                            ow, r0, nr, 0, nc * kk};
+                    im2col_parallel(&job, threads);
+                    /* W[:, c0*kk : (c0+nc)*kk] (cout/g, nc*kk) @ col (nc*kk, nr*ow)
+                     * (+)= Y[:, r0*ow : (r0+nr)*ow] */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, cols, nc * kk,
+                                1.0f, wg + (size_t)c0 * kk, k, ws, cols, c0 ? 1.0f : 0.0f, yt,
+                                (int)ohw);
+                }
                 for (int co = 0; co < g_out; co++)
                     epilogue(yt + (size_t)co * ohw, (size_t)cols,
                              bias ? bias[g * g_out + co] : 0.0f, p->relu);
             }
         }
+}
+
+/* ------------------------------------------------------------------------
+ * Shifted sgemm (stride 1): no im2col at all
+ *
+ * With the input zero-padded to (hp, wp), output pixel (oy, ox) of tap
+ * (ky, kx) reads padded pixel (oy + ky*dh, ox + kx*dw). Laid out at the
+ * padded width, output rows [r0, r0 + nr) of one tap are then a plain
+ * matrix product against a contiguous window of every padded plane:
+ *   Wk (cout/g, cin/g) @ Xp[:, (r0 + ky*dh)*wp + kx*dw : + nr*wp] (ldb hp*wp)
+ * accumulated over the kh*kw taps into yw (cout/g, nr*wp). The columns
+ * ox >= OW of yw are junk (they straddle two rows) and are dropped when yw
+ * is copied into y. sgemm reads the input straight from the padded copy, so
+ * the only extra memory traffic is that copy (about the input's size,
+ * instead of kh*kw times it for im2col). The junk columns of the last row
+ * read up to (kw-1)*dw floats past the last plane, hence the slack. */
+
+/* Writes one group's zero-padded input, channels [c0, c0 + nc) of image n,
+ * into xp (see above); only the border and the slack are zero-filled. */
+static void shifted_pack_input(float *xp, const ic_tensor *x, int n, int c0, int nc,
+                               const ic_conv2d_params *p, const shift_plan *s)
+{
+    const int h = x->h, w = x->w, ph = p->pad_h, pw = p->pad_w;
+    const size_t pplane = (size_t)s->hp * (size_t)s->wp;
+    for (int c = 0; c < nc; c++) {
+        const float *src = ic_tensor_at(x, n, c0 + c);
+        float *dst = xp + (size_t)c * pplane;
+        memset(dst, 0, (size_t)ph * s->wp * sizeof *dst);
+        for (int iy = 0; iy < h; iy++) {
+            float *row = dst + (size_t)(iy + ph) * s->wp;
+            memset(row, 0, (size_t)pw * sizeof *row);
+            memcpy(row + pw, src + (size_t)iy * w, (size_t)w * sizeof *row);
+            memset(row + pw + w, 0, (size_t)pw * sizeof *row);
+        }
+        memset(dst + (size_t)(h + ph) * s->wp, 0, (size_t)ph * s->wp * sizeof *dst);
+    }
+    memset(xp + (size_t)nc * pplane, 0, (s->xp - (size_t)nc * pplane) * sizeof *xp);
+}
+
+static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weight,
+                            const float *bias, const ic_conv2d_params *p, float *ws)
+{
+    const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
+    const int oh = y->h, ow = y->w, kk = p->kh * p->kw;
+    const shift_plan s = shifted_plan(p, x->h, x->w, oh);
+    const size_t pplane = (size_t)s.hp * (size_t)s.wp, ohw = ic_tensor_plane(y);
+    float *xp = ws, *wk = ws + s.xp, *yw = wk + s.wk;
+    for (int g = 0; g < p->groups; g++) {
+        /* (cout/g, cin/g, kh, kw) -> (kh*kw, cout/g, cin/g) */
+        const float *wg = weight + (size_t)g * g_out * g_in * kk;
+        for (int co = 0; co < g_out; co++)
+            for (int ci = 0; ci < g_in; ci++)
+                for (int k = 0; k < kk; k++)
+                    wk[((size_t)k * g_out + co) * g_in + ci] = wg[((size_t)co * g_in + ci) * kk + k];
+        for (int n = 0; n < x->n; n++) {
+            shifted_pack_input(xp, x, n, g * g_in, g_in, p, &s);
+            float *yg = ic_tensor_at(y, n, g * g_out);
+            for (int r0 = 0; r0 < oh; r0 += s.rows) {
+                const int nr = oh - r0 < s.rows ? oh - r0 : s.rows;
+                const int cols = nr * s.wp;
+                for (int k = 0; k < kk; k++) {
+                    const int dy = k / p->kw * p->dil_h, dx = k % p->kw * p->dil_w;
+                    const float *b = xp + (size_t)(r0 + dy) * s.wp + dx;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, cols, g_in,
+                                1.0f, wk + (size_t)k * g_out * g_in, g_in, b, (int)pplane,
+                                k ? 1.0f : 0.0f, yw, cols);
+                }
+                for (int co = 0; co < g_out; co++)
+                    for (int r = 0; r < nr; r++) {
+                        float *dst = yg + (size_t)co * ohw + (size_t)(r0 + r) * ow;
+                        memcpy(dst, yw + (size_t)co * cols + (size_t)r * s.wp,
+                               (size_t)ow * sizeof *dst);
+                        epilogue(dst, (size_t)ow, bias ? bias[g * g_out + co] : 0.0f, p->relu);
+                    }
+            }
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -303,12 +551,18 @@ int ic_conv2d_forward(ic_tensor *y, const ic_tensor *x, const float *weight, con
     int rc = check_args(y, x, weight, p, &oh, &ow);
     if (rc)
         return rc;
-    switch (choose_path(p)) {
+    switch (choose_path(p, x->w, ow)) {
     case PATH_1X1:
         forward_1x1(y, x, weight, bias, p);
         break;
     case PATH_DEPTHWISE:
         forward_depthwise(y, x, weight, bias, p);
+        break;
+    case PATH_SHIFTED:
+        if (!ws)
+            return ic_error_set(IC_EINVAL, "conv2d: workspace of %zu floats required",
+                                ic_conv2d_workspace_floats(p, x->h, x->w));
+        forward_shifted(y, x, weight, bias, p, ws);
         break;
     case PATH_IM2COL:
         if (!ws)

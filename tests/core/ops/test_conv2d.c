@@ -174,12 +174,15 @@ START_TEST(test_random_depthwise)
 }
 END_TEST
 
-START_TEST(test_random_im2col)
+/* Random grouped convolutions that are neither 1x1 nor depthwise; the
+ * path (shifted or im2col) follows from the shape, and each must get at
+ * least RANDOM_CASES cases. */
+START_TEST(test_random_general)
 {
     uint64_t rng = 0x3333;
-    int done = 0;
-    while (done < RANDOM_CASES) {
-        int cin = tu_rand_int(&rng, 1, 12);
+    int done_shifted = 0, done_im2col = 0;
+    while (done_shifted < RANDOM_CASES || done_im2col < RANDOM_CASES) {
+        int cin = tu_rand_int(&rng, 1, 24);
         int g = rand_divisor(&rng, cin);
         ic_conv2d_params p = {.cin = cin, .cout = g * tu_rand_int(&rng, 1, 6), .groups = g,
                               .kh = tu_rand_int(&rng, 1, 5), .kw = tu_rand_int(&rng, 1, 5),
@@ -188,36 +191,71 @@ START_TEST(test_random_im2col)
                               .pad_h = tu_rand_int(&rng, 0, 3), .pad_w = tu_rand_int(&rng, 0, 3),
                               .dil_h = tu_rand_int(&rng, 1, 3), .dil_w = tu_rand_int(&rng, 1, 3),
                               .relu = tu_rand_int(&rng, 0, 1)};
+        if (tu_rand_int(&rng, 0, 1)) /* half the draws: stride 1, shifted if wide enough */
+            p.stride_h = p.stride_w = 1;
         if (p.groups == p.cin && p.cout == p.cin)
             p.cout *= 2; /* depthwise has its own test */
         if (p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1)
             p.pad_w = 1; /* keep it off the 1x1 path */
         int n = tu_rand_int(&rng, 1, 2), h = tu_rand_int(&rng, 1, 20),
-            w = tu_rand_int(&rng, 1, 20), oh, ow;
+            w = tu_rand_int(&rng, 1, 48), oh, ow;
         if (ic_conv2d_out_size(&p, h, w, &oh, &ow))
+            continue;
+        const char *path = ic_conv2d_path_name(&p, h, w);
+        int *done = !strcmp(path, "shifted") ? &done_shifted : &done_im2col;
+        ck_assert_msg(!strcmp(path, "shifted") || !strcmp(path, "im2col"), "path %s", path);
+        if (*done >= RANDOM_CASES)
             continue;
         ck_assert_uint_gt(ic_conv2d_workspace_floats(&p, h, w), 0);
         char label[64];
-        snprintf(label, sizeof label, "im2col case %d", done);
+        snprintf(label, sizeof label, "%s case %d", path, *done);
         ck_assert_uint_eq(check_against_ref(&p, n, h, w, tu_rand_int(&rng, 0, 1), &rng, label), 0);
-        done++;
+        (*done)++;
     }
 }
 END_TEST
 
-/* An input big enough that im2col runs in several row tiles, with a last
- * tile shorter than the others, and still matches the reference. */
+/* Inputs big enough that im2col runs in several row tiles (with a shorter
+ * last tile) and, for a large K, in several channel chunks accumulated
+ * into y; both must still match the reference. */
 START_TEST(test_im2col_tiled)
 {
     uint64_t rng = 0x4444;
+    /* the wide dilation makes the shifted path compute too many junk columns */
     ic_conv2d_params p = {.cin = 64, .cout = 3, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
-                          .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2, .groups = 1,
+                          .pad_h = 6, .pad_w = 6, .dil_h = 6, .dil_w = 6, .groups = 1,
                           .relu = 1};
-    int h = 83, w = 101;
+    int h = 230, w = 60;
+    ck_assert_str_eq(ic_conv2d_path_name(&p, h, w), "im2col");
     size_t nws = ic_conv2d_workspace_floats(&p, h, w);
     ck_assert_uint_le(nws, IC_CONV2D_WS_BUDGET);
     ck_assert_uint_lt(nws, (size_t)64 * 9 * h * w); /* really tiled */
-    ck_assert_uint_eq(check_against_ref(&p, 2, h, w, 1, &rng, "tiled"), 0);
+    ck_assert_uint_eq(check_against_ref(&p, 1, h, w, 1, &rng, "row tiles"), 0);
+
+    /* K = 1024*9: channel chunks of fewer than 1024 channels */
+    ic_conv2d_params q = {.cin = 1024, .cout = 2, .kh = 3, .kw = 3, .stride_h = 1,
+                          .stride_w = 1, .pad_h = 12, .pad_w = 12, .dil_h = 12, .dil_w = 12,
+                          .groups = 1, .relu = 0};
+    ck_assert_str_eq(ic_conv2d_path_name(&q, 24, 40), "im2col");
+    nws = ic_conv2d_workspace_floats(&q, 24, 40);
+    ck_assert_uint_lt(nws, (size_t)1024 * 9 * 24 * 40);
+    ck_assert_uint_eq(check_against_ref(&q, 1, 24, 40, 1, &rng, "channel chunks"), 0);
+}
+END_TEST
+
+/* The shifted path over several row tiles (the output tile is narrower
+ * than the image), with dilation. */
+START_TEST(test_shifted_tiled)
+{
+    uint64_t rng = 0x5555;
+    ic_conv2d_params p = {.cin = 8, .cout = 512, .kh = 3, .kw = 3, .stride_h = 1,
+                          .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2,
+                          .groups = 1, .relu = 1};
+    int h = 60, w = 120;
+    ck_assert_str_eq(ic_conv2d_path_name(&p, h, w), "shifted");
+    size_t padded_in = (size_t)8 * 64 * 124;
+    ck_assert_uint_lt(ic_conv2d_workspace_floats(&p, h, w), padded_in + (size_t)512 * 60 * 124);
+    ck_assert_uint_eq(check_against_ref(&p, 2, h, w, 1, &rng, "shifted tiles"), 0);
 }
 END_TEST
 
@@ -317,7 +355,8 @@ int main(void)
     tc = tcase_create("random");
     tcase_add_test(tc, test_random_1x1);
     tcase_add_test(tc, test_random_depthwise);
-    tcase_add_test(tc, test_random_im2col);
+    tcase_add_test(tc, test_random_general);
+    tcase_add_test(tc, test_shifted_tiled);
     tcase_add_test(tc, test_im2col_tiled);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

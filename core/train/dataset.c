@@ -41,15 +41,28 @@ struct ic_dataset {
     int perm_valid;
 };
 
-/* Model class of a dataset category: same name, else the id itself when it
- * is a class of the model, else -1 (void). */
-static int map_category(const ic_pdl_config *cfg, int id, const char *name)
+/* Model class of a dataset category. by_name: the class of the same name,
+ * else -1 (void); otherwise the id itself when it is a class of the model. */
+static int map_category(const ic_pdl_config *cfg, int id, const char *name, int by_name)
 {
-    if (name)
-        for (int c = 0; c < cfg->num_classes; c++)
+    if (by_name) {
+        for (int c = 0; name && c < cfg->num_classes; c++)
             if (!strcmp(cfg->class_names[c], name))
                 return c;
+        return -1;
+    }
     return id >= 0 && id < cfg->num_classes ? id : -1;
+}
+
+/* 1 when `name` is one of the model's class names: then the dataset's
+ * categories are matched by name (ids of another label set would mislabel
+ * classes), else by id. */
+static int is_class_name(const ic_pdl_config *cfg, const char *name)
+{
+    for (int c = 0; name && c < cfg->num_classes; c++)
+        if (!strcmp(cfg->class_names[c], name))
+            return 1;
+    return 0;
 }
 
 static char *dup_str(const char *s)
@@ -133,16 +146,19 @@ int ic_dataset_open_dir(ic_dataset **ret, const char *dir, const ic_pdl_config *
         rc = ic_error_set(IC_EFORMAT, "%s: needs non-empty \"images\" and \"annotations\"", path);
         goto out;
     }
-    int catmap[256];
-    for (int c = 0; c < 256; c++)
-        catmap[c] = map_category(cfg, c, NULL);
+    int catmap[256], by_name = 0;
     size_t i;
     json_t *c;
+    json_array_foreach(cats, i, c)
+        by_name |= is_class_name(cfg, json_string_value(json_object_get(c, "name")));
+    for (int k = 0; k < 256; k++)
+        catmap[k] = by_name ? -1 : map_category(cfg, k, NULL, 0);
     json_array_foreach(cats, i, c)
     {
         json_int_t id = json_integer_value(json_object_get(c, "id"));
         if (id >= 0 && id < 256)
-            catmap[id] = map_category(cfg, (int)id, json_string_value(json_object_get(c, "name")));
+            catmap[id] = map_category(cfg, (int)id,
+                                      json_string_value(json_object_get(c, "name")), by_name);
     }
     d = ds_new(DS_DIR, cfg);
     size_t n = json_array_size(anns);
@@ -177,9 +193,12 @@ int ic_dataset_open_synth(ic_dataset **ret, uint64_t seed, int count, int h, int
     }
     d->count = count;
     d->seed = seed;
+    int by_name = 0;
+    for (int c = 0; c < IC_SYNTH_NUM_CLASSES; c++)
+        by_name |= is_class_name(cfg, ic_synth_classes()[c].name);
     for (int c = 0; c < 256; c++) {
         const ic_synth_class *k = ic_synth_class_find(c);
-        d->synth_class[c] = k ? map_category(cfg, c, k->name) : -1;
+        d->synth_class[c] = k ? map_category(cfg, c, k->name, by_name) : -1;
     }
     *ret = d;
     return 0;

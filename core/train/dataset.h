@@ -4,8 +4,8 @@
  * the model's class ids) from either a COCO-panoptic directory (DIR/
  * panoptic.json, DIR/images/, DIR/panoptic/) or SynthCity rendered on the fly
  * (core/data/synth.h), so training needs no disk. Categories are matched to
- * the model's classes by name, else by id when it is a valid class id;
- * categories the model does not have become void.
+ * the model's classes by name when any category name is a class name of the
+ * model, else by id; categories the model does not have become void.
  *
  * The loader turns items into a batch: light (geometric: random scale, crop
  * to the training size, flip) or strong (core/augment's policy) augmentation,

@@ -37,12 +37,11 @@ size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
     return (size_t)2 * (size_t)c + (size_t)cs->hidden + (size_t)cs->num_basis;
 }
 
-/* One InstCal-C strength vector: m (C) = clamp(prior + softmax(fc2(relu(fc1([t; s])))) . basis). */
-static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const ic_calib_c_shape *cs,
-                          int c, const float *stat_t, const float *stat_s, float *scratch)
+/* The MLP part of InstCal-C: hid (H) = relu(fc1([t; s])), a (K) = softmax(fc2(hid)). */
+static void instcal_c_mlp(float *in, float *hid, float *a, const ic_calib_c_layer *cc, int stat,
+                          const ic_calib_c_shape *cs, int c, const float *stat_t, const float *stat_s)
 {
     int K = cs->num_basis, H = cs->hidden;
-    float *in = scratch, *hid = in + 2 * c, *a = hid + H;
     memcpy(in, stat_t, (size_t)c * sizeof *in);
     memcpy(in + c, stat_s, (size_t)c * sizeof *in);
     const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
@@ -71,6 +70,15 @@ static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const 
     }
     for (int k = 0; k < K; k++)
         a[k] = (float)(a[k] / sum);
+}
+
+/* One InstCal-C strength vector: m (C) = clamp(prior + softmax(fc2(relu(fc1([t; s])))) . basis). */
+static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const ic_calib_c_shape *cs,
+                          int c, const float *stat_t, const float *stat_s, float *scratch)
+{
+    int K = cs->num_basis;
+    float *in = scratch, *hid = in + 2 * c, *a = hid + cs->hidden;
+    instcal_c_mlp(in, hid, a, cc, stat, cs, c, stat_t, stat_s);
     const float *basis = cc->basis[stat];
     for (int ch = 0; ch < c; ch++) {
         double acc = cs->prior;
@@ -122,5 +130,59 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
         return 0;
     default:
         return ic_error_set(IC_EINVAL, "bad calibration mode %d", (int)opts->mode);
+    }
+}
+
+size_t ic_calib_c_backward_scratch_floats(const ic_calib_c_shape *cs, int c)
+{
+    return (size_t)2 * (size_t)c + 2 * (size_t)cs->hidden + 3 * (size_t)cs->num_basis;
+}
+
+void ic_calib_c_backward(const ic_calib_c_grads *g, const float *dm, const ic_calib_c_layer *cc,
+                         int stat, const ic_calib_c_shape *cs, int c, const float *stat_t,
+                         const float *stat_s, float *scratch)
+{
+    int K = cs->num_basis, H = cs->hidden;
+    float *in = scratch, *hid = in + 2 * c, *a = hid + H, *da = a + K, *dz = da + K, *dh = dz + K;
+    instcal_c_mlp(in, hid, a, cc, stat, cs, c, stat_t, stat_s);
+    const float *basis = cc->basis[stat];
+    float lo = cs->clamp_eps, hi = 1.0f - cs->clamp_eps;
+    for (int k = 0; k < K; k++)
+        da[k] = 0;
+    /* m = clamp(prior + sum_k a_k B_kc): gradient only where not saturated. */
+    for (int ch = 0; ch < c; ch++) {
+        double pre = cs->prior;
+        for (int k = 0; k < K; k++)
+            pre += (double)a[k] * basis[(size_t)k * c + ch];
+        if (pre < lo || pre > hi || dm[ch] == 0.0f)
+            continue;
+        for (int k = 0; k < K; k++) {
+            g->basis[(size_t)k * c + ch] += a[k] * dm[ch];
+            da[k] += basis[(size_t)k * c + ch] * dm[ch];
+        }
+    }
+    /* softmax: dz_k = a_k (da_k - sum_j a_j da_j) */
+    double dot = 0;
+    for (int k = 0; k < K; k++)
+        dot += (double)a[k] * da[k];
+    for (int k = 0; k < K; k++)
+        dz[k] = (float)(a[k] * (da[k] - dot));
+    const float *w2 = cc->fc2_w[stat];
+    for (int j = 0; j < H; j++)
+        dh[j] = 0;
+    for (int k = 0; k < K; k++) {
+        g->fc2_b[k] += dz[k];
+        for (int j = 0; j < H; j++) {
+            g->fc2_w[(size_t)k * H + j] += dz[k] * hid[j];
+            dh[j] += w2[(size_t)k * H + j] * dz[k];
+        }
+    }
+    for (int j = 0; j < H; j++) {
+        if (hid[j] <= 0.0f)
+            continue; /* ReLU */
+        g->fc1_b[j] += dh[j];
+        float *row = g->fc1_w + (size_t)j * 2 * (size_t)c;
+        for (int i = 0; i < 2 * c; i++)
+            row[i] += dh[j] * in[i];
     }
 }

@@ -75,4 +75,21 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
 /* Scratch floats ic_calib_strengths() needs for a layer of width c. */
 size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c);
 
+/* Gradient buffers of one InstCal-C statistic (same shapes as the weights). */
+typedef struct ic_calib_c_grads {
+    float *basis, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} ic_calib_c_grads;
+
+/* Backward of one InstCal-C strength vector m (C) of one image, statistic
+ * `stat` (0 mean, 1 var): recomputes the MLP forward from stat_t, stat_s
+ * (stop-gradient inputs, as the official code), then accumulates into g the
+ * gradients of the basis and both MLP layers for dm (C). The clamp is in the
+ * graph: saturated channels pass no gradient. `scratch` needs
+ * ic_calib_c_backward_scratch_floats() floats. */
+void ic_calib_c_backward(const ic_calib_c_grads *g, const float *dm, const ic_calib_c_layer *cc,
+                         int stat, const ic_calib_c_shape *cs, int c, const float *stat_t,
+                         const float *stat_s, float *scratch);
+
+size_t ic_calib_c_backward_scratch_floats(const ic_calib_c_shape *cs, int c);
+
 #endif

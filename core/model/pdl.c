@@ -113,7 +113,7 @@ static int build_head(ic_pdl *net, unit u[2], int *n, const char *name, int c0, 
     return add_unit(net, &u[1], buf, c0, hc, 3, 1, 0);
 }
 
-static int build(ic_pdl *net)
+int pdl_build(ic_pdl *net)
 {
     const ic_pdl_config *cfg = &net->cfg;
     char name[NAME_LEN];
@@ -301,15 +301,17 @@ static int bind_calib(ic_pdl *net, binder *bd, int kind)
     return present > 0;
 }
 
-static int fold_all(ic_pdl *net)
+int pdl_fold_all(ic_pdl *net)
 {
     for (int i = 0; i < net->n_layers; i++) {
         layer *l = &net->layers[i];
         if (!l->has_norm)
             continue;
         size_t per = (size_t)(l->p.cin / l->p.groups) * (size_t)l->p.kh * (size_t)l->p.kw;
-        l->wf = ic_malloc_aligned(per * (size_t)l->p.cout * sizeof(float));
-        l->bf = ic_malloc_aligned((size_t)l->p.cout * sizeof(float));
+        if (!l->wf)
+            l->wf = ic_malloc_aligned(per * (size_t)l->p.cout * sizeof(float));
+        if (!l->bf)
+            l->bf = ic_malloc_aligned((size_t)l->p.cout * sizeof(float));
         if (!l->wf || !l->bf)
             return ic_error_set(IC_ENOMEM, "model: no memory to fold BN of %s", l->name);
         CHECK(ic_bn_fold(l->wf, l->bf, l->w, NULL, &l->bn, l->p.cout, per));
@@ -317,15 +319,49 @@ static int fold_all(ic_pdl *net)
     return 0;
 }
 
+/* Reads the config (file or the weights' metadata) and keeps its text, so a
+ * trained copy can be saved with the same config. */
 static int load_config(ic_pdl *net, const char *config_path)
 {
-    if (config_path)
-        return ic_pdl_config_load(&net->cfg, config_path);
-    const char *text = ic_st_metadata(net->st, "config");
-    if (!text)
-        return ic_error_set(IC_ENOTFOUND,
-                            "model: the weights carry no __metadata__ config; give a config file");
-    return ic_pdl_config_parse(&net->cfg, text, strlen(text));
+    const char *text = NULL;
+    char *file_text = NULL;
+    if (config_path) {
+        FILE *f = fopen(config_path, "rb");
+        if (!f)
+            return ic_error_set(IC_EIO, "config: cannot open %s", config_path);
+        size_t cap = 1 << 16, len = 0;
+        file_text = ic_malloc(cap + 1);
+        while (file_text && len < cap) {
+            size_t got = fread(file_text + len, 1, cap - len, f);
+            if (!got)
+                break;
+            len += got;
+        }
+        fclose(f);
+        if (!file_text)
+            return ic_error_set(IC_ENOMEM, "config: no memory");
+        if (len == cap) {
+            ic_free(file_text);
+            return ic_error_set(IC_EFORMAT, "config: %s is larger than 64 KiB", config_path);
+        }
+        file_text[len] = '\0';
+        text = file_text;
+    } else {
+        text = ic_st_metadata(net->st, "config");
+        if (!text)
+            return ic_error_set(IC_ENOTFOUND,
+                                "model: the weights carry no __metadata__ config; give a config file");
+    }
+    int rc = ic_pdl_config_parse(&net->cfg, text, strlen(text));
+    if (!rc) {
+        net->config_json = ic_malloc(strlen(text) + 1);
+        if (net->config_json)
+            strcpy(net->config_json, text);
+        else
+            rc = ic_error_set(IC_ENOMEM, "config: no memory");
+    }
+    ic_free(file_text);
+    return rc;
 }
 
 int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
@@ -337,7 +373,7 @@ int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
     if (!rc)
         rc = load_config(net, config_path);
     if (!rc)
-        rc = build(net);
+        rc = pdl_build(net);
     binder bd = {.st = net->st};
     if (!rc) {
         net->cshape = (ic_calib_c_shape){.num_basis = net->cfg.c_num_basis,
@@ -377,7 +413,7 @@ int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
     }
     ic_free(bd.used);
     if (!rc)
-        rc = fold_all(net);
+        rc = pdl_fold_all(net);
     if (rc) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", ic_error_message());
@@ -397,6 +433,12 @@ void ic_pdl_free(ic_pdl **pnet)
         ic_free_aligned(net->layers[i].wf);
         ic_free_aligned(net->layers[i].bf);
     }
+    for (int i = 0; i < net->n_owned; i++)
+        ic_free_aligned(net->owned[i]);
+    ic_free(net->owned);
+    ic_free(net->lt);
+    ic_free(net->params);
+    ic_free(net->config_json);
     ic_free(net->layers);
     ic_free(net->blocks);
     ic_st_close(&net->st);

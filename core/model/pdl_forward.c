@@ -12,6 +12,7 @@
 #include "model/bufpool.h"
 #include "model/pdl_internal.h"
 #include "ops/add.h"
+#include "ops/relu.h"
 #include "ops/concat.h"
 #include "ops/pool.h"
 #include "ops/resize.h"
@@ -27,18 +28,141 @@ typedef struct fwd {
     size_t m_count;
     ic_pdl_trace_fn trace;
     void *trace_ctx;
+    ic_arena *arena;
+    ic_pdl_tape *tape;              /* training: record every op, keep every tensor */
+    const ic_pdl_train_opts *train;
 } fwd;
+
+/* Activation memory: a reusable pool at inference; plain arena memory when
+ * training, since the backward needs every tensor. */
+static int talloc(fwd *f, ic_tensor *t, int n, int c, int h, int w)
+{
+    return f->tape ? ic_tensor_alloc(t, f->arena, n, c, h, w) : ic_bufpool_tensor(&f->pool, t, n, c, h, w);
+}
+
+static float *falloc(fwd *f, size_t n)
+{
+    return f->tape ? ic_arena_floats(f->arena, n) : ic_bufpool_get(&f->pool, n);
+}
+
+static void fput(fwd *f, const float *p)
+{
+    if (!f->tape)
+        ic_bufpool_put(&f->pool, p);
+}
+
+/* Appends an op to the tape (training only). */
+static tape_op *record(fwd *f, op_kind kind, int layer, const ic_tensor *out, int n_in,
+                       const ic_tensor *const *in)
+{
+    ic_pdl_tape *t = f->tape;
+    if (t->n == t->cap) {
+        ic_error_set(IC_ENOMEM, "tape: more than %d ops", t->cap);
+        return NULL;
+    }
+    tape_op *op = &t->ops[t->n++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->layer = layer;
+    op->out = *out;
+    op->n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        op->in[i] = *in[i];
+        op->src[i] = -1;
+        for (int k = t->n - 2; k >= 0; k--)
+            if (t->ops[k].out.data == in[i]->data) {
+                op->src[i] = k;
+                break;
+            }
+    }
+    return op;
+}
+
+#define RECORD(f, op, kind, layer, out, n_in, ...)                                   \
+    do {                                                                             \
+        const ic_tensor *in_[] = {__VA_ARGS__};                                      \
+        if (!((op) = record((f), (kind), (layer), (out), (n_in), in_)))              \
+            return IC_ENOMEM;                                                        \
+    } while (0)
+
+/* Training-mode layer: conv (mutable weights), then BN with batch
+ * statistics (base training) or calibrated (learning calibration, TENT),
+ * then ReLU; every step recorded. */
+static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
+{
+    const layer *l = &f->net->layers[li];
+    const layer_train *lt = &f->net->lt[li];
+    int oh, ow;
+    CHECK(ic_conv2d_out_size(&l->p, x->h, x->w, &oh, &ow));
+    ic_tensor c;
+    CHECK(talloc(f, &c, x->n, l->p.cout, oh, ow));
+    size_t wsn = ic_conv2d_workspace_floats(&l->p, x->h, x->w);
+    float *ws = wsn ? ic_arena_floats(f->arena, wsn) : NULL;
+    if (wsn && !ws)
+        return IC_ENOMEM;
+    ic_conv2d_params p = l->p;
+    p.relu = l->has_norm ? 0 : l->p.relu;
+    CHECK(ic_conv2d_forward(&c, x, l->w, l->b, &p, ws));
+    tape_op *op;
+    RECORD(f, op, OP_CONV, li, &c, 1, x);
+    op->relu = p.relu;
+    if (!l->has_norm) {
+        *y = c;
+        return 0;
+    }
+    CHECK(talloc(f, y, c.n, c.c, c.h, c.w));
+    size_t C = (size_t)c.c, nc = (size_t)c.n * C;
+    if (f->train->bn == IC_PDL_BN_TRAIN) {
+        float *sm = ic_arena_floats(f->arena, C), *si = ic_arena_floats(f->arena, C);
+        if (!sm || !si)
+            return IC_ENOMEM;
+        CHECK(ic_bn_forward_train(y, sm, si, lt->mean, lt->var, &c, l->bn.gamma, l->bn.beta,
+                                  l->bn.eps, f->train->momentum));
+        if (l->p.relu)
+            ic_relu_array(y->data, y->data, ic_tensor_numel(y));
+        RECORD(f, op, OP_BN, li, y, 1, &c);
+        op->save_mean = sm;
+        op->save_invstd = si;
+    } else {
+        float *mt = ic_arena_floats(f->arena, nc), *vt = ic_arena_floats(f->arena, nc),
+              *mm = ic_arena_floats(f->arena, nc), *mv = ic_arena_floats(f->arena, nc);
+        if (!mt || !vt || !mm || !mv)
+            return IC_ENOMEM;
+        const ic_pdl_tape *rp = f->train->replay;
+        if (rp) {
+            const tape_op *ro = f->tape->n < rp->n ? &rp->ops[f->tape->n] : NULL;
+            if (!ro || ro->kind != OP_BN || ro->layer != li || !ro->mean_t || ro->out.n != c.n)
+                return ic_error_set(IC_EINVAL, "forward_train: replay tape does not match this graph");
+            memcpy(mt, ro->mean_t, nc * sizeof *mt);
+            memcpy(vt, ro->var_t, nc * sizeof *vt);
+        } else {
+            ic_bn_instance_stats(mt, vt, &c);
+        }
+        CHECK(ic_calib_strengths(mm, mv, f->opts, &l->cal, &f->net->cshape, c.n, mt, vt, l->bn.mean,
+                                 l->bn.var, f->cscratch));
+        CHECK(ic_bn_forward_calibrated(y, &c, &l->bn, mm, mv, 1, mt, vt, l->p.relu));
+        RECORD(f, op, OP_BN, li, y, 1, &c);
+        op->mean_t = mt;
+        op->var_t = vt;
+        op->m_mu = mm;
+        op->m_var = mv;
+    }
+    op->relu = l->p.relu;
+    return 0;
+}
 
 /* y = layer(x): conv, then BN (folded for `none`, calibrated otherwise), then ReLU. */
 static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
 {
+    if (f->tape)
+        return run_layer_train(f, li, x, y);
     const layer *l = &f->net->layers[li];
     int oh, ow;
     CHECK(ic_conv2d_out_size(&l->p, x->h, x->w, &oh, &ow));
-    CHECK(ic_bufpool_tensor(&f->pool, y, x->n, l->p.cout, oh, ow));
+    CHECK(talloc(f, y, x->n, l->p.cout, oh, ow));
     size_t wsn = ic_conv2d_workspace_floats(&l->p, x->h, x->w);
     float *ws = NULL;
-    if (wsn && !(ws = ic_bufpool_get(&f->pool, wsn)))
+    if (wsn && !(ws = falloc(f, wsn)))
         return IC_ENOMEM;
     int rc;
     int calibrated = l->has_norm && f->opts->mode != IC_CALIB_NONE;
@@ -51,7 +175,7 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
         p.relu = 0;
         rc = ic_conv2d_forward(y, x, l->w, NULL, &p, ws);
     }
-    ic_bufpool_put(&f->pool, ws);
+    fput(f, ws);
     if (rc)
         return rc;
     if (!calibrated) {
@@ -82,14 +206,61 @@ static int run_unit(fwd *f, unit u, const ic_tensor *x, ic_tensor *y)
     ic_tensor t;
     CHECK(run_layer(f, u.a, x, &t));
     int rc = run_layer(f, u.b, &t, y);
-    ic_bufpool_put(&f->pool, t.data);
+    fput(f, t.data);
     return rc;
 }
 
 static void release(fwd *f, ic_tensor *t)
 {
-    ic_bufpool_put(&f->pool, t->data);
+    fput(f, t->data);
     t->data = NULL;
+}
+
+/* y = relu(a + b): in place over a at inference, a new tensor when training. */
+static int run_add(fwd *f, const ic_tensor *a, const ic_tensor *b, ic_tensor *y)
+{
+    if (!f->tape) {
+        *y = *a;
+        return ic_add_forward(y, a, b, 1);
+    }
+    CHECK(talloc(f, y, a->n, a->c, a->h, a->w));
+    CHECK(ic_add_forward(y, a, b, 1));
+    tape_op *op;
+    RECORD(f, op, OP_ADD, -1, y, 2, a, b);
+    op->relu = 1;
+    return 0;
+}
+
+static int run_concat(fwd *f, ic_tensor *y, const ic_tensor *const *parts, int k)
+{
+    CHECK(ic_concat_forward(y, parts, k));
+    if (f->tape && !record(f, OP_CONCAT, -1, y, k, parts))
+        return IC_ENOMEM;
+    return 0;
+}
+
+static int run_resize(fwd *f, ic_tensor *y, const ic_tensor *x)
+{
+    CHECK(ic_resize_bilinear_forward(y, x));
+    if (f->tape) {
+        tape_op *op;
+        RECORD(f, op, OP_RESIZE, -1, y, 1, x);
+    }
+    return 0;
+}
+
+static int run_pool(fwd *f, op_kind kind, ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
+{
+    int rc = kind == OP_MAXPOOL ? ic_pool_max_forward(y, x, p)
+             : kind == OP_AVGPOOL ? ic_pool_avg_forward(y, x, p)
+                                  : ic_pool_global_avg_forward(y, x);
+    if (rc || !f->tape)
+        return rc;
+    tape_op *op;
+    RECORD(f, op, kind, -1, y, 1, x);
+    if (p)
+        op->pool = *p;
+    return 0;
 }
 
 static int run_block(fwd *f, const block *b, const ic_tensor *x, ic_tensor *y)
@@ -100,13 +271,14 @@ static int run_block(fwd *f, const block *b, const ic_tensor *x, ic_tensor *y)
     release(f, &t1);
     CHECK(run_layer(f, b->conv3, &t2, y));
     release(f, &t2);
+    ic_tensor z = *y;
     if (b->shortcut >= 0) {
         CHECK(run_layer(f, b->shortcut, x, &sc));
-        int rc = ic_add_forward(y, y, &sc, 1);
+        int rc = run_add(f, &z, &sc, y);
         release(f, &sc);
         return rc;
     }
-    return ic_add_forward(y, y, x, 1);
+    return run_add(f, &z, x, y);
 }
 
 /* The ASPP pooling branch: pool, 1x1 conv with bias and ReLU, resize back. */
@@ -115,8 +287,8 @@ static int run_aspp_pool(fwd *f, const aspp *a, const ic_tensor *x, ic_tensor *y
     ic_tensor pooled, conv;
     int rc;
     if (a->pool_global) {
-        CHECK(ic_bufpool_tensor(&f->pool, &pooled, x->n, x->c, 1, 1));
-        rc = ic_pool_global_avg_forward(&pooled, x);
+        CHECK(talloc(f, &pooled, x->n, x->c, 1, 1));
+        rc = run_pool(f, OP_GAP, &pooled, x, NULL);
     } else {
         /* detectron2 requires the map to be a multiple of the kernel; we accept
          * any size and clamp the kernel, so a small map pools globally. */
@@ -126,17 +298,17 @@ static int run_aspp_pool(fwd *f, const aspp *a, const ic_tensor *x, ic_tensor *y
                        .sw = 1};
         int oh, ow;
         CHECK(ic_pool_out_size(&oh, &ow, x->h, x->w, &p));
-        CHECK(ic_bufpool_tensor(&f->pool, &pooled, x->n, x->c, oh, ow));
-        rc = ic_pool_avg_forward(&pooled, x, &p);
+        CHECK(talloc(f, &pooled, x->n, x->c, oh, ow));
+        rc = run_pool(f, OP_AVGPOOL, &pooled, x, &p);
     }
     if (!rc)
         rc = run_layer(f, a->pool_conv, &pooled, &conv);
     release(f, &pooled);
     if (rc)
         return rc;
-    rc = ic_bufpool_tensor(&f->pool, y, x->n, conv.c, x->h, x->w);
+    rc = talloc(f, y, x->n, conv.c, x->h, x->w);
     if (!rc)
-        rc = ic_resize_bilinear_forward(y, &conv);
+        rc = run_resize(f, y, &conv);
     release(f, &conv);
     return rc;
 }
@@ -152,10 +324,10 @@ static int run_aspp(fwd *f, const aspp *a, const ic_tensor *x, ic_tensor *y)
     else if (!rc)
         made = 4;
     if (!rc)
-        rc = ic_bufpool_tensor(&f->pool, &cat, x->n, 5 * br[0].c, x->h, x->w);
+        rc = talloc(f, &cat, x->n, 5 * br[0].c, x->h, x->w);
     if (!rc) {
         const ic_tensor *parts[5] = {&br[0], &br[1], &br[2], &br[3], &br[4]};
-        rc = ic_concat_forward(&cat, parts, 5);
+        rc = run_concat(f, &cat, parts, 5);
     }
     for (int i = 0; i < made; i++)
         release(f, &br[i]);
@@ -175,12 +347,12 @@ static int run_decoder(fwd *f, const decoder *d, const ic_tensor feats[3], ic_te
     for (int lvl = 1; lvl >= 0; lvl--) {
         ic_tensor proj, up, cat, fused;
         CHECK(run_layer(f, d->proj[lvl], &feats[lvl], &proj));
-        CHECK(ic_bufpool_tensor(&f->pool, &up, cur.n, cur.c, proj.h, proj.w));
-        CHECK(ic_resize_bilinear_forward(&up, &cur));
+        CHECK(talloc(f, &up, cur.n, cur.c, proj.h, proj.w));
+        CHECK(run_resize(f, &up, &cur));
         release(f, &cur);
-        CHECK(ic_bufpool_tensor(&f->pool, &cat, proj.n, proj.c + up.c, proj.h, proj.w));
+        CHECK(talloc(f, &cat, proj.n, proj.c + up.c, proj.h, proj.w));
         const ic_tensor *parts[2] = {&proj, &up};
-        CHECK(ic_concat_forward(&cat, parts, 2));
+        CHECK(run_concat(f, &cat, parts, 2));
         release(f, &proj);
         release(f, &up);
         CHECK(run_unit(f, d->fuse[lvl][0], &cat, &fused));
@@ -218,7 +390,21 @@ static int upsample_out(fwd *f, ic_arena *arena, const ic_tensor *x, float mul, 
                         ic_tensor *y)
 {
     ic_tensor full;
-    CHECK(ic_bufpool_tensor(&f->pool, &full, x->n, x->c, 4 * x->h, 4 * x->w));
+    if (f->tape) {
+        /* Training crops are multiples of 16: no crop, and the op is recorded. */
+        if (h != 4 * x->h || w != 4 * x->w)
+            return ic_error_set(IC_EINVAL, "training input must be a multiple of 16 in size");
+        CHECK(ic_tensor_alloc(y, arena, x->n, x->c, h, w));
+        CHECK(ic_resize_bilinear_scale_forward(y, x, 4.0, 4.0));
+        if (mul != 1.0f)
+            for (size_t i = 0; i < ic_tensor_numel(y); i++)
+                y->data[i] *= mul;
+        tape_op *op;
+        RECORD(f, op, OP_UPSAMPLE, -1, y, 1, x);
+        op->mul = mul;
+        return 0;
+    }
+    CHECK(talloc(f, &full, x->n, x->c, 4 * x->h, 4 * x->w));
     CHECK(ic_resize_bilinear_scale_forward(&full, x, 4.0, 4.0));
     CHECK(ic_tensor_alloc(y, arena, x->n, x->c, h, w));
     for (int n = 0; n < x->n; n++)
@@ -255,8 +441,8 @@ static int forward(fwd *f, const ic_tensor *x, ic_arena *arena, int flags, ic_pd
     ic_pool2d mp = {.kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1};
     int oh, ow;
     CHECK(ic_pool_out_size(&oh, &ow, cur.h, cur.w, &mp));
-    CHECK(ic_bufpool_tensor(&f->pool, &next, cur.n, cur.c, oh, ow));
-    CHECK(ic_pool_max_forward(&next, &cur, &mp));
+    CHECK(talloc(f, &next, cur.n, cur.c, oh, ow));
+    CHECK(run_pool(f, OP_MAXPOOL, &next, &cur, &mp));
     release(f, &cur);
     cur = next;
     for (int s = 0; s < 4; s++) {
@@ -308,10 +494,9 @@ int ic_pdl_forward(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *o
     return ic_pdl_forward_trace(net, x, opts, flags, arena, out, NULL, NULL);
 }
 
-int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
-                         ic_arena *arena, ic_pdl_outputs *out, ic_pdl_trace_fn trace, void *ctx)
+static int check_input(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts)
 {
-    if (!net || !x || !x->data || !opts || !arena || !out)
+    if (!net || !x || !x->data || !opts)
         return ic_error_set(IC_EINVAL, "forward: NULL argument");
     if (x->c != 3 || x->n < 1 || x->h < 1 || x->w < 1)
         return ic_error_set(IC_EINVAL, "forward: input must be (N, 3, H, W), got (%d, %d, %d, %d)",
@@ -324,22 +509,64 @@ int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_o
                                 : "");
     if (opts->mode == IC_CALIB_MANUAL && !(opts->m >= 0.0f && opts->m <= 1.0f))
         return ic_error_set(IC_EINVAL, "calibration strength m=%g is outside [0, 1]", (double)opts->m);
-    fwd f = {.net = net, .opts = opts, .trace = trace, .trace_ctx = ctx};
-    ic_bufpool_init(&f.pool, arena);
+    return 0;
+}
+
+/* Shared set-up and run of inference and training forwards. */
+static int run(fwd *f, const ic_tensor *x, ic_arena *arena, int flags, ic_pdl_outputs *out)
+{
+    const ic_pdl *net = f->net;
+    f->arena = arena;
+    ic_bufpool_init(&f->pool, arena);
     size_t nc = (size_t)x->n * (size_t)max_bn_channels(net);
     size_t cs = ic_calib_scratch_floats(&net->cshape, max_bn_channels(net));
-    f.mean_t = ic_arena_floats(arena, nc);
-    f.var_t = ic_arena_floats(arena, nc);
-    f.m_mu = ic_arena_floats(arena, nc);
-    f.m_var = ic_arena_floats(arena, nc);
-    f.cscratch = ic_arena_floats(arena, cs);
-    if (!f.mean_t || !f.var_t || !f.m_mu || !f.m_var || !f.cscratch)
+    f->mean_t = ic_arena_floats(arena, nc);
+    f->var_t = ic_arena_floats(arena, nc);
+    f->m_mu = ic_arena_floats(arena, nc);
+    f->m_var = ic_arena_floats(arena, nc);
+    f->cscratch = ic_arena_floats(arena, cs);
+    if (!f->mean_t || !f->var_t || !f->m_mu || !f->m_var || !f->cscratch)
         return IC_ENOMEM;
-    int rc = forward(&f, x, arena, flags, out);
+    int rc = forward(f, x, arena, flags, out);
     if (rc)
         return rc;
-    out->m_mu_mean = f.m_count ? f.m_mu_sum / (double)f.m_count : 0.0;
-    out->m_var_mean = f.m_count ? f.m_var_sum / (double)f.m_count : 0.0;
-    out->peak_bytes = f.pool.peak * sizeof(float);
+    out->m_mu_mean = f->m_count ? f->m_mu_sum / (double)f->m_count : 0.0;
+    out->m_var_mean = f->m_count ? f->m_var_sum / (double)f->m_count : 0.0;
+    out->peak_bytes = (f->tape ? ic_arena_used(arena) / sizeof(float) : f->pool.peak) * sizeof(float);
+    return 0;
+}
+
+int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
+                         ic_arena *arena, ic_pdl_outputs *out, ic_pdl_trace_fn trace, void *ctx)
+{
+    CHECK(check_input(net, x, opts));
+    if (!arena || !out)
+        return ic_error_set(IC_EINVAL, "forward: NULL argument");
+    fwd f = {.net = net, .opts = opts, .trace = trace, .trace_ctx = ctx};
+    return run(&f, x, arena, flags, out);
+}
+
+int ic_pdl_forward_train(ic_pdl *net, const ic_tensor *x, const ic_pdl_train_opts *opts,
+                         ic_arena *arena, ic_pdl_tape **ret_tape, ic_pdl_outputs *out)
+{
+    if (!net || !net->lt)
+        return ic_error_set(IC_EINVAL, "forward_train: the model is not trainable");
+    const ic_calib_opts none = {.mode = IC_CALIB_NONE};
+    const ic_calib_opts *copts = opts->bn == IC_PDL_BN_CALIBRATED ? &opts->calib : &none;
+    CHECK(check_input(net, x, copts));
+    if (x->h % 16 || x->w % 16)
+        return ic_error_set(IC_EINVAL, "forward_train: input %dx%d is not a multiple of 16", x->h,
+                            x->w);
+    ic_pdl_tape *tape = ic_arena_calloc(arena, 1, sizeof *tape);
+    if (!tape)
+        return IC_ENOMEM;
+    tape->cap = 4 * net->n_layers + 64;
+    tape->ops = ic_arena_calloc(arena, (size_t)tape->cap, sizeof *tape->ops);
+    if (!tape->ops)
+        return IC_ENOMEM;
+    tape->opts = *opts;
+    fwd f = {.net = net, .opts = copts, .tape = tape, .train = opts};
+    CHECK(run(&f, x, arena, 0, out));
+    *ret_tape = tape;
     return 0;
 }

@@ -6,6 +6,8 @@
 
 #include "io/safetensors.h"
 #include "model/pdl.h"
+#include "model/pdl_train.h"
+#include "ops/pool.h"
 #include "ops/bn.h"
 #include "ops/conv2d.h"
 
@@ -45,6 +47,41 @@ typedef struct decoder {
     int n_fuse;
 } decoder;
 
+/* Writable storage and gradients of one layer (training only). */
+typedef struct layer_train {
+    float *w, *b, *gamma, *beta, *mean, *var;
+    float *dw, *db, *dgamma, *dbeta;
+    float *u[2], *du[2];                          /* InstCal-U mean / var strengths */
+    float *basis[2], *fc1_w[2], *fc1_b[2], *fc2_w[2], *fc2_b[2];      /* InstCal-C */
+    float *dbasis[2], *dfc1_w[2], *dfc1_b[2], *dfc2_w[2], *dfc2_b[2];
+} layer_train;
+
+typedef enum op_kind {
+    OP_CONV, OP_BN, OP_ADD, OP_CONCAT, OP_RESIZE, OP_UPSAMPLE, OP_MAXPOOL, OP_AVGPOOL, OP_GAP
+} op_kind;
+
+/* One recorded forward op. src[i] is the op that produced in[i] (-1: the
+ * network input). */
+typedef struct tape_op {
+    op_kind kind;
+    int layer;
+    int relu;
+    int n_in;
+    ic_tensor in[5];
+    int src[5];
+    ic_tensor out;
+    ic_pool2d pool;
+    float mul;
+    float *save_mean, *save_invstd;       /* BN, batch statistics (C) */
+    float *mean_t, *var_t, *m_mu, *m_var; /* BN, calibrated (N, C) */
+} tape_op;
+
+struct ic_pdl_tape {
+    tape_op *ops;
+    int n, cap;
+    ic_pdl_train_opts opts;
+};
+
 struct ic_pdl {
     ic_pdl_config cfg;
     ic_safetensors *st;
@@ -63,7 +100,18 @@ struct ic_pdl {
     int n_bn;
     int has_u, has_c;
     ic_calib_c_shape cshape;
+    char *config_json;        /* the config's text, for saving */
+    layer_train *lt;          /* training storage, NULL until made trainable */
+    ic_param *params;
+    int n_params;
+    void **owned;             /* buffers owned by the trainable copy */
+    int n_owned, cap_owned;
 };
+
+/* Builds the layer graph of net->cfg (pdl.c). */
+int pdl_build(ic_pdl *net);
+/* (Re)computes the BN-folded weights of every norm layer (pdl.c). */
+int pdl_fold_all(ic_pdl *net);
 
 #define CHECK(expr)             \
     do {                        \

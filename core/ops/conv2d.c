@@ -612,3 +612,213 @@ int ic_conv2d_forward_ref(ic_tensor *y, const ic_tensor *x, const float *weight,
         }
     return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Backward */
+
+/* Columns of one group of one image for the backward: col (K, OH*OW) with
+ * K = cin_g * kh * kw, zero where the window reads padding. */
+static void im2col_full(float *col, const float *x, int cin_g, int h, int w,
+                        const ic_conv2d_params *p, int oh, int ow)
+{
+    for (int c = 0; c < cin_g; c++)
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * (size_t)oh * ow;
+                const float *src = x + (size_t)c * h * w;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    float *d = dst + (size_t)oy * ow;
+                    if (iy < 0 || iy >= h) {
+                        memset(d, 0, (size_t)ow * sizeof *d);
+                        continue;
+                    }
+                    const float *row = src + (size_t)iy * w;
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        d[ox] = ix >= 0 && ix < w ? row[ix] : 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col_full: dx += scatter of dcol. */
+static void col2im_add(float *dx, const float *dcol, int cin_g, int h, int w,
+                       const ic_conv2d_params *p, int oh, int ow)
+{
+    for (int c = 0; c < cin_g; c++)
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                const float *src = dcol + ((size_t)(c * p->kh + ky) * p->kw + kx) * (size_t)oh * ow;
+                float *dst = dx + (size_t)c * h * w;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                    if (iy < 0 || iy >= h)
+                        continue;
+                    float *row = dst + (size_t)iy * w;
+                    const float *s = src + (size_t)oy * ow;
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                        if (ix >= 0 && ix < w)
+                            row[ix] += s[ox];
+                    }
+                }
+            }
+}
+
+/* Depthwise backward, direct: dw[c] += sum dy * x(shifted), dx[c] += w * dy(shifted). */
+static void depthwise_backward(ic_tensor *dx, float *dw, const ic_tensor *dy, const ic_tensor *x,
+                               const float *weight, const ic_conv2d_params *p)
+{
+    const int h = x->h, w = x->w, oh = dy->h, ow = dy->w;
+    for (int n = 0; n < x->n; n++)
+        for (int c = 0; c < x->c; c++) {
+            const float *xp = ic_tensor_at(x, n, c), *g = ic_tensor_at(dy, n, c);
+            float *dxp = dx ? ic_tensor_at(dx, n, c) : NULL;
+            const float *wc = weight + (size_t)c * p->kh * p->kw;
+            for (int ky = 0; ky < p->kh; ky++)
+                for (int kx = 0; kx < p->kw; kx++) {
+                    double acc = 0;
+                    float wv = wc[ky * p->kw + kx];
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        if (iy < 0 || iy >= h)
+                            continue;
+                        const float *xr = xp + (size_t)iy * w, *gr = g + (size_t)oy * ow;
+                        float *dr = dxp ? dxp + (size_t)iy * w : NULL;
+                        for (int ox = 0; ox < ow; ox++) {
+                            int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                            if (ix < 0 || ix >= w)
+                                continue;
+                            acc += (double)gr[ox] * xr[ix];
+                            if (dr)
+                                dr[ix] += wv * gr[ox];
+                        }
+                    }
+                    if (dw)
+                        dw[(size_t)c * p->kh * p->kw + ky * p->kw + kx] += (float)acc;
+                }
+        }
+}
+
+/* The backward's own path choice: the forward's shifted-row path has no
+ * backward counterpart, so everything that is not 1x1 or depthwise goes
+ * through full-image columns. */
+enum bwd_path { BWD_1X1, BWD_DEPTHWISE, BWD_IM2COL };
+
+static enum bwd_path backward_path(const ic_conv2d_params *p)
+{
+    if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+        p->pad_w == 0)
+        return BWD_1X1;
+    if (p->groups == p->cin && p->cout == p->cin)
+        return BWD_DEPTHWISE;
+    return BWD_IM2COL;
+}
+
+size_t ic_conv2d_backward_workspace_floats(const ic_conv2d_params *p, int h, int w)
+{
+    int oh = 0, ow = 0;
+    if (ic_conv2d_out_size(p, h, w, &oh, &ow))
+        return 0;
+    if (backward_path(p) != BWD_IM2COL)
+        return 0;
+    size_t k = (size_t)(p->cin / p->groups) * (size_t)p->kh * (size_t)p->kw;
+    return 2 * k * (size_t)oh * (size_t)ow;
+}
+
+int ic_conv2d_backward(ic_tensor *dx, float *dw, float *db, const ic_tensor *dy, const ic_tensor *x,
+                       const float *weight, const ic_conv2d_params *p, float *ws)
+{
+    int oh, ow;
+    int rc = ic_conv2d_out_size(p, x->h, x->w, &oh, &ow);
+    if (rc)
+        return rc;
+    if (!dy || !x || !weight || dy->n != x->n || dy->c != p->cout || dy->h != oh || dy->w != ow ||
+        x->c != p->cin || (dx && !ic_tensor_same_shape(dx, x)))
+        return ic_error_set(IC_ESHAPE, "conv2d backward: shapes do not match the parameters");
+    const size_t ohw = (size_t)oh * ow;
+    if (db)
+        for (int n = 0; n < dy->n; n++)
+            for (int c = 0; c < dy->c; c++) {
+                const float *g = ic_tensor_at(dy, n, c);
+                double s = 0;
+                for (size_t i = 0; i < ohw; i++)
+                    s += g[i];
+                db[c] += (float)s;
+            }
+    enum bwd_path path = backward_path(p);
+    if (path == BWD_DEPTHWISE) {
+        depthwise_backward(dx, dw, dy, x, weight, p);
+        return 0;
+    }
+    const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
+    const int k = g_in * p->kh * p->kw;
+    if (path != BWD_1X1 && !ws)
+        return ic_error_set(IC_EINVAL, "conv2d backward: workspace required");
+    float *col = ws, *dcol = ws ? ws + (size_t)k * ohw : NULL;
+    for (int n = 0; n < x->n; n++)
+        for (int g = 0; g < p->groups; g++) {
+            const float *xg = ic_tensor_at(x, n, g * g_in);
+            const float *dyg = ic_tensor_at(dy, n, g * g_out);
+            const float *wg = weight + (size_t)g * g_out * k;
+            const float *cols = xg;
+            if (path != BWD_1X1) {
+                im2col_full(col, xg, g_in, x->h, x->w, p, oh, ow);
+                cols = col;
+            }
+            /* dW (g_out, k) += dY (g_out, ohw) @ col^T (ohw, k) */
+            if (dw)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g_out, k, (int)ohw, 1.0f, dyg,
+                            (int)ohw, cols, (int)ohw, 1.0f, dw + (size_t)g * g_out * k, k);
+            if (!dx)
+                continue;
+            float *dxg = ic_tensor_at(dx, n, g * g_in);
+            if (path == BWD_1X1) {
+                /* dX (k, ohw) += W^T (k, g_out) @ dY (g_out, ohw) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ohw, g_out, 1.0f, wg, k,
+                            dyg, (int)ohw, 1.0f, dxg, (int)ohw);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ohw, g_out, 1.0f, wg, k,
+                            dyg, (int)ohw, 0.0f, dcol, (int)ohw);
+                col2im_add(dxg, dcol, g_in, x->h, x->w, p, oh, ow);
+            }
+        }
+    return 0;
+}
+
+int ic_conv2d_backward_ref(ic_tensor *dx, float *dw, float *db, const ic_tensor *dy,
+                           const ic_tensor *x, const float *weight, const ic_conv2d_params *p)
+{
+    int oh, ow;
+    int rc = ic_conv2d_out_size(p, x->h, x->w, &oh, &ow);
+    if (rc)
+        return rc;
+    const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
+    for (int n = 0; n < x->n; n++)
+        for (int co = 0; co < p->cout; co++) {
+            int g = co / g_out;
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float gv = ic_tensor_at(dy, n, co)[(size_t)oy * ow + ox];
+                    if (db)
+                        db[co] += gv;
+                    for (int ci = 0; ci < g_in; ci++)
+                        for (int ky = 0; ky < p->kh; ky++)
+                            for (int kx = 0; kx < p->kw; kx++) {
+                                int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                                int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                                if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
+                                    continue;
+                                size_t wi = (((size_t)co * g_in + ci) * p->kh + ky) * p->kw + kx;
+                                size_t xi = (size_t)iy * x->w + ix;
+                                int cin = g * g_in + ci;
+                                if (dw)
+                                    dw[wi] += gv * ic_tensor_at(x, n, cin)[xi];
+                                if (dx)
+                                    ic_tensor_at(dx, n, cin)[xi] += gv * weight[wi];
+                            }
+                }
+        }
+    return 0;
+}

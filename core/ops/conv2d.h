@@ -79,4 +79,25 @@ int ic_conv2d_forward(ic_tensor *y, const ic_tensor *x, const float *weight, con
 int ic_conv2d_forward_ref(ic_tensor *y, const ic_tensor *x, const float *weight, const float *bias,
                           const ic_conv2d_params *p);
 
+/* ---- backward ---- */
+
+/* Floats of scratch ic_conv2d_backward() needs for an (h, w) input: two
+ * column matrices (cin/groups * kh * kw, OH * OW) for the im2col path, 0 for
+ * 1x1 and depthwise convolutions (ws may then be NULL). */
+size_t ic_conv2d_backward_workspace_floats(const ic_conv2d_params *p, int h, int w);
+
+/* Backward of the convolution (without the fused ReLU: the caller masks dy
+ * by the output first). ACCUMULATES like every backward in core/ops:
+ *   dx (N, cin, H, W) += conv_transpose(dy, weight)
+ *   dw (cout, cin/groups, kh, kw) += sum over images of dy (x) x-windows
+ *   db (cout) += sum of dy over images and pixels
+ * Any of dx, dw, db may be NULL. dy (N, cout, OH, OW). Returns 0, IC_EINVAL
+ * (bad parameters, missing workspace) or IC_ESHAPE. */
+int ic_conv2d_backward(ic_tensor *dx, float *dw, float *db, const ic_tensor *dy, const ic_tensor *x,
+                       const float *weight, const ic_conv2d_params *p, float *ws);
+
+/* Reference for tests: the seven loops of the definition. */
+int ic_conv2d_backward_ref(ic_tensor *dx, float *dw, float *db, const ic_tensor *dy,
+                           const ic_tensor *x, const float *weight, const ic_conv2d_params *p);
+
 #endif

@@ -394,6 +394,11 @@ if torch is not None:
             if mode == 'none':
                 return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                     False, 0.0, self.eps)
+            if mode == 'train':
+                # BatchNorm2d.train() with momentum 0: batch statistics, differentiated through,
+                # running statistics left as they are (gradient checks probe the same function).
+                return F.batch_norm(x, self.running_mean.clone(), self.running_var.clone(), self.weight,
+                                    self.bias, True, 0.0, self.eps)
             if mode == 'collect':
                 with torch.no_grad():
                     self.running_mean.copy_(x.mean(dim=(0, 2, 3)))
@@ -640,7 +645,7 @@ if torch is not None:
                     m.attach_instcal_c(c['num_basis'], c['hidden'], c['prior'])
 
         def set_calibration(self, mode, m=None):
-            if mode not in CALIB_MODES + ('collect',):
+            if mode not in CALIB_MODES + ('collect', 'train'):
                 raise ValueError('unknown calibration mode %r' % mode)
             if mode == 'manual' and m is None:
                 raise ValueError('manual calibration needs m')

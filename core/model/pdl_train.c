@@ -1,0 +1,376 @@
+/* Trainable storage, initialisation, calibration tensors and saving of a
+ * Panoptic-DeepLab (see pdl_train.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/rng.h"
+#include "io/safetensors.h"
+#include "model/pdl_internal.h"
+
+/* An owned, 64-byte aligned copy of src (zeros when src is NULL). */
+static float *own(ic_pdl *net, const float *src, size_t n)
+{
+    if (net->n_owned == net->cap_owned) {
+        int cap = net->cap_owned ? 2 * net->cap_owned : 256;
+        void **no = ic_realloc(net->owned, (size_t)cap * sizeof *no);
+        if (!no)
+            return NULL;
+        net->owned = no;
+        net->cap_owned = cap;
+    }
+    float *p = ic_malloc_aligned((n ? n : 1) * sizeof(float));
+    if (!p)
+        return NULL;
+    if (src)
+        memcpy(p, src, n * sizeof(float));
+    else
+        memset(p, 0, n * sizeof(float));
+    net->owned[net->n_owned++] = p;
+    return p;
+}
+
+static size_t weight_count(const layer *l)
+{
+    return (size_t)l->p.cout * (size_t)(l->p.cin / l->p.groups) * (size_t)l->p.kh * (size_t)l->p.kw;
+}
+
+static int add_param(ic_pdl *net, int *cap, const char *prefix, const char *suffix, float *data,
+                     float *grad, int ndim, const int64_t *shape, ic_param_kind kind)
+{
+    if (net->n_params == *cap) {
+        int nc = *cap ? 2 * *cap : 512;
+        ic_param *np = ic_realloc(net->params, (size_t)nc * sizeof *np);
+        if (!np)
+            return ic_error_set(IC_ENOMEM, "model: no memory for the parameter list");
+        net->params = np;
+        *cap = nc;
+    }
+    ic_param *p = &net->params[net->n_params++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, suffix);
+    p->data = data;
+    p->grad = grad;
+    p->ndim = ndim;
+    p->n = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->n *= (size_t)shape[i];
+    }
+    p->kind = kind;
+    return 0;
+}
+
+/* Rebuilds net->params from the layers' training storage, in layer order
+ * (weights, bias, BN, then calibration tensors). */
+static int rebuild_params(ic_pdl *net)
+{
+    ic_free(net->params);
+    net->params = NULL;
+    net->n_params = 0;
+    int cap = 0;
+    int K = net->cshape.num_basis, H = net->cshape.hidden;
+    for (int i = 0; i < net->n_layers; i++) {
+        const layer *l = &net->layers[i];
+        layer_train *t = &net->lt[i];
+        int64_t c = l->p.cout, ws[4] = {c, l->p.cin / l->p.groups, l->p.kh, l->p.kw};
+        char norm[NAME_LEN + 8];
+        snprintf(norm, sizeof norm, "%s.norm", l->name);
+        CHECK(add_param(net, &cap, l->name, ".weight", t->w, t->dw, 4, ws, IC_PARAM_WEIGHT));
+        if (l->has_bias)
+            CHECK(add_param(net, &cap, l->name, ".bias", t->b, t->db, 1, &c, IC_PARAM_WEIGHT));
+        if (!l->has_norm)
+            continue;
+        CHECK(add_param(net, &cap, norm, ".weight", t->gamma, t->dgamma, 1, &c, IC_PARAM_BN_AFFINE));
+        CHECK(add_param(net, &cap, norm, ".bias", t->beta, t->dbeta, 1, &c, IC_PARAM_BN_AFFINE));
+        CHECK(add_param(net, &cap, norm, ".running_mean", t->mean, NULL, 1, &c, IC_PARAM_BN_STAT));
+        CHECK(add_param(net, &cap, norm, ".running_var", t->var, NULL, 1, &c, IC_PARAM_BN_STAT));
+        if (t->u[0]) {
+            CHECK(add_param(net, &cap, norm, ".calib_mean", t->u[0], t->du[0], 1, &c, IC_PARAM_CALIB_U));
+            CHECK(add_param(net, &cap, norm, ".calib_var", t->u[1], t->du[1], 1, &c, IC_PARAM_CALIB_U));
+        }
+        if (t->basis[0]) {
+            static const char *const bases[2] = {".instcal_c.basis_mean", ".instcal_c.basis_var"};
+            static const char *const nets[2] = {".instcal_c.mean_net", ".instcal_c.var_net"};
+            int64_t sb[2] = {K, c}, s1[2] = {H, 2 * c}, sh[1] = {H}, s2[2] = {K, H}, sk[1] = {K};
+            for (int s = 0; s < 2; s++)
+                CHECK(add_param(net, &cap, norm, bases[s], t->basis[s], t->dbasis[s], 2, sb,
+                                IC_PARAM_CALIB_C));
+            for (int s = 0; s < 2; s++) {
+                char pre[NAME_LEN + 48];
+                snprintf(pre, sizeof pre, "%s%s", norm, nets[s]);
+                CHECK(add_param(net, &cap, pre, ".fc1.weight", t->fc1_w[s], t->dfc1_w[s], 2, s1,
+                                IC_PARAM_CALIB_C));
+                CHECK(add_param(net, &cap, pre, ".fc1.bias", t->fc1_b[s], t->dfc1_b[s], 1, sh,
+                                IC_PARAM_CALIB_C));
+                CHECK(add_param(net, &cap, pre, ".fc2.weight", t->fc2_w[s], t->dfc2_w[s], 2, s2,
+                                IC_PARAM_CALIB_C));
+                CHECK(add_param(net, &cap, pre, ".fc2.bias", t->fc2_b[s], t->dfc2_b[s], 1, sk,
+                                IC_PARAM_CALIB_C));
+            }
+        }
+    }
+    return 0;
+}
+
+#define OWN(dst, src, n)                                              \
+    do {                                                              \
+        if (!((dst) = own(net, (src), (n))))                          \
+            return ic_error_set(IC_ENOMEM, "model: no memory to train"); \
+    } while (0)
+
+/* Gives one layer writable storage (copied from what it reads now) and gradients. */
+static int make_layer_trainable(ic_pdl *net, int i)
+{
+    layer *l = &net->layers[i];
+    layer_train *t = &net->lt[i];
+    size_t nw = weight_count(l), c = (size_t)l->p.cout;
+    OWN(t->w, l->w, nw);
+    OWN(t->dw, NULL, nw);
+    l->w = t->w;
+    if (l->has_bias) {
+        OWN(t->b, l->b, c);
+        OWN(t->db, NULL, c);
+        l->b = t->b;
+    }
+    if (!l->has_norm)
+        return 0;
+    OWN(t->gamma, l->bn.gamma, c);
+    OWN(t->beta, l->bn.beta, c);
+    OWN(t->mean, l->bn.mean, c);
+    OWN(t->var, l->bn.var, c);
+    OWN(t->dgamma, NULL, c);
+    OWN(t->dbeta, NULL, c);
+    l->bn.gamma = t->gamma;
+    l->bn.beta = t->beta;
+    l->bn.mean = t->mean;
+    l->bn.var = t->var;
+    if (l->cal.u_mean) {
+        OWN(t->u[0], l->cal.u_mean, c);
+        OWN(t->u[1], l->cal.u_var, c);
+        OWN(t->du[0], NULL, c);
+        OWN(t->du[1], NULL, c);
+        l->cal.u_mean = t->u[0];
+        l->cal.u_var = t->u[1];
+    }
+    if (l->cal.cc.basis[0]) {
+        size_t K = (size_t)net->cshape.num_basis, H = (size_t)net->cshape.hidden;
+        ic_calib_c_layer *cc = &l->cal.cc;
+        for (int s = 0; s < 2; s++) {
+            OWN(t->basis[s], cc->basis[s], K * c);
+            OWN(t->fc1_w[s], cc->fc1_w[s], H * 2 * c);
+            OWN(t->fc1_b[s], cc->fc1_b[s], H);
+            OWN(t->fc2_w[s], cc->fc2_w[s], K * H);
+            OWN(t->fc2_b[s], cc->fc2_b[s], K);
+            OWN(t->dbasis[s], NULL, K * c);
+            OWN(t->dfc1_w[s], NULL, H * 2 * c);
+            OWN(t->dfc1_b[s], NULL, H);
+            OWN(t->dfc2_w[s], NULL, K * H);
+            OWN(t->dfc2_b[s], NULL, K);
+            cc->basis[s] = t->basis[s];
+            cc->fc1_w[s] = t->fc1_w[s];
+            cc->fc1_b[s] = t->fc1_b[s];
+            cc->fc2_w[s] = t->fc2_w[s];
+            cc->fc2_b[s] = t->fc2_b[s];
+        }
+    }
+    return 0;
+}
+
+int ic_pdl_make_trainable(ic_pdl *net)
+{
+    if (net->lt)
+        return 0;
+    net->lt = ic_calloc((size_t)net->n_layers, sizeof *net->lt);
+    if (!net->lt)
+        return ic_error_set(IC_ENOMEM, "model: no memory to train");
+    for (int i = 0; i < net->n_layers; i++)
+        CHECK(make_layer_trainable(net, i));
+    return rebuild_params(net);
+}
+
+static void fill_normal(ic_rng *r, float *p, size_t n, double std)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(std * ic_rng_normal(r));
+}
+
+static void fill_uniform(ic_rng *r, float *p, size_t n, double bound)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(bound * (2.0 * ic_rng_uniform(r) - 1.0));
+}
+
+/* detectron2's initialisers: c2_msra_fill = kaiming_normal(fan_out, relu)
+ * for the backbone and depthwise-separable convs, c2_xavier_fill =
+ * kaiming_uniform(a=1) for the other decoder/head convs, N(0, 0.001) for the
+ * predictors; biases 0; BN gamma 1, beta 0, running mean 0, var 1. */
+static void init_layer(ic_pdl *net, int i, ic_rng *r)
+{
+    const layer *l = &net->layers[i];
+    layer_train *t = &net->lt[i];
+    size_t nw = weight_count(l), c = (size_t)l->p.cout;
+    size_t rf = (size_t)l->p.kh * (size_t)l->p.kw;
+    double fan_out = (double)c * (double)rf, fan_in = (double)(l->p.cin / l->p.groups) * (double)rf;
+    if (strstr(l->name, "predictor"))
+        fill_normal(r, t->w, nw, 0.001);
+    else if (!strncmp(l->name, "backbone.", 9) || strstr(l->name, ".depthwise") ||
+             strstr(l->name, ".pointwise"))
+        fill_normal(r, t->w, nw, sqrt(2.0 / fan_out));
+    else
+        fill_uniform(r, t->w, nw, sqrt(3.0 / fan_in));
+    if (t->b)
+        memset(t->b, 0, c * sizeof(float));
+    if (l->has_norm)
+        for (size_t k = 0; k < c; k++) {
+            t->gamma[k] = 1.0f;
+            t->beta[k] = 0.0f;
+            t->mean[k] = 0.0f;
+            t->var[k] = 1.0f;
+        }
+}
+
+int ic_pdl_create(ic_pdl **ret, const ic_pdl_config *cfg, const char *config_json, uint64_t seed)
+{
+    if (!cfg || !config_json)
+        return ic_error_set(IC_EINVAL, "create: config and its text are required");
+    ic_pdl *net = ic_calloc(1, sizeof *net);
+    if (!net)
+        return ic_error_set(IC_ENOMEM, "model: no memory");
+    net->cfg = *cfg;
+    net->cshape = (ic_calib_c_shape){.num_basis = cfg->c_num_basis,
+                                     .hidden = cfg->c_hidden,
+                                     .prior = cfg->c_prior,
+                                     .clamp_eps = cfg->clamp_eps};
+    int rc = 0;
+    net->config_json = ic_malloc(strlen(config_json) + 1);
+    if (!net->config_json)
+        rc = ic_error_set(IC_ENOMEM, "model: no memory");
+    else
+        strcpy(net->config_json, config_json);
+    if (!rc)
+        rc = pdl_build(net);
+    for (int i = 0; !rc && i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        l->bn.c = l->p.cout;
+        l->bn.eps = cfg->bn_eps;
+        l->cal.c = l->p.cout;
+    }
+    if (!rc)
+        rc = ic_pdl_make_trainable(net);
+    if (!rc) {
+        ic_rng r;
+        ic_rng_seed(&r, seed);
+        for (int i = 0; i < net->n_layers; i++)
+            init_layer(net, i, &r);
+        rc = pdl_fold_all(net);
+    }
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", ic_error_message());
+        ic_pdl_free(&net);
+        return ic_error_set(rc, "%s", msg);
+    }
+    *ret = net;
+    return 0;
+}
+
+int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64_t seed)
+{
+    if (!net->lt)
+        return ic_error_set(IC_EINVAL, "add_calibration: the model is not trainable");
+    if (mode != IC_CALIB_INSTCAL_U && mode != IC_CALIB_INSTCAL_C)
+        return ic_error_set(IC_EINVAL, "add_calibration: mode must be instcal-u or instcal-c");
+    ic_rng r;
+    ic_rng_seed(&r, seed);
+    size_t K = (size_t)net->cshape.num_basis, H = (size_t)net->cshape.hidden;
+    for (int i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        layer_train *t = &net->lt[i];
+        size_t c = (size_t)l->p.cout;
+        if (!l->has_norm)
+            continue;
+        if (mode == IC_CALIB_INSTCAL_U) {
+            for (int s = 0; s < 2; s++) {
+                OWN(t->u[s], NULL, c);
+                OWN(t->du[s], NULL, c);
+                for (size_t k = 0; k < c; k++)
+                    t->u[s][k] = u_init;
+            }
+            l->cal.u_mean = t->u[0];
+            l->cal.u_var = t->u[1];
+            continue;
+        }
+        ic_calib_c_layer *cc = &l->cal.cc;
+        for (int s = 0; s < 2; s++) {
+            OWN(t->basis[s], NULL, K * c);
+            OWN(t->fc1_w[s], NULL, H * 2 * c);
+            OWN(t->fc1_b[s], NULL, H);
+            OWN(t->fc2_w[s], NULL, K * H);
+            OWN(t->fc2_b[s], NULL, K);
+            OWN(t->dbasis[s], NULL, K * c);
+            OWN(t->dfc1_w[s], NULL, H * 2 * c);
+            OWN(t->dfc1_b[s], NULL, H);
+            OWN(t->dfc2_w[s], NULL, K * H);
+            OWN(t->dfc2_b[s], NULL, K);
+            fill_normal(&r, t->basis[s], K * c, 0.05);
+            fill_normal(&r, t->fc1_w[s], H * 2 * c, 0.01);
+            fill_normal(&r, t->fc2_w[s], K * H, 0.01);
+            cc->basis[s] = t->basis[s];
+            cc->fc1_w[s] = t->fc1_w[s];
+            cc->fc1_b[s] = t->fc1_b[s];
+            cc->fc2_w[s] = t->fc2_w[s];
+            cc->fc2_b[s] = t->fc2_b[s];
+        }
+    }
+    if (mode == IC_CALIB_INSTCAL_U)
+        net->has_u = 1;
+    else
+        net->has_c = 1;
+    return rebuild_params(net);
+}
+
+int ic_pdl_params(ic_pdl *net, ic_param **ret, int *ret_n)
+{
+    if (!net->lt)
+        return ic_error_set(IC_EINVAL, "params: the model is not trainable");
+    *ret = net->params;
+    *ret_n = net->n_params;
+    return 0;
+}
+
+void ic_pdl_zero_grad(ic_pdl *net)
+{
+    for (int i = 0; i < net->n_params; i++)
+        if (net->params[i].grad)
+            memset(net->params[i].grad, 0, net->params[i].n * sizeof(float));
+}
+
+int ic_pdl_refold(ic_pdl *net)
+{
+    return pdl_fold_all(net);
+}
+
+int ic_pdl_save(const ic_pdl *net, const char *path, const char *const *extra_meta)
+{
+    if (!net->lt)
+        return ic_error_set(IC_EINVAL, "save: the model is not trainable (nothing to write)");
+    ic_st_writer *w = NULL;
+    int rc = ic_st_writer_create(&w);
+    for (int i = 0; !rc && i < net->n_params; i++) {
+        const ic_param *p = &net->params[i];
+        rc = ic_st_writer_add_f32(w, p->name, p->data, p->ndim, p->shape);
+    }
+    if (!rc)
+        rc = ic_st_writer_set_metadata(w, "config", net->config_json);
+    if (!rc)
+        rc = ic_st_writer_set_metadata(w, "format", "pt");
+    for (int i = 0; !rc && extra_meta && extra_meta[i] && extra_meta[i + 1]; i += 2)
+        rc = ic_st_writer_set_metadata(w, extra_meta[i], extra_meta[i + 1]);
+    if (!rc)
+        rc = ic_st_writer_save(w, path);
+    ic_st_writer_destroy(&w);
+    return rc;
+}

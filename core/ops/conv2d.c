@@ -616,6 +616,21 @@ int ic_conv2d_forward_ref(ic_tensor *y, const ic_tensor *x, const float *weight,
 /* ------------------------------------------------------------------------
  * Backward */
 
+/* Output columns [lo, hi) whose input column ox*s - pad + k*dil lies in
+ * [0, w): the branch-free interior of a row. */
+static void bwd_valid(int ow, int s, int pad, int kd, int w, int *lo, int *hi)
+{
+    int off = kd - pad; /* ix = ox * s + off */
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - 1 - off < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (h > ow)
+        h = ow;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
 /* Columns of one group of one image for the backward: col (K, OH*OW) with
  * K = cin_g * kh * kw, zero where the window reads padding. */
 static void im2col_full(float *col, const float *x, int cin_g, int h, int w,
@@ -626,6 +641,8 @@ static void im2col_full(float *col, const float *x, int cin_g, int h, int w,
             for (int kx = 0; kx < p->kw; kx++) {
                 float *dst = col + ((size_t)(c * p->kh + ky) * p->kw + kx) * (size_t)oh * ow;
                 const float *src = x + (size_t)c * h * w;
+                int lo, hi, off = kx * p->dil_w - p->pad_w, s = p->stride_w;
+                bwd_valid(ow, s, p->pad_w, kx * p->dil_w, w, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
                     float *d = dst + (size_t)oy * ow;
@@ -633,11 +650,16 @@ static void im2col_full(float *col, const float *x, int cin_g, int h, int w,
                         memset(d, 0, (size_t)ow * sizeof *d);
                         continue;
                     }
-                    const float *row = src + (size_t)iy * w;
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                        d[ox] = ix >= 0 && ix < w ? row[ix] : 0.0f;
-                    }
+                    const float *row = src + (size_t)iy * w + off;
+                    for (int ox = 0; ox < lo; ox++)
+                        d[ox] = 0.0f;
+                    if (s == 1)
+                        memcpy(d + lo, row + lo, (size_t)(hi - lo) * sizeof *d);
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] = row[ox * s];
+                    for (int ox = hi; ox < ow; ox++)
+                        d[ox] = 0.0f;
                 }
             }
 }
@@ -651,26 +673,31 @@ static void col2im_add(float *dx, const float *dcol, int cin_g, int h, int w,
             for (int kx = 0; kx < p->kw; kx++) {
                 const float *src = dcol + ((size_t)(c * p->kh + ky) * p->kw + kx) * (size_t)oh * ow;
                 float *dst = dx + (size_t)c * h * w;
+                int lo, hi, off = kx * p->dil_w - p->pad_w, s = p->stride_w;
+                bwd_valid(ow, s, p->pad_w, kx * p->dil_w, w, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
                     if (iy < 0 || iy >= h)
                         continue;
-                    float *row = dst + (size_t)iy * w;
-                    const float *s = src + (size_t)oy * ow;
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                        if (ix >= 0 && ix < w)
-                            row[ix] += s[ox];
-                    }
+                    float *restrict row = dst + (size_t)iy * w + off;
+                    const float *restrict g = src + (size_t)oy * ow;
+                    if (s == 1)
+                        for (int ox = lo; ox < hi; ox++)
+                            row[ox] += g[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            row[ox * s] += g[ox];
                 }
             }
 }
 
-/* Depthwise backward, direct: dw[c] += sum dy * x(shifted), dx[c] += w * dy(shifted). */
+/* Depthwise backward, direct: dw[c] += sum dy * x(shifted), dx[c] += w * dy(shifted).
+ * Rows accumulate in float over their valid interval (vectorisable), then in
+ * double across rows. */
 static void depthwise_backward(ic_tensor *dx, float *dw, const ic_tensor *dy, const ic_tensor *x,
                                const float *weight, const ic_conv2d_params *p)
 {
-    const int h = x->h, w = x->w, oh = dy->h, ow = dy->w;
+    const int h = x->h, w = x->w, oh = dy->h, ow = dy->w, s = p->stride_w;
     for (int n = 0; n < x->n; n++)
         for (int c = 0; c < x->c; c++) {
             const float *xp = ic_tensor_at(x, n, c), *g = ic_tensor_at(dy, n, c);
@@ -679,21 +706,34 @@ static void depthwise_backward(ic_tensor *dx, float *dw, const ic_tensor *dy, co
             for (int ky = 0; ky < p->kh; ky++)
                 for (int kx = 0; kx < p->kw; kx++) {
                     double acc = 0;
-                    float wv = wc[ky * p->kw + kx];
+                    const float wv = wc[ky * p->kw + kx];
+                    int lo, hi, off = kx * p->dil_w - p->pad_w;
+                    bwd_valid(ow, s, p->pad_w, kx * p->dil_w, w, &lo, &hi);
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
                         if (iy < 0 || iy >= h)
                             continue;
-                        const float *xr = xp + (size_t)iy * w, *gr = g + (size_t)oy * ow;
-                        float *dr = dxp ? dxp + (size_t)iy * w : NULL;
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                            if (ix < 0 || ix >= w)
-                                continue;
-                            acc += (double)gr[ox] * xr[ix];
-                            if (dr)
-                                dr[ix] += wv * gr[ox];
+                        const float *restrict xr = xp + (size_t)iy * w + off;
+                        const float *restrict gr = g + (size_t)oy * ow;
+                        float racc = 0.0f;
+                        if (s == 1) {
+                            for (int ox = lo; ox < hi; ox++)
+                                racc += gr[ox] * xr[ox];
+                            if (dxp) {
+                                float *restrict dr = dxp + (size_t)iy * w + off;
+                                for (int ox = lo; ox < hi; ox++)
+                                    dr[ox] += wv * gr[ox];
+                            }
+                        } else {
+                            for (int ox = lo; ox < hi; ox++)
+                                racc += gr[ox] * xr[ox * s];
+                            if (dxp) {
+                                float *dr = dxp + (size_t)iy * w + off;
+                                for (int ox = lo; ox < hi; ox++)
+                                    dr[ox * s] += wv * gr[ox];
+                            }
                         }
+                        acc += racc;
                     }
                     if (dw)
                         dw[(size_t)c * p->kh * p->kw + ky * p->kw + kx] += (float)acc;

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "calib/tent.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "infer/result_json.h"
@@ -20,7 +21,7 @@ static const char usage[] =
     "usage: instcal segment [options] IMAGE...\n"
     "  --model FILE          weights (default $INSTCAL_MODEL or models/default.safetensors)\n"
     "  --config FILE         model config (default: the one inside the weights)\n"
-    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c (default none)\n"
+    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c, tent (default none)\n"
     "  --m X                 strength for manual calibration, in [0, 1]\n"
     "  --out DIR             write NAME_panoptic.png, NAME_semantic.png, NAME_overlay.png,\n"
     "                        NAME_confidence.png and NAME.json into DIR\n"
@@ -120,6 +121,15 @@ int cmd_segment(int argc, char **argv)
         return 1;
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    ic_tent *tent = NULL; /* --calibration tent: a private trainable copy */
+    if (so.calib.mode == IC_CALIB_TENT) {
+        if (ic_tent_create(&tent, model, config)) {
+            fprintf(stderr, "cannot load model %s for tent: %s\n", model, ic_error_message());
+            ic_pdl_free(&net);
+            return 1;
+        }
+        so.tent = tent;
+    }
     ic_arena arena;
     ic_arena_init(&arena, 0, 0);
     json_t *all = json_array();
@@ -208,6 +218,7 @@ int cmd_segment(int argc, char **argv)
     }
     json_decref(all);
     ic_arena_deinit(&arena);
+    ic_tent_free(&tent);
     ic_pdl_free(&net);
     return status;
 }

@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "calib/tent.h"
 #include "image/ids.h"
 #include "image/png.h"
 #include "image/preprocess.h"
@@ -276,7 +277,11 @@ static int run_network(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
         if (r)
             ic_arena_rewind(arena, mark);
         double a = now_s();
-        if ((rc = ic_pdl_forward(net, &x, &opts->calib, 0, arena, &out)) != 0)
+        if (opts->calib.mode == IC_CALIB_TENT)
+            rc = ic_tent_forward(opts->tent, &x, &opts->calib, 0, arena, &out, NULL);
+        else
+            rc = ic_pdl_forward(net, &x, &opts->calib, 0, arena, &out);
+        if (rc)
             return rc;
         times[r % 64] = now_s() - a;
     }
@@ -504,9 +509,20 @@ int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
 {
     memset(res, 0, sizeof *res);
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    if (!ic_pdl_supports(net, opts->calib.mode))
+    if (opts->calib.mode == IC_CALIB_TENT) {
+        /* TENT runs on the caller's private trainable copy; it must be the
+         * same network, or the outputs would not match the config. */
+        const ic_pdl_config *tc = opts->tent ? ic_pdl_get_config(ic_tent_model(opts->tent)) : NULL;
+        if (!tc)
+            return ic_error_set(IC_EINVAL, "calibration mode 'tent' is not available here (it "
+                                           "needs a per-worker TENT context)");
+        if (tc->num_classes != cfg->num_classes || strcmp(tc->name, cfg->name) != 0)
+            return ic_error_set(IC_EINVAL, "the TENT context holds model '%s', not '%s'",
+                                tc->name, cfg->name);
+    } else if (!ic_pdl_supports(net, opts->calib.mode)) {
         return ic_error_set(IC_EINVAL, "calibration mode '%s' is not available for model '%s'",
                             ic_calib_mode_name(opts->calib.mode), cfg->name);
+    }
     double t0 = now_s();
     ic_image img = {0};
     ic_image_decode_opts dopts = {.limits = opts->limits, .channels = 3};

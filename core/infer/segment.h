@@ -54,11 +54,19 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
                        const void *png, size_t png_len, const char *segments_json,
                        const ic_image_limits *limits);
 
+struct ic_tent;
+
 typedef struct ic_segment_opts {
     ic_calib_opts calib;
     unsigned outputs;         /* IC_OUT_* mask */
     ic_image_limits limits;   /* all zero: ic_image defaults */
     int repeat;               /* run the forward this many times (timing); <= 1: once */
+    /* calib.mode == IC_CALIB_TENT: the caller's TENT context (calib/tent.h),
+     * made with ic_tent_create() from the same weights as `net`; its
+     * ic_tent_forward() replaces ic_pdl_forward() and the rest of the path is
+     * unchanged. One request at a time per context (a daemon keeps one per
+     * worker). NULL makes tent unavailable (IC_EINVAL). */
+    struct ic_tent *tent;
 } ic_segment_opts;
 
 typedef struct ic_segment_timing {

@@ -29,6 +29,7 @@ enum {
     SRV_OUT_PANOPTIC = 1u << 0,   /* COCO-panoptic PNG, base64 */
     SRV_OUT_SEMANTIC = 1u << 1,   /* semantic PNG, base64 */
     SRV_OUT_CONFIDENCE = 1u << 2, /* confidence map / statistics */
+    SRV_OUT_OVERLAY = 1u << 3,    /* the image with class colours, base64 PNG */
 };
 
 /* One segmentation request as the backend sees it. All pointers stay valid
@@ -40,6 +41,7 @@ typedef struct srv_request {
     const char *image_type;        /* "image/jpeg", "image/png", or "" if unknown */
     const unsigned char *label;    /* optional ground-truth PNG, else NULL */
     size_t label_len;
+    const char *label_segments;    /* segments_info JSON text of a panoptic label, or NULL */
     const char *calibration;       /* a valid mode (config.h) */
     double m;                      /* strength for "manual"; has_m says if given */
     int has_m;
@@ -100,6 +102,10 @@ typedef struct srv_backend_ops {
  * "model" file is a text file whose first line is
  * `instcal-test-model <name>`; anything else fails to load. */
 extern const srv_backend_ops srv_backend_test;
+
+/* The Panoptic-DeepLab backend (backend_pdl.c): cfg->model is a safetensors
+ * file; reload swaps models with a reference count. */
+extern const srv_backend_ops srv_backend_pdl;
 
 /* The backend called name, or NULL. */
 const srv_backend_ops *srv_backend_find(const char *name);

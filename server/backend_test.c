@@ -166,6 +166,8 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
         json_array_append_new(outs, json_string("semantic"));
     if (req->outputs & SRV_OUT_CONFIDENCE)
         json_array_append_new(outs, json_string("confidence"));
+    if (req->outputs & SRV_OUT_OVERLAY)
+        json_array_append_new(outs, json_string("overlay"));
     json_t *cal = json_pack("{s:s}", "mode", req->calibration);
     if (req->has_m)
         json_object_set_new(cal, "m", json_real(req->m));
@@ -221,5 +223,7 @@ const srv_backend_ops *srv_backend_find(const char *name)
 {
     if (strcmp(name, srv_backend_test.name) == 0)
         return &srv_backend_test;
+    if (strcmp(name, srv_backend_pdl.name) == 0)
+        return &srv_backend_pdl;
     return NULL;
 }

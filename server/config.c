@@ -26,7 +26,7 @@ int srv_calibration_valid(const char *s)
     return 0;
 }
 
-enum key_type { K_INT, K_I64, K_BYTES, K_STR, K_CALIB, K_LEVEL, K_BACKEND };
+enum key_type { K_INT, K_I64, K_BYTES, K_STR, K_CALIB, K_LEVEL, K_BACKEND, K_BOOL };
 
 typedef struct key_desc {
     const char *name;
@@ -59,7 +59,12 @@ static const key_desc keys[] = {
     {"calibration", K_CALIB, F(calibration), 0, 0, "default calibration mode"},
     {"static_dir", K_STR, F(static_dir), 0, 0, "directory served at / (empty = none)"},
     {"log_level", K_LEVEL, F(log_level), 0, 0, "error, warn, info or debug"},
-    {"backend", K_BACKEND, F(backend), 0, 0, "inference backend: test"},
+    {"backend", K_BACKEND, F(backend), 0, 0,
+     "inference backend: pdl (Panoptic-DeepLab) or test (no model; overload tests)"},
+    {"worker_memory", K_BYTES, F(worker_memory), 0, (int64_t)1 << 40,
+     "pdl: scratch memory cap per worker (0 = none); over it: 503 out_of_memory"},
+    {"tent", K_BOOL, F(tent), 0, 1,
+     "offer calibration=tent (each worker keeps a trainable model copy, ~3x the weights)"},
     {"test_sleep_ms", K_INT, F(test_sleep_ms), 0, 600000,
      "test backend: simulated work per request"},
 };
@@ -83,7 +88,8 @@ void srv_config_defaults(srv_config *c)
     snprintf(c->calibration, sizeof c->calibration, "instcal-c");
     snprintf(c->static_dir, sizeof c->static_dir, "static");
     snprintf(c->log_level, sizeof c->log_level, "info");
-    snprintf(c->backend, sizeof c->backend, "test");
+    snprintf(c->backend, sizeof c->backend, "pdl");
+    c->tent = 1;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -188,9 +194,20 @@ int srv_config_set(srv_config *c, const char *key, const char *value, const char
         break;
     }
     case K_BACKEND:
-        if (strcmp(value, "test") != 0)
-            return fail(err, errlen, "%s: backend = '%s' is not one of: test", origin, value);
+        if (strcmp(value, "pdl") != 0 && strcmp(value, "test") != 0)
+            return fail(err, errlen, "%s: backend = '%s' is not one of: pdl, test", origin, value);
         break;
+    case K_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "on") ||
+            !strcmp(value, "yes"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "off") ||
+                 !strcmp(value, "no"))
+            *(int *)field = 0;
+        else
+            return fail(err, errlen, "%s: %s = '%s' is not on/off (true/false, 1/0)", origin,
+                        k->name, value);
+        return 0;
     case K_STR:
         break;
     }
@@ -346,6 +363,9 @@ int srv_config_format(const srv_config *c, srv_buf *out)
         int rc;
         if (k->type == K_INT) {
             rc = srv_buf_printf(out, "%s%s=%d", i ? " " : "", k->name, *(const int *)field);
+        } else if (k->type == K_BOOL) {
+            rc = srv_buf_printf(out, "%s%s=%s", i ? " " : "", k->name,
+                                *(const int *)field ? "on" : "off");
         } else if (k->type == K_I64 || k->type == K_BYTES) {
             rc = srv_buf_printf(out, "%s%s=%lld", i ? " " : "", k->name,
                                 (long long)*(const int64_t *)field);
@@ -375,6 +395,8 @@ int srv_config_usage(srv_buf *out)
         char def[64];
         if (k->type == K_INT)
             snprintf(def, sizeof def, "%d", *(const int *)field);
+        else if (k->type == K_BOOL)
+            snprintf(def, sizeof def, "%s", *(const int *)field ? "on" : "off");
         else if (k->type == K_I64 || k->type == K_BYTES)
             snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)field);
         else

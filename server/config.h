@@ -42,7 +42,9 @@ typedef struct srv_config {
     char calibration[16];      /* default calibration mode */
     char static_dir[4096];     /* demo page root ("" = none) */
     char log_level[8];         /* error, warn, info, debug */
-    char backend[16];          /* "test" (until the segmentation backend lands) */
+    char backend[16];          /* "pdl" (the model) or "test" (no model) */
+    int tent;                  /* offer calibration=tent (per-worker trainable copy) */
+    int64_t worker_memory;     /* per-worker arena cap in bytes; 0 = none */
     int test_sleep_ms;         /* test backend: simulated work per request */
 } srv_config;
 

@@ -45,7 +45,7 @@ typedef struct srv_req {
     phase ph;
     int in_flight; /* counted in s->in_flight */
     struct MHD_PostProcessor *pp;
-    srv_buf image, label;
+    srv_buf image, label, label_segments;
     char image_type[32];
     char f_calibration[32], f_m[32], f_outputs[128], f_rle[16];
     int reject_status; /* refuse at end of body */
@@ -90,6 +90,7 @@ static srv_req *req_new(srv_server *s, struct MHD_Connection *conn, const char *
     snprintf(req->path, sizeof req->path, "%s", url);
     srv_buf_init(&req->image, (size_t)s->cfg.max_upload_bytes);
     srv_buf_init(&req->label, (size_t)s->cfg.max_upload_bytes);
+    srv_buf_init(&req->label_segments, (size_t)s->cfg.max_upload_bytes);
     set_id(s, conn, req);
     return req;
 }
@@ -100,6 +101,7 @@ static void req_free(srv_req *req)
         MHD_destroy_post_processor(req->pp);
     srv_buf_free(&req->image);
     srv_buf_free(&req->label);
+    srv_buf_free(&req->label_segments);
     srv_job_unref(req->job);
     ic_free(req);
 }
@@ -163,6 +165,7 @@ static void reject(srv_req *req, int status, const char *code, const char *msg)
     snprintf(req->reject_msg, sizeof req->reject_msg, "%s", msg);
     srv_buf_free(&req->image);
     srv_buf_free(&req->label);
+    srv_buf_free(&req->label_segments);
 }
 
 // ---- POST /v1/segment: headers ---------------------------------------------------
@@ -247,9 +250,10 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     srv_req *req = cls;
     if (req->reject_status)
         return MHD_NO;
-    srv_buf *file = strcmp(key, "image") == 0   ? &req->image
-                    : strcmp(key, "label") == 0 ? &req->label
-                                                : NULL;
+    srv_buf *file = strcmp(key, "image") == 0            ? &req->image
+                    : strcmp(key, "label") == 0          ? &req->label
+                    : strcmp(key, "label_segments") == 0 ? &req->label_segments
+                                                         : NULL;
     if (file) {
         if (off == 0 && file == &req->image && content_type &&
             (strcasecmp(content_type, "image/jpeg") == 0 ||
@@ -274,8 +278,8 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
         rc = append_field(req, req->f_rle, sizeof req->f_rle, key, data, off, size);
     else {
         char msg[160];
-        snprintf(msg, sizeof msg, "unknown form field '%.64s' (image, label, calibration, m, "
-                 "outputs, rle)", key);
+        snprintf(msg, sizeof msg, "unknown form field '%.64s' (image, label, label_segments, "
+                 "calibration, m, outputs, rle)", key);
         reject(req, 400, "unknown_field", msg);
         rc = -1;
     }
@@ -344,6 +348,7 @@ static const char *parse_options(srv_server *s, struct MHD_Connection *conn, srv
     if (!outs || !outs[0])
         outs = "panoptic,semantic";
     job->outputs = 0;
+    job->rle = 0;
     for (const char *p = outs; *p;) {
         size_t len = strcspn(p, ",");
         if (len == 8 && strncmp(p, "panoptic", 8) == 0)
@@ -352,14 +357,21 @@ static const char *parse_options(srv_server *s, struct MHD_Connection *conn, srv
             job->outputs |= SRV_OUT_SEMANTIC;
         else if (len == 10 && strncmp(p, "confidence", 10) == 0)
             job->outputs |= SRV_OUT_CONFIDENCE;
+        else if (len == 7 && strncmp(p, "overlay", 7) == 0)
+            job->outputs |= SRV_OUT_OVERLAY;
+        else if (len == 3 && strncmp(p, "rle", 3) == 0)
+            job->rle = 1;
         else if (!(len == 4 && strncmp(p, "none", 4) == 0))
-            return "outputs is a comma list of panoptic, semantic, confidence (or none)";
+            return "outputs is a comma list of panoptic, semantic, confidence, overlay, rle "
+                   "(or none)";
         p += len;
         if (*p == ',')
             p++;
     }
     const char *rle = option(conn, req->f_rle, "rle");
-    if (!rle || !rle[0] || strcmp(rle, "0") == 0 || strcmp(rle, "false") == 0)
+    if (!rle || !rle[0])
+        ; /* keep what outputs said */
+    else if (strcmp(rle, "0") == 0 || strcmp(rle, "false") == 0)
         job->rle = 0;
     else if (strcmp(rle, "1") == 0 || strcmp(rle, "true") == 0)
         job->rle = 1;
@@ -396,11 +408,18 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         return reply_error(conn, req, 400, "missing_image",
                            "no image: send it as the body or as the form field 'image'");
     }
+    if (req->label_segments.len && !req->label.len) {
+        srv_job_unref(job);
+        return reply_error(conn, req, 400, "bad_parameter",
+                           "label_segments needs a label (the COCO-panoptic PNG it describes)");
+    }
     snprintf(job->id, sizeof job->id, "%s", req->id);
     job->image = req->image;
     job->label = req->label;
+    job->label_segments = req->label_segments;
     srv_buf_init(&req->image, 0);
     srv_buf_init(&req->label, 0);
+    srv_buf_init(&req->label_segments, 0);
     snprintf(job->image_type, sizeof job->image_type, "%s", req->image_type);
     job->max_pixels = s->cfg.max_pixels;
     job->arrival_ns = req->start_ns;

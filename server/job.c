@@ -17,6 +17,7 @@ srv_job *srv_job_new(void)
     job->fd = -1;
     srv_buf_init(&job->image, 0);
     srv_buf_init(&job->label, 0);
+    srv_buf_init(&job->label_segments, 0);
     return job;
 }
 
@@ -32,6 +33,7 @@ void srv_job_unref(srv_job *job)
     json_decref(job->res.json);
     srv_buf_free(&job->image);
     srv_buf_free(&job->label);
+    srv_buf_free(&job->label_segments);
     pthread_mutex_destroy(&job->mu);
     ic_free(job);
 }

@@ -37,6 +37,7 @@ typedef struct srv_job {
     char id[72];
     srv_buf image;
     srv_buf label;
+    srv_buf label_segments;      /* NUL-terminated JSON text when len > 0 */
     char image_type[32];
     char calibration[32];
     double m;

@@ -6,6 +6,7 @@
  * model. Its 100 ms tick also answers queued jobs whose deadline passed,
  * because suspended connections never time out by themselves. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,19 @@
 #include "server.h"
 
 extern char **environ;
+
+/* Write end of the self-pipe that the signal handler feeds (see main). */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int signo)
+{
+    unsigned char b = (unsigned char)signo;
+    int saved = errno;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* the pipe is full: a signal is already pending */
+    }
+    errno = saved;
+}
 
 static int cpu_count(void)
 {
@@ -103,8 +117,25 @@ int main(int argc, char **argv)
             s->cfg.workers = 1;
     }
 
-    /* Block the signals before any thread exists so that every thread
-     * inherits the mask and only the signalfd sees them. */
+    /* Block the signals so that threads started from here on inherit the
+     * mask and the signalfd sees them. Threads that exist already (OpenBLAS
+     * starts its pool in a library constructor, before main) do not block
+     * them, and the kernel may deliver SIGTERM to one of those: the
+     * default action would kill the process without draining. So the
+     * signals also get a handler that forwards them through a self-pipe
+     * that the main loop polls beside the signalfd. */
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        srv_log(SRV_LOG_ERROR, "event=startup error=\"pipe: %s\"", strerror(errno));
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -160,20 +191,25 @@ int main(int argc, char **argv)
             s->cfg.blas_threads, s->cfg.queue_length);
 
     for (;;) {
-        struct pollfd p = {.fd = sfd, .events = POLLIN};
-        int n = poll(&p, 1, 100);
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = sig_pipe[0], .events = POLLIN}};
+        int n = poll(p, 2, 100);
         srv_http_reap_expired(s);
         if (n <= 0)
             continue;
+        int signo = 0;
         struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+        unsigned char b;
+        if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+            signo = (int)si.ssi_signo;
+        else if ((p[1].revents & POLLIN) && read(sig_pipe[0], &b, 1) == 1)
+            signo = b;
+        if (!signo)
             continue;
-        if (si.ssi_signo == SIGHUP) {
+        if (signo == SIGHUP) {
             reload(s);
             continue;
         }
-        srv_log(SRV_LOG_INFO, "event=signal signal=%s", si.ssi_signo == SIGINT ? "SIGINT"
-                                                                                : "SIGTERM");
+        srv_log(SRV_LOG_INFO, "event=signal signal=%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
     drain(s);

@@ -39,8 +39,8 @@ static const struct {
      "Segmentation request time from headers received to response queued."},
 };
 
-static const char *const reject_names[SRV_REJ_COUNT] = {"queue_full", "too_large", "draining",
-                                                        "deadline", "client_gone"};
+static const char *const reject_names[SRV_REJ_COUNT] = {
+    "queue_full", "too_large", "draining", "deadline", "client_gone", "out_of_memory"};
 
 #define MAX_REQ_SERIES 256
 #define LABEL_MAX 32

@@ -35,6 +35,7 @@ typedef enum srv_reject_reason {
     SRV_REJ_DRAINING,
     SRV_REJ_DEADLINE,
     SRV_REJ_CLIENT_GONE,
+    SRV_REJ_OUT_OF_MEMORY, /* the backend ran out of memory (503) */
     SRV_REJ_COUNT
 } srv_reject_reason;
 

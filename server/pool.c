@@ -77,6 +77,7 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
         .image_type = job->image_type,
         .label = job->label.len ? (const unsigned char *)job->label.data : NULL,
         .label_len = job->label.len,
+        .label_segments = job->label_segments.len ? job->label_segments.data : NULL,
         .calibration = job->calibration,
         .m = job->m,
         .has_m = job->has_m,
@@ -95,6 +96,8 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
         res.status = res.json ? 200 : 500;
     if (res.status == 200 && !res.json)
         srv_result_error(&res, 500, "internal", "the backend returned no result");
+    if (res.status == 503 && strcmp(res.code, "out_of_memory") == 0)
+        srv_metrics_count_rejected(p->metrics, SRV_REJ_OUT_OF_MEMORY);
     if (res.status == 200) {
         srv_metrics_observe(p->metrics, SRV_H_DECODE, res.decode_s);
         srv_metrics_observe(p->metrics, SRV_H_INFERENCE, res.inference_s);

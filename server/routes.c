@@ -22,7 +22,7 @@ void srv_reply_json(srv_reply *r, int status, json_t *obj)
 {
     r->status = status;
     r->content_type = JSON_TYPE;
-    r->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    r->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     r->len = r->body ? strlen(r->body) : 0;
     json_decref(obj);
     if (!r->body && status < 500) {
@@ -81,18 +81,20 @@ static void reply_models(srv_server *s, srv_reply *r)
 {
     json_t *model = json_object();
     s->ops->describe(s->backend, model);
-    json_t *modes = json_array();
-    for (int i = 0; i < srv_n_calibration_modes; i++)
-        json_array_append_new(modes, json_string(srv_calibration_modes[i]));
-    json_object_set_new(model, "calibration_modes", modes);
+    if (!json_object_get(model, "calibration_modes")) { /* the backend knows better */
+        json_t *modes = json_array();
+        for (int i = 0; i < srv_n_calibration_modes; i++)
+            json_array_append_new(modes, json_string(srv_calibration_modes[i]));
+        json_object_set_new(model, "calibration_modes", modes);
+    }
     json_object_set_new(model, "default_calibration", json_string(s->cfg.calibration));
     json_object_set_new(model, "limits",
                         json_pack("{s:I,s:I,s:I}", "max_upload_bytes",
                                   (json_int_t)s->cfg.max_upload_bytes, "max_pixels",
                                   (json_int_t)s->cfg.max_pixels, "deadline_ms",
                                   (json_int_t)s->cfg.deadline_ms));
-    json_object_set_new(model, "outputs", json_pack("[s,s,s]", "panoptic", "semantic",
-                                                    "confidence"));
+    json_object_set_new(model, "outputs", json_pack("[s,s,s,s,s]", "panoptic", "semantic",
+                                                    "confidence", "overlay", "rle"));
     srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model));
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration test: runs the real instcald (test backend) on 127.0.0.1 with
+# Integration test: runs the real instcald with the test backend (no model) on 127.0.0.1 with
 # an ephemeral port and checks every route, each error path, overload,
 # deadlines, client disconnects, SIGHUP reload and SIGTERM drain.
 # Usage: test_instcald.sh path/to/instcald
@@ -27,7 +27,7 @@ ok() { echo "ok: $*"; }
 start() {
     local name=$1
     shift
-    "$INSTCALD" --port 0 --log-level info "$@" >"$TMP/$name.log" 2>&1 &
+    "$INSTCALD" --port 0 --backend test --log-level info "$@" >"$TMP/$name.log" 2>&1 &
     PID=$!
     PIDS+=("$PID")
     local port=""
@@ -306,7 +306,7 @@ INSTCALD_QUEUE_LENGTH=zero "$INSTCALD" --port 0 >"$TMP/bad.log" 2>&1
 rc=$?
 [ "$rc" != 0 ] && grep -q "INSTCALD_QUEUE_LENGTH" "$TMP/bad.log" && ok "bad env value refused" ||
     fail "bad env value: rc=$rc"
-"$INSTCALD" --port 0 --model "$TMP/model.txt" >"$TMP/bad.log" 2>&1
+"$INSTCALD" --port 0 --backend test --model "$TMP/model.txt" >"$TMP/bad.log" 2>&1
 rc=$?
 [ "$rc" != 0 ] && grep -q "not a test model" "$TMP/bad.log" && ok "bad model refused at startup" ||
     fail "bad model at startup: rc=$rc"

@@ -1,0 +1,458 @@
+/* The Panoptic-DeepLab backend (see backend.h): runs the engine's shared
+ * inference path (core/infer/segment.h) on a worker.
+ *
+ * Models and reload. A loaded model lives in a pdl_model with a reference
+ * count: the backend holds one reference to the current model, and every
+ * request takes one for its whole run. SIGHUP loads the new file beside the
+ * old one, validates it (shapes when loading, then a smoke forward whose
+ * outputs must be finite), and swaps the current pointer under a mutex;
+ * requests already running keep their reference and finish on the old
+ * model, which is freed when the last of them drops it. A file that fails
+ * to load or validate never becomes current.
+ *
+ * TENT needs a trainable copy per worker (calib/tent.h). The copies belong
+ * to the model they were made from (one per worker index, made at load
+ * time), so a reload swaps them together with the network and a worker can
+ * never run TENT on weights that differ from the ones it serves.
+ *
+ * BLAS threads: openblas_set_num_threads() is process-wide, so create()
+ * sets it once to cfg->blas_threads; every worker's GEMMs (and conv2d's
+ * im2col split) then use that many threads. Keep workers x blas_threads at
+ * or below the core count (docs/serving-bench.md measures the splits). */
+#include "backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/err.h"
+#include "calib/tent.h"
+#include "infer/result_json.h"
+#include "infer/segment.h"
+#include "log.h"
+#include "model/pdl.h"
+
+/* One loaded model and what belongs to it. */
+typedef struct pdl_model {
+    atomic_int refs;
+    ic_pdl *net;
+    ic_tent **tents; /* [n_tents], one per worker index; NULL when tent is off */
+    int n_tents;
+    char name[128];
+    char path[4096];
+} pdl_model;
+
+typedef struct pdl_ctx {
+    pthread_mutex_t mu; /* guards cur */
+    pdl_model *cur;
+    int workers;
+    int tent;
+    size_t worker_memory;
+} pdl_ctx;
+
+/* Per-worker state: the scratch arena, reset per request. */
+typedef struct pdl_worker {
+    int index;
+    ic_arena arena;
+} pdl_worker;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void model_free(pdl_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_tents; i++)
+        ic_tent_free(&m->tents[i]);
+    ic_free(m->tents);
+    ic_pdl_free(&m->net);
+    ic_free(m);
+}
+
+static void model_release(pdl_model *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        model_free(m);
+}
+
+/* The current model with one reference for the caller, or NULL. */
+static pdl_model *model_acquire(pdl_ctx *c)
+{
+    pthread_mutex_lock(&c->mu);
+    pdl_model *m = c->cur;
+    if (m)
+        atomic_fetch_add(&m->refs, 1);
+    pthread_mutex_unlock(&c->mu);
+    return m;
+}
+
+/* A forward pass on a small grey image: catches weights that load but
+ * compute garbage (NaN/Inf) before the model takes traffic. */
+static int smoke_test(const ic_pdl *net)
+{
+    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    ic_arena a;
+    ic_arena_init(&a, 0, 0);
+    ic_tensor x;
+    int rc = ic_tensor_alloc(&x, &a, 1, 3, 64, 64);
+    if (!rc) {
+        for (int ch = 0; ch < 3; ch++) {
+            float v = (128.0f - cfg->pixel_mean[ch]) / cfg->pixel_std[ch];
+            float *p = ic_tensor_at(&x, 0, ch);
+            for (size_t i = 0; i < ic_tensor_plane(&x); i++)
+                p[i] = v;
+        }
+        ic_calib_opts none = {.mode = IC_CALIB_NONE};
+        ic_pdl_outputs out;
+        rc = ic_pdl_forward(net, &x, &none, IC_PDL_STRIDE4, &a, &out);
+        if (!rc) {
+            const ic_tensor *t[3] = {&out.sem, &out.center, &out.offset};
+            for (int k = 0; k < 3 && !rc; k++)
+                for (size_t i = 0; i < ic_tensor_numel(t[k]); i++)
+                    if (!isfinite(t[k]->data[i])) {
+                        rc = ic_error_set(IC_EFORMAT, "model '%s' gives non-finite outputs on "
+                                                      "a grey test image", cfg->name);
+                        break;
+                    }
+        } else {
+            rc = ic_error_set(rc, "model '%s' fails a test forward: %s", cfg->name,
+                              ic_error_message());
+        }
+    }
+    ic_arena_deinit(&a);
+    return rc;
+}
+
+static int model_load(const char *path, int workers, int tent, pdl_model **out)
+{
+    if (!path[0])
+        return ic_error_set(IC_EINVAL, "no model: set `model` to a safetensors file "
+                                       "(e.g. models/default.safetensors)");
+    pdl_model *m = ic_calloc(1, sizeof *m);
+    if (!m)
+        return ic_error_set(IC_ENOMEM, "out of memory");
+    atomic_init(&m->refs, 1);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    int rc = ic_pdl_load(&m->net, path, NULL);
+    if (rc) {
+        rc = ic_error_set(rc, "cannot load model %s: %s", path, ic_error_message());
+        goto fail;
+    }
+    if ((rc = smoke_test(m->net)) != 0)
+        goto fail;
+    snprintf(m->name, sizeof m->name, "%s", ic_pdl_get_config(m->net)->name);
+    if (tent) {
+        m->tents = ic_calloc((size_t)workers, sizeof *m->tents);
+        if (!m->tents) {
+            rc = ic_error_set(IC_ENOMEM, "out of memory");
+            goto fail;
+        }
+        m->n_tents = workers;
+        for (int i = 0; i < workers; i++) {
+            if ((rc = ic_tent_create(&m->tents[i], path, NULL)) != 0) {
+                rc = ic_error_set(rc, "cannot make the TENT copy of %s for worker %d: %s", path,
+                                  i, ic_error_message());
+                goto fail;
+            }
+            const ic_pdl_config *tc = ic_pdl_get_config(ic_tent_model(m->tents[i]));
+            if (strcmp(tc->name, m->name) != 0) {
+                rc = ic_error_set(IC_EFORMAT, "%s changed while loading (model '%s', then '%s')",
+                                  path, m->name, tc->name);
+                goto fail;
+            }
+        }
+    }
+    *out = m;
+    return 0;
+fail:
+    model_free(m);
+    return rc;
+}
+
+static int pdl_create(const srv_config *cfg, void **ctx)
+{
+    /* Process-wide: every worker's BLAS calls use this many threads. */
+    openblas_set_num_threads(cfg->blas_threads);
+    pdl_ctx *c = ic_calloc(1, sizeof *c);
+    if (!c)
+        return ic_error_set(IC_ENOMEM, "out of memory");
+    c->workers = cfg->workers > 0 ? cfg->workers : 1;
+    c->tent = cfg->tent;
+    c->worker_memory = (size_t)cfg->worker_memory;
+    int rc = model_load(cfg->model, c->workers, c->tent, &c->cur);
+    if (rc) {
+        ic_free(c);
+        return rc;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    *ctx = c;
+    return 0;
+}
+
+static void pdl_destroy(void *ctx)
+{
+    pdl_ctx *c = ctx;
+    if (!c)
+        return;
+    model_release(c->cur);
+    pthread_mutex_destroy(&c->mu);
+    ic_free(c);
+}
+
+static int pdl_reload(void *ctx, const srv_config *cfg)
+{
+    pdl_ctx *c = ctx;
+    pdl_model *m = NULL;
+    int rc = model_load(cfg->model, c->workers, c->tent, &m);
+    if (rc)
+        return rc; /* the old model keeps serving */
+    pthread_mutex_lock(&c->mu);
+    pdl_model *old = c->cur;
+    c->cur = m;
+    pthread_mutex_unlock(&c->mu);
+    model_release(old); /* freed now, or by the last request still using it */
+    return 0;
+}
+
+static int pdl_worker_init(void *ctx, int worker, void **wctx)
+{
+    pdl_ctx *c = ctx;
+    if (worker >= c->workers)
+        return ic_error_set(IC_EINVAL, "worker %d but the backend was made for %d", worker,
+                            c->workers);
+    pdl_worker *w = ic_calloc(1, sizeof *w);
+    if (!w)
+        return ic_error_set(IC_ENOMEM, "out of memory");
+    w->index = worker;
+    ic_arena_init(&w->arena, (size_t)8 << 20, c->worker_memory);
+    *wctx = w;
+    return 0;
+}
+
+static void pdl_worker_deinit(void *ctx, void *wctx)
+{
+    pdl_worker *w = wctx;
+    if (!w)
+        return;
+    ic_arena_deinit(&w->arena);
+    ic_free(w);
+}
+
+static void pdl_model_name(void *ctx, char *out, size_t n)
+{
+    pdl_ctx *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    snprintf(out, n, "%s", c->cur ? c->cur->name : "");
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int pdl_ready(void *ctx)
+{
+    pdl_ctx *c = ctx;
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    int ok = c->cur != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+/* Whether a served model can run mode (tent needs the per-worker copies). */
+static int mode_available(const pdl_model *m, ic_calib_mode mode)
+{
+    if (mode == IC_CALIB_TENT)
+        return m->tents != NULL;
+    return ic_pdl_supports(m->net, mode);
+}
+
+static int pdl_describe(void *ctx, json_t *obj)
+{
+    pdl_model *m = model_acquire(ctx);
+    if (!m)
+        return ic_error_set(IC_EINVAL, "no model loaded");
+    const ic_pdl_config *cfg = ic_pdl_get_config(m->net);
+    json_t *classes = json_array(), *things = json_array(), *modes = json_array();
+    for (int k = 0; k < cfg->num_classes; k++) {
+        const uint8_t *col = cfg->class_colors[k];
+        json_array_append_new(classes, json_pack("{s:i,s:s,s:b,s:[i,i,i]}", "id", k, "name",
+                                                 cfg->class_names[k], "isthing", cfg->is_thing[k],
+                                                 "color", col[0], col[1], col[2]));
+        if (cfg->is_thing[k])
+            json_array_append_new(things, json_integer(k));
+    }
+    for (int k = 0; k < IC_CALIB_COUNT; k++)
+        if (mode_available(m, (ic_calib_mode)k))
+            json_array_append_new(modes, json_string(ic_calib_mode_name((ic_calib_mode)k)));
+    json_object_set_new(obj, "name", json_string(m->name));
+    json_object_set_new(obj, "backend", json_string("pdl"));
+    json_object_set_new(obj, "classes", classes);
+    json_object_set_new(obj, "thing_ids", things);
+    json_object_set_new(obj, "ignore_value", json_integer(cfg->ignore_value));
+    json_object_set_new(obj, "calibration_modes", modes);
+    json_object_set_new(obj, "network_input",
+                        json_pack("{s:i,s:i,s:i}", "min_size_test", cfg->min_size_test,
+                                  "max_size_test", cfg->max_size_test, "size_divisibility",
+                                  cfg->size_divisibility));
+    model_release(m);
+    return 0;
+}
+
+static const char *sniff(const unsigned char *p, size_t n)
+{
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return "image/jpeg";
+    if (n >= 8 && memcmp(p, png, 8) == 0)
+        return "image/png";
+    return NULL;
+}
+
+/* Maps an engine error to the response. `what` is "image" or "label". */
+static void engine_error(srv_result *res, int rc, const char *what)
+{
+    const char *msg = ic_error_message();
+    int label = strcmp(what, "label") == 0;
+    switch (rc) {
+    case IC_EFORMAT:
+        srv_result_error(res, 400, label ? "bad_label" : "bad_image", "%s", msg);
+        break;
+    case IC_EUNSUPPORTED:
+        if (label)
+            srv_result_error(res, 400, "bad_label", "%s", msg);
+        else
+            srv_result_error(res, 415, "unsupported_image", "%s", msg);
+        break;
+    case IC_ESHAPE:
+        srv_result_error(res, 400, label ? "bad_label" : "bad_image", "%s", msg);
+        break;
+    case IC_ELIMIT:
+        srv_result_error(res, 413, "too_large", "%s", msg);
+        break;
+    case IC_EINVAL:
+        srv_result_error(res, 400, "bad_parameter", "%s", msg);
+        break;
+    case IC_ENOMEM:
+        srv_result_error(res, 503, "out_of_memory", "not enough memory for this %s%s%s", what,
+                         msg[0] ? ": " : "", msg);
+        break;
+    default:
+        srv_result_error(res, 500, "internal", "%s", msg[0] ? msg : "inference failed");
+        break;
+    }
+}
+
+static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result *res)
+{
+    pdl_worker *w = wctx;
+    pdl_model *m = model_acquire(ctx);
+    if (!m) {
+        srv_result_error(res, 503, "not_ready", "no model loaded");
+        return 0;
+    }
+    const ic_pdl_config *cfg = ic_pdl_get_config(m->net);
+    ic_arena_reset(&w->arena);
+
+    ic_segment_opts so;
+    memset(&so, 0, sizeof so);
+    ic_segment_result sr;
+    memset(&sr, 0, sizeof sr);
+    json_t *o = NULL;
+    if (ic_calib_mode_parse(req->calibration, &so.calib.mode) != 0) {
+        srv_result_error(res, 400, "bad_parameter", "%s", ic_error_message());
+        goto done;
+    }
+    if (!mode_available(m, so.calib.mode)) {
+        if (so.calib.mode == IC_CALIB_TENT)
+            srv_result_error(res, 400, "bad_parameter",
+                             "calibration=tent is turned off on this server (tent = off)");
+        else
+            srv_result_error(res, 400, "bad_parameter",
+                             "calibration mode '%s' is not available for model '%s' (see "
+                             "GET /v1/models)",
+                             req->calibration, m->name);
+        goto done;
+    }
+    so.calib.m = req->has_m ? (float)req->m : 0.0f;
+    if (so.calib.mode == IC_CALIB_TENT)
+        so.tent = m->tents[w->index];
+    so.outputs = ((req->outputs & SRV_OUT_PANOPTIC) ? IC_OUT_PANOPTIC_PNG : 0) |
+                 ((req->outputs & SRV_OUT_SEMANTIC) ? IC_OUT_SEMANTIC_PNG : 0) |
+                 ((req->outputs & SRV_OUT_CONFIDENCE) ? IC_OUT_CONFIDENCE_PNG : 0) |
+                 ((req->outputs & SRV_OUT_OVERLAY) ? IC_OUT_OVERLAY_PNG : 0) |
+                 (req->rle ? IC_OUT_RLE : 0);
+    so.limits.max_pixels = req->max_pixels;
+
+    const char *type = sniff(req->image, req->image_len);
+    if (!type) {
+        srv_result_error(res, 400, "bad_image", "the upload is neither a JPEG nor a PNG image");
+        goto done;
+    }
+    if (req->image_type[0] && strcmp(type, req->image_type) != 0) {
+        srv_result_error(res, 400, "bad_image", "the upload is a %s image, not %s", type,
+                         req->image_type);
+        goto done;
+    }
+
+    double t0 = now_s();
+    ic_segment_gt gt, *gtp = NULL;
+    if (req->label) {
+        int rc = ic_segment_gt_load(&gt, &w->arena, cfg, req->label, req->label_len,
+                                    req->label_segments, &so.limits);
+        if (rc) {
+            engine_error(res, rc, "label");
+            goto done;
+        }
+        gtp = &gt;
+    }
+    double t_label = now_s() - t0;
+    int rc = ic_segment_run(&sr, m->net, &w->arena, req->image, req->image_len, &so, gtp);
+    if (rc) {
+        engine_error(res, rc, rc == IC_ESHAPE ? "label" : "image");
+        goto done;
+    }
+    double t1 = now_s();
+    o = ic_segment_result_json(&sr, cfg, &so.calib);
+    if (!o) {
+        srv_result_error(res, 503, "out_of_memory", "out of memory for the response");
+        goto done;
+    }
+    json_t *img = json_object_get(o, "image");
+    json_object_set_new(img, "bytes", json_integer((json_int_t)req->image_len));
+    json_object_set_new(img, "type", json_string(type));
+    json_object_set_new(o, "backend", json_string("pdl"));
+    res->decode_s = sr.t.decode + sr.t.preprocess + t_label;
+    res->inference_s = sr.t.forward;
+    res->postprocess_s = sr.t.post + sr.t.metrics + sr.t.encode + (now_s() - t1);
+    res->status = 200;
+    res->json = o;
+    o = NULL;
+done:
+    json_decref(o);
+    ic_segment_result_deinit(&sr);
+    model_release(m);
+    return 0;
+}
+
+const srv_backend_ops srv_backend_pdl = {
+    .name = "pdl",
+    .create = pdl_create,
+    .destroy = pdl_destroy,
+    .reload = pdl_reload,
+    .worker_init = pdl_worker_init,
+    .worker_deinit = pdl_worker_deinit,
+    .process = pdl_process,
+    .describe = pdl_describe,
+    .model_name = pdl_model_name,
+    .ready = pdl_ready,
+};

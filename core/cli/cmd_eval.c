@@ -14,6 +14,8 @@
 #include "infer/evaluate.h"
 #include "infer/result_json.h"
 #include "infer/segment.h"
+#include "calib/tent.h"
+#include "cli/eval_common.h"
 
 static const char usage[] =
     "usage: instcal eval --data DIR [options]\n"
@@ -25,7 +27,8 @@ static const char usage[] =
     "  --m X                 strength for manual calibration\n"
     "  --limit N             evaluate only the first N images\n"
     "  --json FILE           write the numbers as JSON\n"
-    "  --quiet               no per-image progress\n";
+    "  --quiet               no per-image progress\n"
+    "or: instcal eval --suite synthcity [options]   (see instcal eval --suite synthcity --help)\n";
 
 static double now_s(void)
 {
@@ -95,7 +98,7 @@ static int eval_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const char 
     return rc != 0;
 }
 
-static void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, double img_per_s,
+void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, double img_per_s,
                           double ms_forward)
 {
     fprintf(f, "%-14s %6s %7s %7s %7s %7s %7s %7s %7s %8s %9s\n", "", "images", "mIoU", "PQ", "SQ",
@@ -105,8 +108,54 @@ static void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summa
             100 * s->pq_things.pq, 100 * s->pq_stuff.pq, 100 * s->ece, img_per_s, ms_forward);
 }
 
+int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *so, int limit,
+                     int quiet, ic_eval_summary *sum, double *img_per_s, double *ms_forward)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/panoptic.json", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        fprintf(stderr, "%s: %s (line %d)\n", path, jerr.text, jerr.line);
+        return 1;
+    }
+    json_t *anns = json_object_get(root, "annotations"), *images = json_object_get(root, "images");
+    if (!json_is_array(anns) || !json_is_array(images)) {
+        fprintf(stderr, "%s: needs \"images\" and \"annotations\" arrays\n", path);
+        json_decref(root);
+        return 1;
+    }
+    ic_eval ev;
+    ic_arena arena;
+    ic_arena_init(&arena, 0, 0);
+    int status = ic_eval_init(&ev, ic_pdl_get_config(net)) != 0;
+    double t0 = now_s(), fwd = 0;
+    size_t n = json_array_size(anns);
+    for (size_t i = 0; !status && i < n && (int)i < limit; i++) {
+        ic_arena_reset(&arena);
+        status = eval_one(net, &arena, &ev, dir, json_array_get(anns, i), images, so, &fwd);
+        if (!quiet && (i + 1) % 20 == 0)
+            fprintf(stderr, "\r%zu/%zu images", i + 1, n);
+    }
+    if (!quiet)
+        fprintf(stderr, "\n");
+    double elapsed = now_s() - t0;
+    if (!status) {
+        ic_eval_summarize(&ev, sum);
+        *img_per_s = sum->n_images / (elapsed > 0 ? elapsed : 1);
+        *ms_forward = sum->n_images ? 1e3 * fwd / sum->n_images : 0;
+    }
+    ic_eval_deinit(&ev);
+    ic_arena_deinit(&arena);
+    json_decref(root);
+    return status;
+}
+
 int cmd_eval(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--suite") || !strncmp(argv[i], "--suite=", 8))
+            return cmd_eval_suite(argc, argv);
     const char *model = NULL, *config = NULL, *mode = NULL, *m = NULL, *data = NULL, *limit = NULL,
                *json_path = NULL;
     int quiet = 0;
@@ -125,49 +174,27 @@ int cmd_eval(int argc, char **argv)
             fputs(usage, stderr);
         return 2;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/panoptic.json", data);
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root) {
-        fprintf(stderr, "%s: %s (line %d)\n", path, jerr.text, jerr.line);
-        return 1;
-    }
-    json_t *anns = json_object_get(root, "annotations"), *images = json_object_get(root, "images");
-    if (!json_is_array(anns) || !json_is_array(images)) {
-        fprintf(stderr, "%s: needs \"images\" and \"annotations\" arrays\n", path);
-        json_decref(root);
-        return 1;
-    }
     ic_pdl *net = NULL;
     if (!model)
         model = cli_default_model();
     if (ic_pdl_load(&net, model, config)) {
         fprintf(stderr, "cannot load model %s: %s\n", model, ic_error_message());
-        json_decref(root);
         return 1;
     }
-    const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    ic_eval ev;
-    ic_arena arena;
-    ic_arena_init(&arena, 0, 0);
-    int status = ic_eval_init(&ev, cfg) != 0;
-    double t0 = now_s(), fwd = 0;
-    size_t n = json_array_size(anns);
-    for (size_t i = 0; !status && i < n && (int)i < max_images; i++) {
-        ic_arena_reset(&arena);
-        status = eval_one(net, &arena, &ev, data, json_array_get(anns, i), images, &so, &fwd);
-        if (!quiet && (i + 1) % 20 == 0)
-            fprintf(stderr, "\r%zu/%zu images", i + 1, n);
+    ic_tent *tent = NULL;
+    if (so.calib.mode == IC_CALIB_TENT) {
+        if (ic_tent_create(&tent, model, config)) {
+            fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+            ic_pdl_free(&net);
+            return 1;
+        }
+        so.tent = tent;
     }
-    if (!quiet)
-        fprintf(stderr, "\n");
-    double elapsed = now_s() - t0;
+    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    ic_eval_summary s;
+    double ips = 0, fms = 0;
+    int status = cli_eval_dataset(net, data, &so, max_images, quiet, &s, &ips, &fms);
     if (!status) {
-        ic_eval_summary s;
-        ic_eval_summarize(&ev, &s);
-        double ips = s.n_images / (elapsed > 0 ? elapsed : 1);
-        double fms = s.n_images ? 1e3 * fwd / s.n_images : 0;
         cli_eval_print_table(stdout, ic_calib_mode_name(so.calib.mode), &s, ips, fms);
         if (json_path) {
             json_t *j = ic_eval_summary_json(&s, cfg);
@@ -182,9 +209,7 @@ int cmd_eval(int argc, char **argv)
             json_decref(j);
         }
     }
-    ic_eval_deinit(&ev);
-    ic_arena_deinit(&arena);
+    ic_tent_free(&tent);
     ic_pdl_free(&net);
-    json_decref(root);
     return status;
 }

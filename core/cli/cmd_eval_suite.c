@@ -1,0 +1,288 @@
+/* `instcal eval --suite synthcity`: the paper-style cross-domain table.
+ *
+ * Validation sets of every SynthCity domain are rendered from the same
+ * layouts (seed 1000) if missing. The `manual` strength is chosen on
+ * strongly augmented source images (seed 2000), never on a target domain.
+ * Every calibration mode the model supports is then evaluated on every
+ * domain: mIoU / PQ / ECE per cell, forward milliseconds per image per row,
+ * and the mean over the shifted domains. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "augment/policy.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "calib/tent.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/eval_common.h"
+#include "data/synth.h"
+#include "data/synth_writer.h"
+#include "image/png.h"
+#include "infer/result_json.h"
+
+static const char usage[] =
+    "usage: instcal eval --suite synthcity [options]\n"
+    "  --model FILE       weights (default $INSTCAL_MODEL or models/default.safetensors)\n"
+    "  --config FILE      model config (default: the one inside the weights)\n"
+    "  --root DIR         where the validation sets live / are rendered (default synthcity-eval)\n"
+    "  --count N          images per domain (default 200)\n"
+    "  --aug-count N      augmented source images for choosing manual m (default 100)\n"
+    "  --size HxW         render size (default: the model's test size, else 128x256)\n"
+    "  --rows LIST        modes (default none,manual,tbn,instcal-u,instcal-c,tent)\n"
+    "  --markdown FILE    also write the table as Markdown\n"
+    "  --json FILE        also write every number as JSON\n";
+
+#define N_DOMAINS 7
+static const char *const domains[N_DOMAINS] = {"source", "fog1", "fog2", "fog3", "night", "rain", "style"};
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int render_set(const char *dir, const char *domain, uint64_t seed, int count, int h, int w)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/panoptic.json", dir);
+    if (exists(path))
+        return 0;
+    ic_synth_write_opts o = {.out_dir = dir, .seed = seed, .count = count, .h = h, .w = w, .threads = 2};
+    if (ic_synth_domain_parse(domain, &o.domain) || ic_synth_write_dataset(&o, NULL, NULL)) {
+        fprintf(stderr, "rendering %s: %s\n", dir, ic_error_message());
+        return 1;
+    }
+    fprintf(stderr, "rendered %d %s images into %s\n", count, domain, dir);
+    return 0;
+}
+
+/* Source images with the training-time strong photometric augmentation
+ * (no geometry, so labels stay valid): the data on which `manual` picks m. */
+static int augment_set(const char *dir, int count)
+{
+    char marker[4096];
+    snprintf(marker, sizeof marker, "%s/AUGMENTED", dir);
+    if (exists(marker))
+        return 0;
+    ic_aug_strong_params p = ic_aug_strong_params_default();
+    p.geometric = 0;
+    p.p_identity = 0;
+    for (int i = 0; i < count; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/images/%06d.png", dir, i);
+        unsigned char *buf = NULL, *out = NULL;
+        size_t len = 0, out_len = 0;
+        ic_image img = {0};
+        ic_image_decode_opts d = {.channels = 3};
+        ic_aug_rng rng;
+        ic_aug_rng_seed(&rng, 2000, (uint64_t)i);
+        int rc = cli_read_file(path, (size_t)1 << 28, &buf, &len);
+        if (!rc)
+            rc = ic_image_decode(buf, len, &d, &img) || ic_aug_strong(&rng, &img, NULL, &p) ||
+                 ic_image_encode_png(&img, NULL, &out, &out_len);
+        FILE *f = rc ? NULL : fopen(path, "wb");
+        if (!rc && (!f || fwrite(out, 1, out_len, f) != out_len))
+            rc = 1;
+        if (f)
+            fclose(f);
+        ic_free(buf);
+        ic_free(out);
+        ic_image_free(&img);
+        if (rc) {
+            fprintf(stderr, "augmenting %s failed: %s\n", path, ic_error_message());
+            return 1;
+        }
+    }
+    FILE *f = fopen(marker, "w");
+    if (f)
+        fclose(f);
+    return 0;
+}
+
+typedef struct cell {
+    int ok;
+    ic_eval_summary s;
+    double ms;
+} cell;
+
+int cmd_eval_suite(int argc, char **argv)
+{
+    const char *suite = NULL, *model = NULL, *config = NULL, *root = "synthcity-eval",
+               *count_s = NULL, *aug_s = NULL, *size = NULL,
+               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent", *md = NULL, *json_path = NULL;
+    cli_opt opts[] = {{"suite", &suite, NULL}, {"model", &model, NULL}, {"config", &config, NULL},
+                      {"root", &root, NULL}, {"count", &count_s, NULL}, {"aug-count", &aug_s, NULL},
+                      {"size", &size, NULL}, {"rows", &rows_s, NULL}, {"markdown", &md, NULL},
+                      {"json", &json_path, NULL}};
+    int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    int count = 200, aug_count = 100;
+    if (!suite || strcmp(suite, "synthcity") || npos || cli_int("count", count_s, 1, 100000, &count) ||
+        cli_int("aug-count", aug_s, 1, 100000, &aug_count)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!model)
+        model = cli_default_model();
+    ic_pdl *net = NULL;
+    if (ic_pdl_load(&net, model, config)) {
+        fprintf(stderr, "cannot load model %s: %s\n", model, ic_error_message());
+        return 1;
+    }
+    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    int h = cfg->min_size_test > 0 ? cfg->min_size_test : 128, w = 2 * h;
+    if (size && (sscanf(size, "%dx%d", &h, &w) != 2 || h < 16 || w < 16)) {
+        fprintf(stderr, "--size must be HxW\n");
+        ic_pdl_free(&net);
+        return 2;
+    }
+    if (mkdir(root, 0777) && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", root, strerror(errno));
+        ic_pdl_free(&net);
+        return 1;
+    }
+    char dir[2048];
+    int status = 0;
+    for (int d = 0; d < N_DOMAINS && !status; d++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, domains[d]);
+        status = render_set(dir, domains[d], 1000, count, h, w);
+    }
+    char augdir[2048];
+    snprintf(augdir, sizeof augdir, "%s/source-aug", root);
+    if (!status)
+        status = render_set(augdir, "source", 2000, aug_count, h, w) || augment_set(augdir, aug_count);
+
+    ic_calib_mode rows[IC_CALIB_COUNT];
+    int n_rows = 0;
+    for (const char *p = rows_s; *p && !status;) {
+        size_t n = strcspn(p, ",");
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
+        ic_calib_mode m;
+        if (ic_calib_mode_parse(name, &m)) {
+            fprintf(stderr, "%s\n", ic_error_message());
+            status = 2;
+        } else if (m == IC_CALIB_TENT || ic_pdl_supports(net, m)) {
+            rows[n_rows++] = m;
+        } else {
+            fprintf(stderr, "skipping %s: the model does not carry its tensors\n", name);
+        }
+        p += n + (p[n] == ',');
+    }
+    ic_tent *tent = NULL;
+    float best_m = 0;
+    for (int r = 0; r < n_rows && !status; r++)
+        if (rows[r] == IC_CALIB_MANUAL) {
+            /* m on augmented source data only (never a target domain). */
+            double best = -1;
+            fprintf(stderr, "choosing m on %s:", augdir);
+            for (int k = 0; k <= 10 && !status; k++) {
+                ic_segment_opts so = {.calib = {.mode = IC_CALIB_MANUAL, .m = k / 10.0f}};
+                ic_eval_summary s;
+                double ips, fms;
+                status = cli_eval_dataset(net, augdir, &so, 1 << 30, 1, &s, &ips, &fms);
+                fprintf(stderr, " %.1f:%.2f", k / 10.0, 100 * s.miou);
+                if (!status && s.miou > best + 1e-9) {
+                    best = s.miou;
+                    best_m = k / 10.0f;
+                }
+            }
+            fprintf(stderr, "\nmanual m = %.1f\n", best_m);
+        }
+    cell table[IC_CALIB_COUNT][N_DOMAINS];
+    memset(table, 0, sizeof table);
+    for (int r = 0; r < n_rows && !status; r++) {
+        ic_segment_opts so = {.calib = {.mode = rows[r], .m = best_m, .tent_steps = 1}};
+        if (rows[r] == IC_CALIB_TENT) {
+            if (ic_tent_create(&tent, model, config)) {
+                fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+                status = 1;
+                break;
+            }
+            so.tent = tent;
+        }
+        for (int d = 0; d < N_DOMAINS && !status; d++) {
+            snprintf(dir, sizeof dir, "%s/%s", root, domains[d]);
+            double ips;
+            cell *c = &table[r][d];
+            status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &c->s, &ips, &c->ms);
+            c->ok = !status;
+            fprintf(stderr, "%-10s %-7s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
+                    ic_calib_mode_name(rows[r]), domains[d], 100 * c->s.miou, 100 * c->s.pq_all.pq,
+                    100 * c->s.ece, c->ms);
+        }
+        ic_tent_free(&tent);
+    }
+    if (!status) {
+        FILE *outs[2] = {stdout, md ? fopen(md, "w") : NULL};
+        if (md && !outs[1]) {
+            fprintf(stderr, "cannot write %s\n", md);
+            status = 1;
+        }
+        for (int o = 0; o < 2; o++) {
+            FILE *f = outs[o];
+            if (!f)
+                continue;
+            fprintf(f, "| mode | ");
+            for (int d = 0; d < N_DOMAINS; d++)
+                fprintf(f, "%s | ", domains[d]);
+            fprintf(f, "mean shifted | ms/img |\n|---|");
+            for (int d = 0; d <= N_DOMAINS + 1; d++)
+                fprintf(f, "---|");
+            fprintf(f, "\n");
+            for (int r = 0; r < n_rows; r++) {
+                if (rows[r] == IC_CALIB_MANUAL)
+                    fprintf(f, "| manual (m=%.1f) | ", best_m);
+                else
+                    fprintf(f, "| %s | ", ic_calib_mode_name(rows[r]));
+                double mi = 0, pq = 0, ece = 0, ms = 0;
+                for (int d = 0; d < N_DOMAINS; d++) {
+                    const cell *c = &table[r][d];
+                    fprintf(f, "%.1f / %.1f / %.1f | ", 100 * c->s.miou, 100 * c->s.pq_all.pq,
+                            100 * c->s.ece);
+                    if (d > 0) {
+                        mi += c->s.miou;
+                        pq += c->s.pq_all.pq;
+                        ece += c->s.ece;
+                    }
+                    ms += c->ms;
+                }
+                fprintf(f, "%.1f / %.1f / %.1f | %.1f |\n", 100 * mi / (N_DOMAINS - 1),
+                        100 * pq / (N_DOMAINS - 1), 100 * ece / (N_DOMAINS - 1), ms / N_DOMAINS);
+            }
+            fprintf(f, "\nCells: mIoU / PQ / ECE (%%), %d images per domain at %dx%d; ms/img is the "
+                       "mean forward time (network only) per image.\n",
+                    count, h, w);
+        }
+        if (outs[1])
+            fclose(outs[1]);
+    }
+    if (!status && json_path) {
+        json_t *j = json_object();
+        json_object_set_new(j, "model", json_string(cfg->name));
+        json_object_set_new(j, "manual_m", json_real(best_m));
+        json_t *rj = json_object();
+        for (int r = 0; r < n_rows; r++) {
+            json_t *dj = json_object();
+            for (int d = 0; d < N_DOMAINS; d++) {
+                json_t *c = ic_eval_summary_json(&table[r][d].s, cfg);
+                json_object_set_new(c, "forward_ms", json_real(table[r][d].ms));
+                json_object_set_new(dj, domains[d], c);
+            }
+            json_object_set_new(rj, ic_calib_mode_name(rows[r]), dj);
+        }
+        json_object_set_new(j, "rows", rj);
+        if (json_dump_file(j, json_path, JSON_INDENT(1) | JSON_REAL_PRECISION(6)))
+            status = 1;
+        json_decref(j);
+    }
+    ic_pdl_free(&net);
+    return status;
+}

@@ -1,0 +1,23 @@
+/* Dataset evaluation shared by `instcal eval` and its --suite mode. */
+#ifndef IC_CLI_EVAL_COMMON_H
+#define IC_CLI_EVAL_COMMON_H
+
+#include <stdio.h>
+
+#include "infer/evaluate.h"
+#include "infer/segment.h"
+
+/* Runs `net` with `so` over the COCO-panoptic dataset in `dir` (at most
+ * `limit` images) and summarises mIoU, PQ and ECE. Returns 0, or 1 after
+ * printing what went wrong. */
+int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *so, int limit,
+                     int quiet, ic_eval_summary *sum, double *img_per_s, double *ms_forward);
+
+/* One table row (with a header line) of a summary. */
+void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, double img_per_s,
+                          double ms_forward);
+
+/* `instcal eval --suite NAME ...`. */
+int cmd_eval_suite(int argc, char **argv);
+
+#endif

@@ -352,6 +352,7 @@ class Pane {
   }
 
   showError(title, detail) {
+    this.drawBase(state.input && state.input.bitmap);
     const box = $('.error', this.el);
     $('.error-title', box).textContent = title;
     $('.error-detail', box).textContent = detail;
@@ -636,8 +637,9 @@ class Pane {
 }
 
 /* ------------------------------------------------------------------ charts (SVG) */
-const CH = { l: 34, r: 8, t: 30, b: 30, w: 260, h: 210 };
+const CH = { l: 40, r: 8, t: 38, b: 30, w: 260, h: 220 };
 function axes(svg, xlabel, ylabel, yticks) {
+  svg.setAttribute('viewBox', `0 0 ${CH.w} ${CH.h}`);
   const pw = CH.w - CH.l - CH.r, ph = CH.h - CH.t - CH.b;
   const g = svgEl('g', { class: 'axes' });
   for (const [v, lab] of yticks) {
@@ -649,13 +651,14 @@ function axes(svg, xlabel, ylabel, yticks) {
   g.append(svgEl('line', { x1: CH.l, x2: CH.l + pw, y1: CH.t + ph, y2: CH.t + ph, class: 'axis' }));
   g.append(svgEl('line', { x1: CH.l, x2: CH.l, y1: CH.t, y2: CH.t + ph, class: 'axis' }));
   g.append(svgEl('text', { x: CH.l + pw / 2, y: CH.h - 3, 'text-anchor': 'middle', class: 'label' }, xlabel));
-  g.append(svgEl('text', { x: 10, y: CH.t + ph / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 10 ${CH.t + ph / 2})` }, ylabel));
+  g.append(svgEl('text', { x: 9, y: CH.t + ph / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 9 ${CH.t + ph / 2})` }, ylabel));
   svg.append(g);
   return { pw, ph, x: (v) => CH.l + pw * v, y: (v) => CH.t + ph * (1 - v) };
 }
 
 function noData(svg, text) {
   svg.replaceChildren();
+  if (!svg.closest('.chart-time')) svg.setAttribute('viewBox', `0 0 ${CH.w} ${CH.h}`);
   const words = text.split(' '), lines = [];
   let cur = '';
   for (const wd of words) { if ((cur + ' ' + wd).length > 34) { lines.push(cur); cur = wd; } else cur = cur ? cur + ' ' + wd : wd; }
@@ -686,13 +689,12 @@ function drawReliability(svg, cap, m) {
   }
   svg.append(svgEl('line', { x1: a.x(0), y1: a.y(0), x2: a.x(1), y2: a.y(1), class: 'diag' }));
   const key = svgEl('g', { class: 'chart-key' });
-  const items = [['rect', 'bar-acc', 'accuracy'], ['rect', 'bar-gap over', 'over-confident'], ['rect', 'bar-gap under', 'under-'], ['line', 'diag', 'ideal']];
-  let kx = 4;
-  for (const [kind, cls, label] of items) {
-    if (kind === 'rect') key.append(svgEl('rect', { x: kx, y: 6, width: 9, height: 9, class: cls }));
-    else key.append(svgEl('line', { x1: kx - 1, x2: kx + 11, y1: 10.5, y2: 10.5, class: cls }));
-    key.append(svgEl('text', { x: kx + 13, y: 14 }, label));
-    kx += 17 + label.length * 5.2;
+  const items = [['rect', 'bar-acc', 'accuracy', 4, 4], ['line', 'diag', 'ideal (confidence = accuracy)', 92, 4],
+    ['rect', 'bar-gap over', 'overconfident gap', 4, 19], ['rect', 'bar-gap under', 'underconfident gap', 124, 19]];
+  for (const [kind, cls, label, kx, ky] of items) {
+    if (kind === 'rect') key.append(svgEl('rect', { x: kx, y: ky, width: 9, height: 9, class: cls }));
+    else key.append(svgEl('line', { x1: kx - 1, x2: kx + 11, y1: ky + 4.5, y2: ky + 4.5, class: cls }));
+    key.append(svgEl('text', { x: kx + 14, y: ky + 8 }, label));
   }
   svg.append(key);
   svg.setAttribute('aria-label', `Reliability diagram; expected calibration error ${fmt(m.ece, 3)}`);
@@ -730,8 +732,8 @@ function drawTimings(svg, cap, r, roundTrip) {
     for (const k of ['decode', 'inference', 'postprocess']) if (t[k + '_s'] != null) rows.push([k, t[k + '_s'] * 1000]);
   }
   const total = t.total_s != null ? t.total_s * 1000 : null;
-  if (roundTrip != null) rows.push(['round trip', roundTrip]);
-  cap.replaceChildren('Time per stage', total != null ? ' · ' : '', total != null ? el('strong', { text: `${ms(total)} on the server` }) : '');
+  cap.replaceChildren('Time per stage', total != null ? ' · ' : '', total != null ? el('strong', { text: `${ms(total)} on the server` }) : '',
+    roundTrip != null ? ` · ${ms(roundTrip)} round trip from this browser` : '');
   const W = Math.max(240, Math.round(svg.parentElement.clientWidth - 12) || 260);
   const rowH = 15, H = rows.length * rowH + 4;
   svg.setAttribute('viewBox', `0 0 ${W} ${Math.max(H, 40)}`);
@@ -740,14 +742,14 @@ function drawTimings(svg, cap, r, roundTrip) {
   const left = 74, right = 56;
   rows.forEach(([name, v], i) => {
     const y = 2 + i * rowH, bw = Math.max(1, ((W - left - right) * v) / max);
-    const cls = name === 'round trip' ? 'bar-rt' : name === 'forward' || name === 'inference' ? 'bar-fwd' : 'bar-time';
+    const cls = name === 'forward' || name === 'inference' ? 'bar-fwd' : 'bar-time';
     svg.append(svgEl('text', { x: left - 6, y: y + rowH / 2 + 3.5, 'text-anchor': 'end', class: 'tlabel' }, name));
     const bar = svgEl('rect', { x: left, y: y + 2, width: bw, height: rowH - 4, rx: 2, class: cls });
     bar.append(svgEl('title', {}, `${name}: ${ms(v)}`));
     svg.append(bar);
     svg.append(svgEl('text', { x: left + bw + 4, y: y + rowH / 2 + 3.5, class: 'tval' }, ms(v)));
   });
-  svg.setAttribute('aria-label', 'Time per stage: ' + rows.map(([k, v]) => `${k} ${ms(v)}`).join(', '));
+  svg.setAttribute('aria-label', 'Time per stage: ' + rows.map(([k, v]) => `${k} ${ms(v)}`).join(', ') + (roundTrip != null ? `; round trip ${ms(roundTrip)}` : ''));
 }
 
 /* ------------------------------------------------------------------ verdict */
@@ -840,7 +842,7 @@ async function main() {
   state.limits = m.limits || {};
   info.replaceChildren('Model ', el('strong', { text: m.name }), ` · ${(m.classes || []).length} classes · ${state.modes.length} calibration modes`);
   if (state.limits.max_upload_bytes)
-    $('#limits-hint').textContent = `Up to ${(state.limits.max_upload_bytes / 1048576).toFixed(0)} MB · own images have no ground truth, so no ECE`;
+    $('#limits-hint').textContent = `Up to ${(state.limits.max_upload_bytes / 1048576).toFixed(0)} MB · no ground truth, so no ECE`;
 
   const modes = [DEFAULT_MODES[0], DEFAULT_MODES[1]].map((d, i) =>
     state.modes.includes(d) ? d : i === 1 ? (state.modes.find((x) => x.startsWith('instcal')) || m.default_calibration || state.modes[0]) : state.modes[0]);

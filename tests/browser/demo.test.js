@@ -79,6 +79,7 @@ async function main() {
   if (!INSTCALD) throw new Error('instcald not found: build it (ninja -C build) or set INSTCALD');
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) if (/^demo-.*\.png$/.test(f)) fs.rmSync(path.join(ARTIFACTS, f));
   console.log(`instcald: ${INSTCALD}\nmodel: ${MODEL}\nchromium: ${CHROMIUM}\nscreenshots: ${ARTIFACTS}`);
 
   const daemon = await startDaemon();
@@ -102,13 +103,13 @@ async function main() {
     const page = ctx.pages()[0] || await ctx.newPage();
     page.setDefaultTimeout(TIMEOUT);
 
-    // Console errors fail the test, except the one 400 the corrupt upload is meant to cause.
+    // Console errors fail the test, except the one error status a step provokes on purpose.
     const consoleErrors = [];
-    let expect400 = false;
+    let expectStatus = 0;
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
       const url = (m.location() && m.location().url) || '';
-      if (expect400 && /status of 400/.test(m.text()) && /\/v1\/segment/.test(url)) return;
+      if (expectStatus && m.text().includes(`status of ${expectStatus}`) && /\/v1\/segment/.test(url)) return;
       consoleErrors.push(`${m.text()} ${url}`);
     });
     page.on('pageerror', (e) => consoleErrors.push('uncaught: ' + e.message));
@@ -194,8 +195,34 @@ async function main() {
       await paneDone(page, 'b', 'fog2.png', `[data-mode="${modeB}"]`);
     }
 
-    /* 6. A corrupt upload gets a plain-words error. */
-    expect400 = true;
+    /* 6. An own image (no ground truth): results and confidence charts, no ECE. */
+    await page.setInputFiles('#file', { name: 'my-street.png', mimeType: 'image/png', buffer: fs.readFileSync(path.join(ROOT, 'static/samples/night.png')) });
+    await paneDone(page, 'a', 'my-street.png');
+    await paneDone(page, 'b', 'my-street.png');
+    const own = await paneInfo(page, 'a');
+    check('own image: segments and histogram, no ECE', own.legend.length > 0 && own.hist > 0 && own.stats.ece === undefined && own.rel === 0,
+      JSON.stringify(own.stats));
+    check('own image: reliability explains it needs a ground truth', /ground truth/.test(await page.textContent('#pane-a .chart-rel')));
+
+    /* 7. Errors in plain words: 413, 415 and 503 as the server sends them (faked
+     * here: provoking them for real needs a 20 MB upload or a saturated queue). */
+    const fakes = [[413, 'too_large', /too large/], [415, 'unsupported_media_type', /not supported/], [503, 'queue_full', /busy/]];
+    for (const [status, code, re] of fakes) {
+      expectStatus = status;
+      await page.route('**/v1/segment', (route) => route.fulfill({ status, contentType: 'application/json',
+        headers: status === 503 ? { 'Retry-After': '1' } : {}, body: JSON.stringify({ error: { code, message: 'x' } }) }), { times: 1 });
+      await page.selectOption('#pane-a .mode', model.calibration_modes.find((m) => m !== 'none' && m !== 'manual') || 'none');
+      await page.waitForSelector('#pane-a .error:not([hidden])');
+      const text = await page.textContent('#pane-a .error');
+      check(`${status} ${code}: plain words`, re.test(text), text);
+      if (status === 503) await page.screenshot({ path: path.join(ARTIFACTS, 'demo-06-busy.png') });
+      await page.selectOption('#pane-a .mode', 'none');
+      await paneDone(page, 'a', 'my-street.png', '[data-mode="none"]');
+    }
+    expectStatus = 0;
+
+    /* 8. A corrupt upload gets a plain-words error. */
+    expectStatus = 400;
     const junk = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), Buffer.from('this is not really a PNG file '.repeat(20))]);
     await page.setInputFiles('#file', { name: 'corrupt.png', mimeType: 'image/png', buffer: junk });
     await page.waitForSelector('#pane-a .error:not([hidden])');
@@ -203,10 +230,10 @@ async function main() {
     const errText = await page.textContent('#pane-a .error');
     check('corrupt file: plain error message', /could not be read as an image/.test(errText), errText);
     check('corrupt file: server said 400', responses.slice(-2).every((r) => r.status === 400 && r.body && r.body.error));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-06-corrupt.png') });
-    expect400 = false;
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-07-corrupt.png') });
+    expectStatus = 0;
 
-    /* 7. Narrow screen: one column, no sideways scrolling. */
+    /* 9. Narrow screen: one column, no sideways scrolling. */
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('#gallery button[data-domain="fog3"]');
     await paneDone(page, 'a', 'fog3.png');
@@ -218,7 +245,7 @@ async function main() {
       return b.top >= a.bottom - 1;
     });
     check('narrow screen: panes stacked', cols);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-07-narrow.png'), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-08-narrow.png'), fullPage: true });
 
     check('no console errors', consoleErrors.length === 0, consoleErrors.join(' | '));
   } finally {

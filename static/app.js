@@ -157,6 +157,7 @@ const state = {
   outlines: true,
   panes: [],
   labelCache: new Map(),
+  pick: 0,
 };
 
 /* ------------------------------------------------------------------ errors in plain words */
@@ -243,18 +244,21 @@ async function sampleLabel(sample) {
 
 /* ------------------------------------------------------------------ inputs */
 async function chooseSample(sample, button) {
+  const pick = ++state.pick;   // a later click wins over a slower earlier one
   for (const b of document.querySelectorAll('.gallery button')) b.setAttribute('aria-pressed', String(b === button));
   const res = await fetch(state.samplesBase + sample.file);
   if (!res.ok) return;
   const blob = await res.blob();
   let label = null;
   try { label = await sampleLabel(sample); } catch (e) { label = null; }
+  if (pick !== state.pick) return;
   setInput({ kind: 'sample', title: sample.title || sample.file, domain: sample.domain, blob, filename: sample.file, label });
   location.hash = 'sample=' + encodeURIComponent(sample.domain || sample.file);
 }
 
 function chooseFile(file) {
   if (!file) return;
+  state.pick++;
   for (const b of document.querySelectorAll('.gallery button')) b.setAttribute('aria-pressed', 'false');
   history.replaceState(null, '', location.pathname + location.search);
   setInput({ kind: 'file', title: file.name, blob: file, filename: file.name, label: null });
@@ -264,6 +268,7 @@ async function setInput(input) {
   state.input = input;
   input.bitmap = null;
   try { input.bitmap = await createImageBitmap(input.blob); } catch (e) { input.bitmap = null; }
+  if (state.input !== input) return;
   const cap = $('#input-caption');
   cap.textContent = input.kind === 'sample'
     ? `${input.title} · SynthCity sample with ground truth`

@@ -11,6 +11,9 @@ echo "== build (release) and all suites"
 build_dir build
 meson test -C build --print-errorlogs --num-processes 2
 
+echo "== browser test (demo page in headless Chromium)"
+"$ROOT/tests/browser/run.sh"
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dnative=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

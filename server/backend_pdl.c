@@ -33,6 +33,7 @@
 #include "base/arena.h"
 #include "base/err.h"
 #include "calib/tent.h"
+#include "image/image.h"
 #include "infer/result_json.h"
 #include "infer/segment.h"
 #include "log.h"
@@ -308,16 +309,6 @@ static int pdl_describe(void *ctx, json_t *obj)
     return 0;
 }
 
-static const char *sniff(const unsigned char *p, size_t n)
-{
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-        return "image/jpeg";
-    if (n >= 8 && memcmp(p, png, 8) == 0)
-        return "image/png";
-    return NULL;
-}
-
 /* Maps an engine error to the response. `what` is "image" or "label". */
 static void engine_error(srv_result *res, int rc, const char *what)
 {
@@ -393,7 +384,16 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
                  (req->rle ? IC_OUT_RLE : 0);
     so.limits.max_pixels = req->max_pixels;
 
-    const char *type = sniff(req->image, req->image_len);
+    ic_image_format fmt = ic_image_sniff(req->image, req->image_len);
+    const char *type = fmt == IC_IMAGE_FORMAT_JPEG  ? "image/jpeg"
+                       : fmt == IC_IMAGE_FORMAT_PNG ? "image/png"
+                                                    : NULL;
+    if (!type && fmt != IC_IMAGE_FORMAT_UNKNOWN) {
+        srv_result_error(res, 415, "unsupported_image",
+                         "%s images are not supported; send JPEG or PNG",
+                         ic_image_format_name(fmt));
+        goto done;
+    }
     if (!type) {
         srv_result_error(res, 400, "bad_image", "the upload is neither a JPEG nor a PNG image");
         goto done;

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# Integration test of instcald with the real Panoptic-DeepLab backend (pdl)
+# on the tiny random-weight test model, on 127.0.0.1 with an ephemeral port:
+# JPEG/PNG, multipart/raw, every calibration mode, labels (ECE, mIoU, PQ),
+# masks that decode and match `instcal segment`, each error path, overload,
+# SIGTERM under load, SIGHUP with a good and a corrupt model, /metrics.
+# Usage: test_instcald_pdl.sh INSTCALD INSTCAL MKIMAGE MODEL SAMPLE_PNG
+set -uo pipefail
+
+INSTCALD=${1:?usage: test_instcald_pdl.sh INSTCALD INSTCAL MKIMAGE MODEL SAMPLE_PNG}
+INSTCAL=${2:?}
+MKIMAGE=${3:?}
+MODEL=${4:?}
+SAMPLE=${5:?}
+for t in curl jq base64 cmp; do
+    command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }
+done
+
+TMP=$(mktemp -d /tmp/instcald-pdl-XXXXXX)
+PIDS=()
+FAILS=0
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+
+# start NAME ARGS...: starts a daemon (pdl backend) logging to $TMP/NAME.log;
+# sets PID and URL once it logs its port.
+start() {
+    local name=$1
+    shift
+    "$INSTCALD" --port 0 --backend pdl --log-level info --static-dir "$TMP/www" "$@" \
+        >"$TMP/$name.log" 2>&1 &
+    PID=$!
+    PIDS+=("$PID")
+    local port=""
+    for _ in $(seq 200); do
+        port=$(sed -n 's/.*event=listening .* port=\([0-9]*\) .*/\1/p' "$TMP/$name.log")
+        [ -n "$port" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { cat "$TMP/$name.log"; echo "FAIL: $name did not start"; exit 1; }
+    URL="http://127.0.0.1:$port"
+}
+
+# expect STATUS DESCRIPTION CURL-ARGS...: body in $TMP/body, headers in $TMP/headers.
+expect() {
+    local want=$1 what=$2
+    shift 2
+    local got
+    got=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' "$@")
+    if [ "$got" = "$want" ]; then ok "$what -> $got"; else fail "$what: want $want, got $got: $(head -c 300 "$TMP/body")"; fi
+}
+
+# expect_error STATUS CODE DESCRIPTION CURL-ARGS...: also the JSON error code and message.
+expect_error() {
+    local want=$1 code=$2 what=$3
+    shift 3
+    expect "$want" "$what" "$@"
+    local got
+    got=$(jq -r '.error.code' <"$TMP/body" 2>/dev/null)
+    [ "$got" = "$code" ] || fail "$what: error code '$got', want '$code'"
+    jq -e '.error.message | length > 0' <"$TMP/body" >/dev/null 2>&1 || fail "$what: no error message"
+}
+
+stop() { # stop PID: SIGTERM, expect exit status 0
+    kill -TERM "$1"
+    wait "$1"
+    local rc=$?
+    [ "$rc" = 0 ] && ok "exit status 0 after SIGTERM" || fail "exit status $rc after SIGTERM"
+}
+
+metric() { # metric URL 'series': prints the value
+    curl -s "$1/metrics" | awk -v s="$2" '$1 == s {print $2}'
+}
+
+wait_inflight() { # wait_inflight N: until the daemon holds N accepted requests
+    for _ in $(seq 400); do
+        [ "$(metric "$URL" instcald_in_flight_requests)" -ge "$1" ] 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fail "never reached $1 requests in flight"
+}
+
+wait_jobs() { for j in $(jobs -p); do [ "$j" = "$PID" ] || wait "$j"; done; }
+
+# ---- fixtures ----------------------------------------------------------------------
+"$MKIMAGE" "$SAMPLE" "$TMP/street.jpg" 320 160 85 &&
+    "$MKIMAGE" "$SAMPLE" "$TMP/street.png" 320 160 &&
+    "$MKIMAGE" "$SAMPLE" "$TMP/big.jpg" 2048 1024 70 || { echo "FAIL: mkimage"; exit 1; }
+head -c 3000 "$TMP/street.jpg" >"$TMP/trunc.jpg"                      # truncated JPEG
+{ printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00'; head -c 4000 /dev/urandom; } >"$TMP/corrupt.jpg"
+printf 'GIF89a\x01\x00\x01\x00\x00\x00\x00;' >"$TMP/img.gif"
+head -c $((2 * 1024 * 1024)) /dev/zero >"$TMP/big.bin"
+mkdir -p "$TMP/www"
+echo '<!doctype html><title>demo</title>' >"$TMP/www/index.html"
+echo secret >"$TMP/secret.txt"
+cp "$MODEL" "$TMP/model.safetensors"
+
+# The reference: `instcal segment` on the same images (JSON with base64 masks),
+# with as many BLAS threads as the daemon's blas_threads (1): a different
+# thread count changes float summation order (~1e-6 relative on the logits),
+# which can flip discrete choices of the panoptic grouping on this random model.
+export OPENBLAS_NUM_THREADS=1
+for mode in none tbn instcal-u instcal-c tent; do
+    "$INSTCAL" segment --model "$MODEL" --calibration "$mode" --outputs panoptic,semantic,rle \
+        --json "$TMP/ref-$mode.json" "$TMP/street.png" 2>/dev/null ||
+        fail "instcal segment --calibration $mode"
+done
+"$INSTCAL" segment --model "$MODEL" --calibration manual --m 0.3 --outputs panoptic,semantic,rle \
+    --json "$TMP/ref-manual.json" "$TMP/street.png" 2>/dev/null || fail "instcal segment manual"
+"$INSTCAL" segment --model "$MODEL" --calibration instcal-c --outputs panoptic,semantic,rle \
+    --json "$TMP/ref-jpeg.json" "$TMP/street.jpg" 2>/dev/null || fail "instcal segment jpeg"
+# Labels made from the reference prediction: its semantic PNG (palette index =
+# class id) and its panoptic PNG + segments_info.
+jq -r '.masks.semantic_png' "$TMP/ref-instcal-c.json" | base64 -d >"$TMP/label_sem.png"
+jq -r '.masks.panoptic_png' "$TMP/ref-instcal-c.json" | base64 -d >"$TMP/label_pan.png"
+jq -c '[.segments[] | {id, category_id, iscrowd: 0}]' "$TMP/ref-instcal-c.json" >"$TMP/label_segments.json"
+
+# ---- good requests -------------------------------------------------------------------
+start main --workers 2 --blas-threads 1 --queue-length 8 --max-upload-bytes 1M \
+    --max-pixels 200000 --model "$TMP/model.safetensors"
+grep -q 'event=listening .*backend=pdl model=tiny-test' "$TMP/main.log" &&
+    ok "startup names backend and model" || fail "startup log: $(grep listening "$TMP/main.log")"
+
+expect 200 "GET /v1/models" "$URL/v1/models"
+jq -e '.models[0] | .name == "tiny-test" and (.classes | length) == 4 and .thing_ids == [2,3]
+       and .calibration_modes == ["none","manual","tbn","instcal-u","instcal-c","tent"]
+       and .limits.max_pixels == 200000 and (.classes[0].color | length) == 3' \
+    "$TMP/body" >/dev/null && ok "models: classes, colours, things, modes, limits" ||
+    fail "models body: $(cat "$TMP/body")"
+expect 200 "GET /v2/models/tiny-test/ready" "$URL/v2/models/tiny-test/ready"
+
+# masks_match FILE REF DESC: the daemon's masks and segments equal instcal segment's
+masks_match() {
+    if jq -e --slurpfile r "$2" '.masks.panoptic_png == $r[0].masks.panoptic_png and
+            .masks.semantic_png == $r[0].masks.semantic_png and
+            ([.segments[] | del(.score)] == [$r[0].segments[] | del(.score)])' "$1" >/dev/null; then
+        ok "$3: masks and segments agree with instcal segment"
+    else
+        fail "$3: differs from instcal segment"
+    fi
+}
+
+expect 200 "raw PNG" -H 'Content-Type: image/png' --data-binary @"$TMP/street.png" \
+    "$URL/v1/segment?calibration=instcal-c&outputs=panoptic,semantic,rle"
+cp "$TMP/body" "$TMP/raw-png.json"
+jq -e '.model == "tiny-test" and .backend == "pdl" and .image.width == 320 and .image.height == 160
+       and .image.type == "image/png" and .calibration.mode == "instcal-c"
+       and (.segments | length) > 0 and (.segments[0].rle.counts | length) > 0
+       and .timings.total_s > 0 and .timings.inference_s > 0 and (.request_id | length) > 0
+       and .confidence.mean_max_prob > 0' "$TMP/body" >/dev/null &&
+    ok "raw PNG response fields" || fail "raw PNG body: $(head -c 600 "$TMP/body")"
+masks_match "$TMP/raw-png.json" "$TMP/ref-instcal-c.json" "raw PNG"
+jq -r '.masks.panoptic_png' "$TMP/raw-png.json" | base64 -d >"$TMP/pan.png"
+jq -r '.masks.panoptic_png' "$TMP/ref-instcal-c.json" | base64 -d >"$TMP/ref-pan.png"
+[ "$(head -c 8 "$TMP/pan.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
+    cmp -s "$TMP/pan.png" "$TMP/ref-pan.png" && ok "panoptic PNG decodes, bytes equal instcal's" ||
+    fail "panoptic PNG bytes differ from instcal segment"
+# the PNG is 320x160: width and height in the IHDR chunk
+[ "$(od -An -tu1 -j16 -N8 "$TMP/pan.png" | tr -s ' ' | sed 's/^ //')" = "0 0 1 64 0 0 0 160" ] &&
+    ok "panoptic PNG is 320x160" || fail "panoptic PNG size"
+
+expect 200 "raw JPEG" -H 'Content-Type: image/jpeg' --data-binary @"$TMP/street.jpg" \
+    "$URL/v1/segment?outputs=panoptic,semantic,rle"
+jq -e '.image.type == "image/jpeg" and .calibration.mode == "instcal-c"' "$TMP/body" >/dev/null ||
+    fail "raw JPEG body"
+masks_match "$TMP/body" "$TMP/ref-jpeg.json" "raw JPEG"
+expect 200 "multipart JPEG" -F "image=@$TMP/street.jpg;type=image/jpeg" \
+    -F outputs=panoptic,semantic,rle "$URL/v1/segment"
+masks_match "$TMP/body" "$TMP/ref-jpeg.json" "multipart JPEG"
+
+for mode in none manual tbn instcal-u instcal-c tent; do
+    expect 200 "multipart PNG calibration=$mode" -F "image=@$TMP/street.png;type=image/png" \
+        -F "calibration=$mode" -F m=0.3 -F outputs=panoptic,semantic,rle "$URL/v1/segment"
+    jq -e --arg m "$mode" '.calibration.mode == $m and (.segments | length) > 0' "$TMP/body" \
+        >/dev/null || fail "$mode body: $(head -c 300 "$TMP/body")"
+    masks_match "$TMP/body" "$TMP/ref-$mode.json" "calibration=$mode"
+done
+jq -e '.calibration.m == 0.3' "$TMP/ref-manual.json" >/dev/null || fail "manual m in reference"
+expect 200 "tent twice gives the same answer (episodic)" -F "image=@$TMP/street.png" \
+    -F calibration=tent -F outputs=panoptic,semantic,rle "$URL/v1/segment"
+masks_match "$TMP/body" "$TMP/ref-tent.json" "second tent request"
+expect 200 "all outputs" -F "image=@$TMP/street.png" \
+    -F outputs=panoptic,semantic,confidence,overlay "$URL/v1/segment"
+jq -e '.masks | has("panoptic_png") and has("semantic_png") and has("confidence_png")
+       and has("overlay_png")' "$TMP/body" >/dev/null && ok "four masks" || fail "masks missing"
+expect 200 "outputs=none" -F "image=@$TMP/street.png" -F outputs=none "$URL/v1/segment"
+jq -e '.masks == {} and (.segments | length) > 0' "$TMP/body" >/dev/null || fail "outputs=none"
+
+# labels: ECE in [0, 1]; a label made from the prediction scores mIoU 1 and PQ 1
+expect 200 "semantic label" -F "image=@$TMP/street.png" -F "label=@$TMP/label_sem.png" \
+    -F calibration=instcal-c "$URL/v1/segment"
+jq -e '.metrics.ece >= 0 and .metrics.ece <= 1 and .metrics.miou == 1 and
+       (.metrics.reliability | length) > 0' "$TMP/body" >/dev/null &&
+    ok "ECE $(jq .metrics.ece "$TMP/body") in [0,1], mIoU 1" ||
+    fail "semantic label metrics: $(jq -c .metrics "$TMP/body")"
+expect 200 "panoptic label + label_segments" -F "image=@$TMP/street.png" \
+    -F "label=@$TMP/label_pan.png" -F "label_segments=<$TMP/label_segments.json" \
+    -F calibration=instcal-c "$URL/v1/segment"
+jq -e '.metrics.ece >= 0 and .metrics.ece <= 1 and .metrics.pq.pq > 0.999' "$TMP/body" >/dev/null &&
+    ok "PQ $(jq .metrics.pq.pq "$TMP/body") with a panoptic label" ||
+    fail "panoptic label metrics: $(jq -c .metrics "$TMP/body" | head -c 400)"
+
+# ---- error paths: documented status + JSON error; the daemon keeps serving ---------------
+expect_error 400 bad_image "corrupt JPEG" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/corrupt.jpg" "$URL/v1/segment"
+expect_error 400 bad_image "truncated JPEG" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/trunc.jpg" "$URL/v1/segment"
+expect_error 400 bad_image "truncated JPEG (multipart)" -F "image=@$TMP/trunc.jpg" "$URL/v1/segment"
+expect_error 400 bad_image "PNG sent as image/jpeg" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/street.png" "$URL/v1/segment"
+expect_error 415 unsupported_image "GIF in a multipart upload" -F "image=@$TMP/img.gif" \
+    "$URL/v1/segment"
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' >"$TMP/trunc.mp"
+head -c 2000 "$TMP/street.jpg" >>"$TMP/trunc.mp"
+expect_error 400 bad_multipart "truncated multipart" \
+    -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary @"$TMP/trunc.mp" \
+    "$URL/v1/segment"
+expect_error 415 unsupported_media_type "wrong content type" -H 'Content-Type: application/json' \
+    --data-binary '{"image":1}' "$URL/v1/segment"
+expect_error 413 too_large "body over the limit" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/big.bin" "$URL/v1/segment"
+expect_error 413 too_large "pixels over the limit (2048x1024 > 200000)" \
+    -H 'Content-Type: image/jpeg' --data-binary @"$TMP/big.jpg" "$URL/v1/segment"
+expect_error 400 bad_parameter "unknown mode" -F "image=@$TMP/street.jpg" -F calibration=magic \
+    "$URL/v1/segment"
+expect_error 400 bad_parameter "m > 1" -F "image=@$TMP/street.jpg" -F calibration=manual -F m=1.5 \
+    "$URL/v1/segment"
+expect_error 400 bad_parameter "m < 0" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/street.jpg" "$URL/v1/segment?calibration=manual&m=-0.1"
+expect_error 400 missing_image "missing image" -F calibration=tbn "$URL/v1/segment"
+expect_error 400 bad_label "label of another size" -F "image=@$TMP/street.jpg" \
+    -F "label=@$TMP/street.png" "$URL/v1/segment"
+expect_error 400 bad_parameter "label_segments without label" -F "image=@$TMP/street.jpg" \
+    -F "label_segments=[]" "$URL/v1/segment"
+expect_error 405 method_not_allowed "wrong method" -X PUT "$URL/v1/segment"
+grep -qi '^Allow: POST' "$TMP/headers" || fail "405 without Allow"
+expect_error 404 not_found "unknown route" "$URL/v1/segmentation"
+expect_error 403 forbidden "path traversal" --path-as-is "$URL/../secret.txt"
+expect_error 403 forbidden "encoded path traversal" --path-as-is "$URL/%2e%2e/secret.txt"
+expect 200 "still alive" "$URL/healthz"
+expect 200 "and still segmenting" -H 'Content-Type: image/png' --data-binary @"$TMP/street.png" \
+    "$URL/v1/segment?outputs=panoptic,semantic,rle"
+masks_match "$TMP/body" "$TMP/ref-instcal-c.json" "after the errors"
+
+# ---- metrics -------------------------------------------------------------------------------
+S='instcald_http_requests_total{route="segment",status="200",calibration="tbn"}'
+BEFORE=$(metric "$URL" "$S")
+expect 200 "one tbn request" -H 'Content-Type: image/jpeg' --data-binary @"$TMP/street.jpg" \
+    "$URL/v1/segment?calibration=tbn"
+AFTER=$(metric "$URL" "$S")
+[ "$AFTER" = $((${BEFORE:-0} + 1)) ] && ok "request counter moved ${BEFORE:-0} -> $AFTER" ||
+    fail "request counter ${BEFORE:-0} -> $AFTER"
+[ "$(metric "$URL" instcald_inference_seconds_count)" -gt 10 ] && ok "inference histogram counts" ||
+    fail "inference histogram"
+expect 200 "GET /metrics" "$URL/metrics"
+if command -v promtool >/dev/null; then
+    out=$(promtool check metrics <"$TMP/body" 2>&1)
+    [ -z "$out" ] && ok "promtool check metrics is clean" || fail "promtool: $out"
+else
+    echo "note: promtool not installed (apt-get install prometheus); lint skipped"
+fi
+grep -q 'instcald_build_info{version="[^"]*",model="tiny-test"} 1' "$TMP/body" ||
+    fail "build_info lacks the model"
+
+# ---- SIGHUP: good model (with a request in flight), then a corrupt one -------------------------
+curl -s -o "$TMP/hup-inflight.json" -w '%{http_code}' -H 'Content-Type: image/png' \
+    --data-binary @"$TMP/street.png" "$URL/v1/segment?calibration=tent&outputs=panoptic,semantic,rle" \
+    >"$TMP/hup-inflight.code" &
+cp "$MODEL" "$TMP/model.new" && mv "$TMP/model.new" "$TMP/model.safetensors" # replace by rename
+kill -HUP "$PID"
+wait_jobs
+[ "$(cat "$TMP/hup-inflight.code")" = 200 ] && ok "request during reload completed" ||
+    fail "request during reload: $(cat "$TMP/hup-inflight.code")"
+for _ in $(seq 100); do
+    [ "$(metric "$URL" 'instcald_model_reloads_total{result="success"}')" = 1 ] && break
+    sleep 0.05
+done
+[ "$(metric "$URL" 'instcald_model_reloads_total{result="success"}')" = 1 ] &&
+    ok "SIGHUP with a good model: reloaded" || fail "good reload not counted"
+head -c 5000 "$MODEL" >"$TMP/model.new" && mv "$TMP/model.new" "$TMP/model.safetensors"
+kill -HUP "$PID"
+for _ in $(seq 100); do
+    [ "$(metric "$URL" 'instcald_model_reloads_total{result="failure"}')" = 1 ] && break
+    sleep 0.05
+done
+[ "$(metric "$URL" 'instcald_model_reloads_total{result="failure"}')" = 1 ] &&
+    ok "SIGHUP with a corrupt model: failure counted" || fail "failed reload not counted"
+grep -q 'event=reload result=failure model=tiny-test error=' "$TMP/main.log" &&
+    ok "failed reload logged" || fail "failed reload not logged"
+expect 200 "old model keeps serving" -H 'Content-Type: image/png' --data-binary @"$TMP/street.png" \
+    "$URL/v1/segment?outputs=panoptic,semantic,rle"
+masks_match "$TMP/body" "$TMP/ref-instcal-c.json" "after the corrupt reload"
+expect 200 "ready after the corrupt reload" "$URL/readyz"
+grep -q 'event=request id=[^ ]* method=POST path=/v1/segment route=segment status=200 .*infer_ms=' \
+    "$TMP/main.log" && ok "request log line with stage timings" || fail "request log line"
+stop "$PID"
+
+# ---- out of memory: a worker arena cap too small for the image -> 503 -----------------------------
+start oom --workers 1 --worker-memory 64K --model "$MODEL"
+expect_error 503 out_of_memory "image needs more than worker_memory" -H 'Content-Type: image/png' \
+    --data-binary @"$TMP/street.png" "$URL/v1/segment"
+[ "$(metric "$URL" 'instcald_rejected_requests_total{reason="out_of_memory"}')" = 1 ] &&
+    ok "out_of_memory counted" || fail "out_of_memory metric"
+stop "$PID"
+
+# ---- overload: 1 worker + queue 1; two slow jobs held, then 6 more clients ----------------------
+start overload --workers 1 --queue-length 1 --model "$MODEL"
+for i in 1 2; do
+    curl -s -o "$TMP/ovk$i.json" -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
+        --data-binary @"$TMP/big.jpg" "$URL/v1/segment?calibration=none" >"$TMP/ovk$i" &
+    wait_inflight "$i"
+done
+for i in $(seq 6); do
+    curl -s -o /dev/null -D "$TMP/ov$i.h" -w '%{http_code} %{time_total}\n' \
+        -H 'Content-Type: image/jpeg' --data-binary @"$TMP/street.jpg" "$URL/v1/segment" \
+        >"$TMP/ov$i" &
+done
+wait_jobs
+n503=$(cat "$TMP"/ov[1-6] | grep -c '^503 ')
+slow=$(cat "$TMP"/ov[1-6] | awk '$1 == 503 && $2 > 0.5' | wc -l)
+[ "$n503" = 6 ] && ok "overload: all 6 excess clients got 503" ||
+    fail "overload: $n503/6 got 503 ($(cat "$TMP"/ov[1-6] | tr '\n' ' '))"
+[ "$slow" = 0 ] && ok "503s came quickly" || fail "$slow 503s took over 0.5 s"
+grep -qi '^Retry-After:' "$TMP/ov1.h" && ok "503 has Retry-After" || fail "503 without Retry-After"
+for i in 1 2; do
+    [ "$(cat "$TMP/ovk$i")" = 200 ] && jq -e '.image.width == 2048 and (.segments | length) > 0' \
+        "$TMP/ovk$i.json" >/dev/null && ok "held request $i: correct result" ||
+        fail "held request $i: $(cat "$TMP/ovk$i")"
+done
+[ "$(metric "$URL" 'instcald_rejected_requests_total{reason="queue_full"}')" = 6 ] ||
+    fail "queue_full metric"
+stop "$PID"
+
+# ---- SIGTERM under load: every accepted request completes, exit 0 --------------------------------
+start drain --workers 1 --queue-length 4 --model "$MODEL"
+for i in 1 2 3 4; do
+    curl -s -o "$TMP/dr$i.json" -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
+        --data-binary @"$TMP/big.jpg" "$URL/v1/segment?calibration=tent" >"$TMP/dr$i" &
+done
+wait_inflight 4
+kill -TERM "$PID"
+sleep 0.1
+expect_error 503 shutting_down "new request while draining" -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/street.jpg" "$URL/v1/segment"
+expect 503 "readyz while draining" "$URL/readyz"
+wait_jobs
+wait "$PID"
+rc=$?
+[ "$rc" = 0 ] && ok "drain exit status 0" || fail "drain exit status $rc"
+n200=$(cat "$TMP"/dr[1-4] | grep -c '^200$')
+[ "$n200" = 4 ] && ok "all 4 accepted requests completed" || fail "drain: $n200/4 completed"
+for i in 1 2 3 4; do
+    jq -e '.calibration.mode == "tent" and (.segments | length) > 0' "$TMP/dr$i.json" >/dev/null ||
+        fail "drained request $i body"
+done
+
+# ---- startup errors ------------------------------------------------------------------------------
+"$INSTCALD" --port 0 --model "$TMP/model.safetensors" >"$TMP/bad.log" 2>&1 # the corrupt file
+rc=$?
+[ "$rc" != 0 ] && grep -q "cannot load model $TMP/model.safetensors" "$TMP/bad.log" &&
+    ok "corrupt model refused at startup" || fail "corrupt model at startup: rc=$rc $(tail -1 "$TMP/bad.log")"
+"$INSTCALD" --port 0 --model '' >"$TMP/bad.log" 2>&1
+rc=$?
+[ "$rc" != 0 ] && grep -q "no model" "$TMP/bad.log" && ok "empty model refused" ||
+    fail "empty model: rc=$rc"
+
+echo "failures: $FAILS"
+[ "$FAILS" = 0 ]

@@ -31,6 +31,7 @@ static const char usage[] =
     "  --size HxW             training crop, multiples of 16 (default: config train_crop,\n"
     "                         else 256x512)\n"
     "  --init X               InstCal-U initial strength (default: the config's, 0.1 officially)\n"
+    "  --prior X              InstCal-C prior strength (default: the config's, 0.1 officially)\n"
     "  --batch B              images per micro-batch (default 4, as the official recipe)\n"
     "  --accum A              micro-batches per step (default 1)\n"
     "  --iters N              iterations (default 1000)\n"
@@ -123,7 +124,7 @@ static char *config_text(const char *config, const char *model)
 int cmd_calibrate(int argc, char **argv)
 {
     const char *model = NULL, *config = NULL, *method = NULL, *data = NULL, *synth = NULL,
-               *synth_seed = NULL, *render = NULL, *size = NULL, *init = NULL, *batch = NULL,
+               *synth_seed = NULL, *render = NULL, *size = NULL, *init = NULL, *prior = NULL, *batch = NULL,
                *accum = NULL, *iters = NULL, *lr = NULL, *warmup = NULL, *seed = NULL,
                *augment = NULL, *out = NULL, *ckdir = NULL, *ckevery = NULL, *val = NULL,
                *val_every = NULL, *val_limit = NULL, *log_every = NULL;
@@ -132,7 +133,7 @@ int cmd_calibrate(int argc, char **argv)
         {"model", &model, NULL}, {"config", &config, NULL}, {"method", &method, NULL},
         {"data", &data, NULL}, {"synth", &synth, NULL}, {"synth-seed", &synth_seed, NULL},
         {"render", &render, NULL}, {"size", &size, NULL}, {"init", &init, NULL},
-        {"batch", &batch, NULL}, {"accum", &accum, NULL}, {"iters", &iters, NULL},
+        {"prior", &prior, NULL}, {"batch", &batch, NULL}, {"accum", &accum, NULL}, {"iters", &iters, NULL},
         {"lr", &lr, NULL}, {"warmup", &warmup, NULL}, {"seed", &seed, NULL},
         {"augment", &augment, NULL}, {"out", &out, NULL}, {"checkpoint-dir", &ckdir, NULL},
         {"checkpoint-every", &ckevery, NULL}, {"resume", NULL, &resume}, {"val", &val, NULL},
@@ -148,7 +149,7 @@ int cmd_calibrate(int argc, char **argv)
     }
     const int is_u = !strcmp(method, "u");
     int n_iters = 1000, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
-    double base_lr = 2.5e-3, u_init = -1;
+    double base_lr = 2.5e-3, u_init = -1, c_prior = -1;
     uint64_t sd = 0, sseed = 0;
     ic_trainer_opts to = ic_trainer_opts_default(1);
     to.batch = 4;
@@ -161,6 +162,7 @@ int cmd_calibrate(int argc, char **argv)
         cli_int("val-limit", val_limit, 1, 1 << 30, &v_limit) ||
         cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
         parse_double("lr", lr, 0, 10, &base_lr) || parse_double("init", init, 0, 1, &u_init) ||
+        parse_double("prior", prior, 0, 1, &c_prior) ||
         parse_u64("seed", seed, &sd) || parse_u64("synth-seed", synth_seed, &sseed) ||
         parse_size(size, &h, &w) || parse_size(render, &rh, &rw))
         return 2;
@@ -193,6 +195,10 @@ int cmd_calibrate(int argc, char **argv)
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     ic_calib_mode mode = is_u ? IC_CALIB_INSTCAL_U : IC_CALIB_INSTCAL_C;
+    if (!have_ck && !is_u && c_prior >= 0 && ic_pdl_set_calib_prior(net, (float)c_prior)) {
+        fprintf(stderr, "--prior: %s\n", ic_error_message());
+        goto out;
+    }
     if (!have_ck &&
         ic_pdl_add_calibration(net, mode, u_init >= 0 ? (float)u_init : cfg->u_init, sd)) {
         fprintf(stderr, "cannot add calibration tensors: %s\n", ic_error_message());

@@ -1,5 +1,6 @@
 /* Trainable storage, initialisation, calibration tensors and saving of a
  * Panoptic-DeepLab (see pdl_train.h). */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -330,6 +331,43 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
     else
         net->has_c = 1;
     return rebuild_params(net);
+}
+
+int ic_pdl_set_calib_prior(ic_pdl *net, float prior)
+{
+    if (!(prior >= 0.0f && prior <= 1.0f))
+        return ic_error_set(IC_EINVAL, "InstCal-C prior %g is outside [0, 1]", (double)prior);
+    json_error_t jerr;
+    json_t *root = json_loads(net->config_json, 0, &jerr);
+    if (!root)
+        return ic_error_set(IC_EINVAL, "model config text is not JSON: %s", jerr.text);
+    json_t *cal = json_object_get(root, "calibration");
+    if (!json_is_object(cal)) {
+        cal = json_object();
+        json_object_set_new(root, "calibration", cal);
+    }
+    json_t *cc = json_object_get(cal, "instcal_c");
+    if (!json_is_object(cc)) {
+        cc = json_object();
+        json_object_set_new(cal, "instcal_c", cc);
+    }
+    json_object_set_new(cc, "prior", json_real(prior));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text)
+        return ic_error_set(IC_ENOMEM, "model: no memory");
+    char *copy = ic_malloc(strlen(text) + 1);
+    if (!copy) {
+        free(text);
+        return ic_error_set(IC_ENOMEM, "model: no memory");
+    }
+    strcpy(copy, text);
+    free(text);
+    ic_free(net->config_json);
+    net->config_json = copy;
+    net->cfg.c_prior = prior;
+    net->cshape.prior = prior;
+    return 0;
 }
 
 int ic_pdl_params(ic_pdl *net, ic_param **ret, int *ret_n)

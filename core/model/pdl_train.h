@@ -48,6 +48,10 @@ int ic_pdl_make_trainable(ic_pdl *net);
  * Replaces existing ones. The model must be trainable. */
 int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64_t seed);
 
+/* Sets InstCal-C's prior strength (the official code fixes it at 0.1) in
+ * the model and in the config text it saves. Returns 0, IC_EINVAL, IC_ENOMEM. */
+int ic_pdl_set_calib_prior(ic_pdl *net, float prior);
+
 /* The parameter list (valid until the model changes shape or is freed). */
 int ic_pdl_params(ic_pdl *net, ic_param **ret, int *ret_n);
 

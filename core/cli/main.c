@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"segment", cmd_segment, "segment images, write masks, overlay and JSON"},
     {"eval", cmd_eval, "evaluate a model on a COCO-panoptic dataset (mIoU, PQ, ECE)"},
+    {"convert", cmd_convert, "convert a detectron2 checkpoint (instcal convert detectron2 ...)"},
     {"bench", cmd_bench, "benchmarks (instcal bench ops)"},
     {"synth", cmd_synth, "render SynthCity street scenes (COCO-panoptic, 7 domains)"},
     {"train", cmd_train, "train a Panoptic-DeepLab (COCO-panoptic data or SynthCity on the fly)"},

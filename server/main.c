@@ -143,7 +143,9 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    /* Non-blocking: a signal that poll() saw pending may be delivered to a
+     * thread's handler (and so to the pipe) before read() takes it. */
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
         srv_log(SRV_LOG_ERROR, "event=startup error=\"signalfd: %s\"", strerror(errno));
         return 1;

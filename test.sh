@@ -4,7 +4,7 @@
 # Usage: ./test.sh
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
-ensure_packages "${BUILD_PACKAGES[@]}" python3 python3-numpy
+ensure_packages "${BUILD_PACKAGES[@]}" python3 python3-numpy curl jq prometheus
 cd "$ROOT"
 
 echo "== build (release) and all suites"

@@ -250,6 +250,12 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     srv_req *req = cls;
     if (req->reject_status)
         return MHD_NO;
+    if (!key) {
+        /* libmicrohttpd passes key NULL for a part whose Content-Disposition
+         * has no name= (found by tests/fuzz: it crashed the daemon). */
+        reject(req, 400, "bad_multipart", "a form part has no name");
+        return MHD_NO;
+    }
     srv_buf *file = strcmp(key, "image") == 0            ? &req->image
                     : strcmp(key, "label") == 0          ? &req->label
                     : strcmp(key, "label_segments") == 0 ? &req->label_segments

@@ -14,6 +14,14 @@ meson test -C build --print-errorlogs --num-processes 2
 echo "== browser test (demo page in headless Chromium)"
 "$ROOT/tests/browser/run.sh"
 
+echo "== fuzz (short), hostile inputs, soak, deployment files and scale-out"
+ensure_packages clang libclang-rt-14-dev nginx systemd
+tests/fuzz/run.sh 15
+tests/hostile/run.sh build/server/instcald
+tests/hostile/sigterm.sh build/server/instcald 5
+tests/soak/run.sh build/server/instcald 2000 4
+tests/deploy/run.sh build/server/instcald 3000
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dnative=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -177,8 +177,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ctype = line;
     } else if (mode == 2) {
         size_t used = first_line(p, n, line, sizeof line);
+        /* A request target holds visible ASCII only; a CR, control byte or
+         * 8-bit byte there makes a malformed request line, which
+         * libmicrohttpd may answer by closing the connection (not a daemon
+         * fault), so those bytes are mapped like spaces. */
         for (char *c = line; *c; c++)
-            if (*c == ' ' || *c == '#')
+            if (*c == ' ' || *c == '#' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
                 *c = '_';
         p += used;
         n -= used;

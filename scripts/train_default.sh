@@ -7,7 +7,9 @@
 #
 # Stages (all on SynthCity *source* scenes only; no target domain is used for
 # training or for choosing a hyper-parameter):
-#   1. base:   instcal train, synthcity-small, 3000 iterations x batch 8 at 128x256
+#   1. base:   instcal train, synthcity-small, batch 8 at 128x256: 3000 iterations,
+#              then the same run resumed with a 6000-iteration schedule (this is
+#              how the shipped model was made: the first schedule proved short)
 #   2. m:      the manual strength chosen on strongly augmented source images
 #              (instcal eval --suite picks it); it also initialises InstCal-U
 #              and sets InstCal-C's prior (the official code fixes both at 0.1)
@@ -22,13 +24,16 @@ mkdir -p "$WORK"
 cd "$WORK"
 
 base=$WORK/synthcity-small-base.safetensors
-if [ ! -f "$base" ]; then
+train_base() { # ITERS OUT
     resume=""
     [ -f "$WORK/synthcity-small/last_checkpoint" ] && resume=--resume
     "$BIN" train --config "$CFG" --synth 60000 --synth-seed 0 --size 128x256 --batch 8 \
-        --iters 3000 --lr 1e-3 --warmup 200 --seed 1 --checkpoint-dir "$WORK/synthcity-small" \
-        --checkpoint-every 100 --log-every 10 --out "$base" $resume
-fi
+        --iters "$1" --lr 1e-3 --warmup 200 --seed 1 --checkpoint-dir "$WORK/synthcity-small" \
+        --checkpoint-every 100 --log-every 10 --out "$2" $resume
+}
+[ -f "$WORK/synthcity-small-base-3000.safetensors" ] || [ -f "$base" ] ||
+    train_base 3000 "$WORK/synthcity-small-base-3000.safetensors"
+[ -f "$base" ] || train_base 6000 "$base"
 
 # The manual strength on augmented source data (the suite's own selection).
 if [ ! -f "$WORK/manual_m" ]; then

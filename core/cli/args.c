@@ -140,3 +140,49 @@ int cli_calib_opts(const char *mode, const char *m, ic_calib_opts *opts)
     }
     return 0;
 }
+
+int cli_double(const char *name, const char *value, double lo, double hi, double *out)
+{
+    if (!value)
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || *end || end == value || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "--%s must be a number in [%g, %g], got '%s'\n", name, lo, hi, value);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_u64(const char *name, const char *value, uint64_t *out)
+{
+    if (!value)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end || end == value || value[0] == '-') {
+        fprintf(stderr, "--%s must be a non-negative integer, got '%s'\n", name, value);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_size(const char *value, int *h, int *w)
+{
+    if (!value)
+        return 0;
+    int a, b;
+    char x;
+    if (sscanf(value, "%d%c%d", &a, &x, &b) != 3 || (x != 'x' && x != 'X') || a < 16 || b < 16 ||
+        a > 8192 || b > 8192) {
+        fprintf(stderr, "size '%s': expected HxW, e.g. 256x512\n", value);
+        return 1;
+    }
+    *h = a;
+    *w = b;
+    return 0;
+}

@@ -6,6 +6,7 @@
 #define IC_CLI_ARGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "calib/calib.h"
 
@@ -36,5 +37,15 @@ int cli_calib_opts(const char *mode, const char *m, ic_calib_opts *opts);
 
 /* Parses a positive integer option (NULL keeps *out). Returns nonzero on error. */
 int cli_int(const char *name, const char *value, int lo, int hi, int *out);
+
+/* Parses an optional number in [lo, hi] (NULL keeps *out). Prints and
+ * returns nonzero on a bad value. */
+int cli_double(const char *name, const char *value, double lo, double hi, double *out);
+
+/* Parses an optional non-negative 64-bit integer (NULL keeps *out). */
+int cli_u64(const char *name, const char *value, uint64_t *out);
+
+/* Parses an optional "HxW" (16..8192 each; NULL keeps *h, *w). */
+int cli_size(const char *value, int *h, int *w);
 
 #endif

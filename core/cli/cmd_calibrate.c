@@ -48,52 +48,6 @@ static const char usage[] =
     "  --val-limit N          validate on the first N images only\n"
     "  --log-every K          progress line every K iterations (default 20)\n";
 
-static int parse_size(const char *s, int *h, int *w)
-{
-    if (!s)
-        return 0;
-    int a, b;
-    char x;
-    if (sscanf(s, "%d%c%d", &a, &x, &b) != 3 || (x != 'x' && x != 'X') || a < 16 || b < 16 ||
-        a > 8192 || b > 8192) {
-        fprintf(stderr, "size '%s': expected HxW, e.g. 256x512\n", s);
-        return 1;
-    }
-    *h = a;
-    *w = b;
-    return 0;
-}
-
-static int parse_double(const char *name, const char *s, double lo, double hi, double *out)
-{
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "--%s must be a number in [%g, %g], got '%s'\n", name, lo, hi, s);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_u64(const char *name, const char *s, uint64_t *out)
-{
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || end == s || s[0] == '-') {
-        fprintf(stderr, "--%s must be a non-negative integer, got '%s'\n", name, s);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* The config text of the run: --config's file, else the model's metadata. */
 static char *config_text(const char *config, const char *model)
 {
@@ -161,10 +115,10 @@ int cmd_calibrate(int argc, char **argv)
         cli_int("val-every", val_every, 1, 1 << 30, &v_every) ||
         cli_int("val-limit", val_limit, 1, 1 << 30, &v_limit) ||
         cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
-        parse_double("lr", lr, 0, 10, &base_lr) || parse_double("init", init, 0, 1, &u_init) ||
-        parse_double("prior", prior, 0, 1, &c_prior) ||
-        parse_u64("seed", seed, &sd) || parse_u64("synth-seed", synth_seed, &sseed) ||
-        parse_size(size, &h, &w) || parse_size(render, &rh, &rw))
+        cli_double("lr", lr, 0, 10, &base_lr) || cli_double("init", init, 0, 1, &u_init) ||
+        cli_double("prior", prior, 0, 1, &c_prior) ||
+        cli_u64("seed", seed, &sd) || cli_u64("synth-seed", synth_seed, &sseed) ||
+        cli_size(size, &h, &w) || cli_size(render, &rh, &rw))
         return 2;
     if (augment && strcmp(augment, "light") && strcmp(augment, "strong")) {
         fprintf(stderr, "--augment must be light or strong\n");

@@ -104,7 +104,9 @@ const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w)
     return names[choose_path(p, w, ow)];
 }
 
-/* Output tile of the im2col path, in floats (1 MiB, about one L2). */
+/* Output tile of the im2col path, in floats (1 MiB, about one L2), used
+ * when K = cin/groups * kh * kw is below IC_CONV2D_THIN_K. */
+#define IC_CONV2D_THIN_K 64
 #define IC_CONV2D_OUT_TILE ((size_t)1 << 18)
 
 /* How the im2col path cuts one group's work: `rows` output rows by `chans`
@@ -128,7 +130,10 @@ static tile_plan im2col_plan(const ic_conv2d_params *p, int oh, int ow)
      * output is most of the work */
     const size_t g_out = (size_t)(p->cout / p->groups);
     const size_t c_rows = IC_CONV2D_OUT_TILE / (g_out * (size_t)ow);
-    if (rows > c_rows)
+    /* ... but only for a thin K: with a deep K the tile cap just splits one
+     * efficient sgemm into many that each repack the weights (res3's 1x1
+     * stride-2 shortcut ran at 0.56 of sgemm with AVX-512 kernels). */
+    if (g_in * kk < IC_CONV2D_THIN_K && rows > c_rows)
         rows = c_rows;
     if (rows * (size_t)ow < IC_CONV2D_MIN_COLS)
         rows = (IC_CONV2D_MIN_COLS + (size_t)ow - 1) / (size_t)ow;

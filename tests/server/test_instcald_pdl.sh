@@ -16,79 +16,10 @@ for t in curl jq base64 cmp; do
     command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }
 done
 
-TMP=$(mktemp -d /tmp/instcald-pdl-XXXXXX)
-PIDS=()
-FAILS=0
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+lib_init instcald-pdl
+DAEMON_ARGS=(--backend pdl --static-dir "$TMP/www")
 
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-
-# start NAME ARGS...: starts a daemon (pdl backend) logging to $TMP/NAME.log;
-# sets PID and URL once it logs its port.
-start() {
-    local name=$1
-    shift
-    "$INSTCALD" --port 0 --backend pdl --log-level info --static-dir "$TMP/www" "$@" \
-        >"$TMP/$name.log" 2>&1 &
-    PID=$!
-    PIDS+=("$PID")
-    local port=""
-    for _ in $(seq 200); do
-        port=$(sed -n 's/.*event=listening .* port=\([0-9]*\) .*/\1/p' "$TMP/$name.log")
-        [ -n "$port" ] && break
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { cat "$TMP/$name.log"; echo "FAIL: $name did not start"; exit 1; }
-    URL="http://127.0.0.1:$port"
-}
-
-# expect STATUS DESCRIPTION CURL-ARGS...: body in $TMP/body, headers in $TMP/headers.
-expect() {
-    local want=$1 what=$2
-    shift 2
-    local got
-    got=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' "$@")
-    if [ "$got" = "$want" ]; then ok "$what -> $got"; else fail "$what: want $want, got $got: $(head -c 300 "$TMP/body")"; fi
-}
-
-# expect_error STATUS CODE DESCRIPTION CURL-ARGS...: also the JSON error code and message.
-expect_error() {
-    local want=$1 code=$2 what=$3
-    shift 3
-    expect "$want" "$what" "$@"
-    local got
-    got=$(jq -r '.error.code' <"$TMP/body" 2>/dev/null)
-    [ "$got" = "$code" ] || fail "$what: error code '$got', want '$code'"
-    jq -e '.error.message | length > 0' <"$TMP/body" >/dev/null 2>&1 || fail "$what: no error message"
-}
-
-stop() { # stop PID: SIGTERM, expect exit status 0
-    kill -TERM "$1"
-    wait "$1"
-    local rc=$?
-    [ "$rc" = 0 ] && ok "exit status 0 after SIGTERM" || fail "exit status $rc after SIGTERM"
-}
-
-metric() { # metric URL 'series': prints the value
-    curl -s "$1/metrics" | awk -v s="$2" '$1 == s {print $2}'
-}
-
-wait_inflight() { # wait_inflight N: until the daemon holds N accepted requests
-    for _ in $(seq 400); do
-        [ "$(metric "$URL" instcald_in_flight_requests)" -ge "$1" ] 2>/dev/null && return 0
-        sleep 0.05
-    done
-    fail "never reached $1 requests in flight"
-}
-
-wait_jobs() { for j in $(jobs -p); do [ "$j" = "$PID" ] || wait "$j"; done; }
 
 # ---- fixtures ----------------------------------------------------------------------
 "$MKIMAGE" "$SAMPLE" "$TMP/street.jpg" 320 160 85 &&

@@ -19,6 +19,13 @@
  * nothing we use needs them and they would cost memory per request. */
 #define PNG_CHUNK_MAX ((png_alloc_size_t)8 << 20)
 
+/* No single libpng buffer may be larger than this. libpng 1.6.39 does not
+ * apply the chunk limit above to every chunk: a 7x5 PNG whose sPLT chunk
+ * claims 2 GB made it allocate 2 GB before reading a byte of that chunk
+ * (found by fuzz_image). Legitimate buffers are rows (our pixel limits keep
+ * them far below this), zlib state and the small chunks we read. */
+#define PNG_BUFFER_MAX (2 * PNG_CHUNK_MAX)
+
 typedef struct png_io {
     /* reading */
     const unsigned char *src;
@@ -29,6 +36,7 @@ typedef struct png_io {
     size_t dst_len, dst_cap;
     /* both */
     int oom;
+    size_t refused; /* size of a buffer over PNG_BUFFER_MAX, 0 if none */
     char msg[256];
 } png_io;
 
@@ -53,12 +61,15 @@ static void on_png_warning(png_structp png, png_const_charp msg)
 
 static png_voidp on_png_malloc(png_structp png, png_alloc_size_t size)
 {
-    void *p = ic_malloc(size);
-    if (!p) {
-        png_io *io = png_get_mem_ptr(png);
+    png_io *io = png_get_mem_ptr(png);
+    if (size > PNG_BUFFER_MAX) {
         if (io)
-            io->oom = 1;
+            io->refused = size;
+        return NULL;
     }
+    void *p = ic_malloc(size);
+    if (!p && io)
+        io->oom = 1;
     return p;
 }
 
@@ -91,6 +102,10 @@ typedef struct png_rstate {
 
 static int read_failed(png_rstate *st)
 {
+    if (st->io.refused)
+        return ic_error_set(IC_EFORMAT,
+                            "corrupt PNG: a chunk asks for a %zu-byte buffer, limit %zu",
+                            st->io.refused, (size_t)PNG_BUFFER_MAX);
     if (st->io.oom)
         return ic_error_set(IC_ENOMEM, "out of memory while decoding PNG");
     if (st->io.truncated)

@@ -424,6 +424,22 @@ START_TEST(test_truncated_and_corrupt)
 }
 END_TEST
 
+/* fuzz_image found it: a 7x5 palette PNG whose next chunk, sPLT, claims
+ * 0x78000012 bytes; libpng 1.6.39 allocated that before reading it. */
+START_TEST(test_huge_chunk_claim)
+{
+    static const unsigned char png[] = {
+        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+        0, 0, 0, 7, 0, 0, 0, 5, 8, 3, 0, 0, 0, 0xbe, 0x44, 0x06, 0xea,
+        0x78, 0, 0, 0x12, 's', 'P', 'L', 'T', 'E', 0};
+    ic_image img;
+    /* Under ASan a 2 GB allocation would abort the test. */
+    ck_assert_int_eq(ic_image_decode_png(png, sizeof png, NULL, &img), IC_EFORMAT);
+    ck_assert_msg(strstr(ic_error_message(), "2013265939-byte buffer") != NULL, "%s",
+                  ic_error_message());
+}
+END_TEST
+
 /* Writes w and h into IHDR and fixes its CRC. */
 static unsigned char *png_with_size(uint32_t w, uint32_t h, size_t *len)
 {
@@ -534,6 +550,7 @@ int main(void)
     tcase_add_test(tc, test_encode_indexed);
     tcase_add_test(tc, test_truncated_and_corrupt);
     tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_huge_chunk_claim);
     tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -51,8 +51,23 @@ static int render_set(const char *dir, const char *domain, uint64_t seed, int co
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/panoptic.json", dir);
-    if (exists(path))
-        return 0;
+    if (exists(path)) {
+        /* A set rendered at another size would be scored against labels of
+         * that size without a word; refuse it instead. */
+        json_error_t je;
+        json_t *root = json_load_file(path, 0, &je);
+        json_t *im = json_array_get(json_object_get(root, "images"), 0);
+        long long iw = json_integer_value(json_object_get(im, "width"));
+        long long ih = json_integer_value(json_object_get(im, "height"));
+        json_decref(root);
+        if (iw == w && ih == h)
+            return 0;
+        fprintf(stderr,
+                "%s holds %lldx%lld images but the suite needs %dx%d: "
+                "use another --root or remove that directory\n",
+                dir, ih, iw, h, w);
+        return 1;
+    }
     ic_synth_write_opts o = {.out_dir = dir, .seed = seed, .count = count, .h = h, .w = w, .threads = 2};
     if (ic_synth_domain_parse(domain, &o.domain) || ic_synth_write_dataset(&o, NULL, NULL)) {
         fprintf(stderr, "rendering %s: %s\n", dir, ic_error_message());
@@ -188,13 +203,16 @@ int cmd_eval_suite(int argc, char **argv)
                 ic_eval_summary s;
                 double ips, fms;
                 status = cli_eval_dataset(net, augdir, &so, 1 << 30, 1, &s, &ips, &fms);
+                if (status)
+                    break;
                 fprintf(stderr, " %.1f:%.2f", k / 10.0, 100 * s.miou);
-                if (!status && s.miou > best + 1e-9) {
+                if (s.miou > best + 1e-9) {
                     best = s.miou;
                     best_m = k / 10.0f;
                 }
             }
-            fprintf(stderr, "\nmanual m = %.1f\n", best_m);
+            if (!status)
+                fprintf(stderr, "\nmanual m = %.1f\n", best_m);
         }
     cell table[IC_CALIB_COUNT][N_DOMAINS];
     memset(table, 0, sizeof table);
@@ -214,7 +232,8 @@ int cmd_eval_suite(int argc, char **argv)
             cell *c = &table[r][d];
             status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &c->s, &ips, &c->ms);
             c->ok = !status;
-            fprintf(stderr, "%-10s %-7s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
+            if (c->ok)
+                fprintf(stderr, "%-10s %-7s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
                     ic_calib_mode_name(rows[r]), domains[d], 100 * c->s.miou, 100 * c->s.pq_all.pq,
                     100 * c->s.ece, c->ms);
         }

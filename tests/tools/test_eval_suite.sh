@@ -1,0 +1,47 @@
+#!/bin/sh
+# `instcal eval --suite synthcity` end to end on the shipped model (the
+# SynthCity labels need its 19 classes) with 3 images per domain: it renders the seven domains and the augmented source set,
+# picks the manual m, and writes a table with every row x domain cell (JSON
+# and Markdown). A second run at another size refuses the sets rendered at
+# the first one instead of scoring against labels of the wrong size.
+# Usage: test_eval_suite.sh INSTCAL_BINARY
+set -eu
+BIN=$1
+PY=/usr/bin/python3
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MODEL=$ROOT/models/default.safetensors
+[ -f "$MODEL" ] || { echo "SKIP: no default model yet"; exit 77; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+OPENBLAS_NUM_THREADS=1 "$BIN" eval --suite synthcity --model "$MODEL" --root "$TMP/eval" \
+    --count 3 --aug-count 2 --size 128x256 --rows none,manual,tbn \
+    --markdown "$TMP/t.md" --json "$TMP/t.json" >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; fail "the suite exited with an error"; }
+"$PY" - "$TMP/t.json" <<'PYEOF' || fail "JSON table"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert 0.0 <= d["manual_m"] <= 1.0, d["manual_m"]
+rows = d["rows"]
+assert set(rows) == {"none", "manual", "tbn"}, list(rows)
+for mode, doms in rows.items():
+    assert set(doms) == {"source", "fog1", "fog2", "fog3", "night", "rain", "style"}, list(doms)
+    for name, c in doms.items():
+        assert c["images"] == 3, (mode, name, c["images"])
+        for v in (c["miou"], c["pq"]["pq"], c["ece"]):
+            assert 0.0 <= v <= 1.0, (mode, name, v)
+print("ok: JSON has 3 rows x 7 domains")
+PYEOF
+grep -q "^| tbn" "$TMP/t.md" || fail "Markdown table has no tbn row"
+grep -q "fog3" "$TMP/t.md" || fail "Markdown table has no fog3 column"
+echo "ok: Markdown table"
+
+if "$BIN" eval --suite synthcity --model "$MODEL" --root "$TMP/eval" --count 3 --aug-count 2 \
+    --size 64x128 --rows none >"$TMP/out2" 2>&1; then
+    fail "sets rendered at 128x256 were scored at 64x128"
+fi
+grep -q "holds 128x256 images but the suite needs 64x128" "$TMP/out2" ||
+    { cat "$TMP/out2"; fail "no clear message for a set of the wrong size"; }
+echo "ok: a set of another size is refused"
+echo "3 passed, 0 failed"

@@ -128,32 +128,34 @@ static void max_plane_s1(float *y, const float *x, int H, int W, int OH, int OW,
     }
 }
 
-static int max_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, int allow_fast)
+/* One plane of a pooling op: y (OH, OW) from x (H, W). */
+typedef void (*pool_plane_fn)(float *y, const float *x, int H, int W, int OH, int OW,
+                              const ic_pool2d *p);
+
+/* Runs `fast` (stride 1, kernel width within the column buffer) or `direct`
+ * on every plane; the reference entry points pass allow_fast = 0. */
+static int pool_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, const char *what,
+                        pool_plane_fn fast, pool_plane_fn direct, int allow_fast)
 {
-    int rc = check(y, x, p, "max pool");
+    int rc = check(y, x, p, what);
     if (rc)
         return rc;
-    int fast = allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2;
+    pool_plane_fn f =
+        allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2 ? fast : direct;
     for (int n = 0; n < x->n; n++)
-        for (int c = 0; c < x->c; c++) {
-            float *yp = ic_tensor_at(y, n, c);
-            const float *xp = ic_tensor_at(x, n, c);
-            if (fast)
-                max_plane_s1(yp, xp, x->h, x->w, y->h, y->w, p);
-            else
-                max_plane_direct(yp, xp, x->h, x->w, y->h, y->w, p);
-        }
+        for (int c = 0; c < x->c; c++)
+            f(ic_tensor_at(y, n, c), ic_tensor_at(x, n, c), x->h, x->w, y->h, y->w, p);
     return 0;
 }
 
 int ic_pool_max_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
 {
-    return max_forward(y, x, p, 1);
+    return pool_forward(y, x, p, "max pool", max_plane_s1, max_plane_direct, 1);
 }
 
 int ic_pool_max_forward_ref(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
 {
-    return max_forward(y, x, p, 0);
+    return pool_forward(y, x, p, "max pool", max_plane_s1, max_plane_direct, 0);
 }
 
 /* ---- average pooling ---- */
@@ -232,32 +234,14 @@ static void avg_plane_s1(float *y, const float *x, int H, int W, int OH, int OW,
     }
 }
 
-static int avg_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, int allow_fast)
-{
-    int rc = check(y, x, p, "avg pool");
-    if (rc)
-        return rc;
-    int fast = allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2;
-    for (int n = 0; n < x->n; n++)
-        for (int c = 0; c < x->c; c++) {
-            float *yp = ic_tensor_at(y, n, c);
-            const float *xp = ic_tensor_at(x, n, c);
-            if (fast)
-                avg_plane_s1(yp, xp, x->h, x->w, y->h, y->w, p);
-            else
-                avg_plane_direct(yp, xp, x->h, x->w, y->h, y->w, p);
-        }
-    return 0;
-}
-
 int ic_pool_avg_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
 {
-    return avg_forward(y, x, p, 1);
+    return pool_forward(y, x, p, "avg pool", avg_plane_s1, avg_plane_direct, 1);
 }
 
 int ic_pool_avg_forward_ref(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p)
 {
-    return avg_forward(y, x, p, 0);
+    return pool_forward(y, x, p, "avg pool", avg_plane_s1, avg_plane_direct, 0);
 }
 
 /* ---- global average pooling ---- */

@@ -37,6 +37,8 @@ static const char usage[] =
     "  --checkpoint-dir D     write checkpoints to D\n"
     "  --checkpoint-every K   iterations between checkpoints (default 1000)\n"
     "  --resume               continue from the latest checkpoint in --checkpoint-dir\n"
+    "  --stop-at N            stop after iteration N (< --iters) with a checkpoint and no\n"
+    "                         --out, to go on later with --resume (the schedule is --iters')\n"
     "  --val DIR              COCO-panoptic validation set (mIoU / PQ / ECE)\n"
     "  --val-every K          validate every K iterations (default: only at the end)\n"
     "  --val-limit N          validate on the first N images only\n"
@@ -48,7 +50,7 @@ int cmd_train(int argc, char **argv)
                *size = NULL, *batch = NULL, *accum = NULL, *iters = NULL, *lr = NULL,
                *warmup = NULL, *clip = NULL, *seed = NULL, *augment = NULL,
                *out = "model.safetensors", *ckdir = NULL, *ckevery = NULL, *val = NULL,
-               *val_every = NULL, *val_limit = NULL, *log_every = NULL;
+               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *stop_at = NULL;
     int resume = 0;
     cli_opt opts[] = {
         {"config", &config, NULL}, {"data", &data, NULL}, {"synth", &synth, NULL},
@@ -58,11 +60,12 @@ int cmd_train(int argc, char **argv)
         {"seed", &seed, NULL}, {"augment", &augment, NULL}, {"out", &out, NULL},
         {"checkpoint-dir", &ckdir, NULL}, {"checkpoint-every", &ckevery, NULL},
         {"resume", NULL, &resume}, {"val", &val, NULL}, {"val-every", &val_every, NULL},
-        {"val-limit", &val_limit, NULL}, {"log-every", &log_every, NULL}};
+        {"val-limit", &val_limit, NULL}, {"log-every", &log_every, NULL},
+        {"stop-at", &stop_at, NULL}};
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    int n_iters = 1000, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
+    int n_iters = 1000, n_stop = 0, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
     double base_lr = 1e-3, clip_norm = 0;
     uint64_t sd = 0, sseed = 0;
     ic_trainer_opts to = ic_trainer_opts_default(1);
@@ -80,8 +83,14 @@ int cmd_train(int argc, char **argv)
         cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
         cli_double("lr", lr, 0, 10, &base_lr) || cli_double("clip", clip, 0, 1e9, &clip_norm) ||
         cli_u64("seed", seed, &sd) || cli_u64("synth-seed", synth_seed, &sseed) ||
-        cli_size(size, &h, &w) || cli_size(render, &rh, &rw))
+        cli_size(size, &h, &w) || cli_size(render, &rh, &rw) ||
+        cli_int("stop-at", stop_at, 1, 1 << 30, &n_stop))
         return 2;
+    if (n_stop && (n_stop >= n_iters || !ckdir)) {
+        fprintf(stderr, "--stop-at needs --checkpoint-dir and a value below --iters (%d)\n",
+                n_iters);
+        return 2;
+    }
     if (augment && strcmp(augment, "light") && strcmp(augment, "strong")) {
         fprintf(stderr, "--augment must be light or strong\n");
         return 2;
@@ -171,8 +180,20 @@ int cmd_train(int argc, char **argv)
             "%d %s images\n", cfg.name, h, w, to.batch, to.accum, n_iters,
             (long long)ic_trainer_iter(tr), strong ? "strong" : "light", ic_dataset_size(ds),
             data ? "dataset" : "SynthCity");
-    if (ic_trainer_run(tr, 0)) {
+    if (n_stop && ic_trainer_iter(tr) >= n_stop) {
+        printf("already at iteration %lld (--stop-at %d): nothing to do\n",
+               (long long)ic_trainer_iter(tr), n_stop);
+        status = 0;
+        goto out;
+    }
+    if (ic_trainer_run(tr, n_stop)) {
         fprintf(stderr, "training failed: %s\n", ic_error_message());
+        goto out;
+    }
+    if (n_stop) {
+        printf("stopped at iteration %d with a checkpoint in %s; continue with --resume\n",
+               n_stop, ckdir);
+        status = 0;
         goto out;
     }
     double ips = ic_trainer_images_per_second(tr);

@@ -7,11 +7,4 @@ set -euo pipefail
 ensure_packages "${BUILD_PACKAGES[@]}"
 build_dir build
 cd "$ROOT"
-model=models/default.safetensors
-if [ ! -f "$model" ]; then
-    # Until the trained default model is committed (issue 5), serve the tiny
-    # random-weight test model so that the service and page can be tried.
-    echo "run.sh: $model is not there yet; serving the tiny random-weight test model" >&2
-    model=tests/golden/fixtures/model_tiny_weights.safetensors
-fi
-exec build/server/instcald --config conf/instcald.conf --backend pdl --model "$model" "$@"
+exec build/server/instcald --config conf/instcald.conf --backend pdl --model models/default.safetensors "$@"

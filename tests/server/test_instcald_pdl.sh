@@ -26,7 +26,9 @@ DAEMON_ARGS=(--backend pdl --static-dir "$TMP/www")
     "$MKIMAGE" "$SAMPLE" "$TMP/street.png" 320 160 &&
     "$MKIMAGE" "$SAMPLE" "$TMP/big.jpg" 2048 1024 70 || { echo "FAIL: mkimage"; exit 1; }
 head -c 3000 "$TMP/street.jpg" >"$TMP/trunc.jpg"                      # truncated JPEG
-{ printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00'; head -c 4000 /dev/urandom; } >"$TMP/corrupt.jpg"
+# A JPEG header then garbage without 0xFF bytes, so no marker: random bytes here
+# once held an SOF5 marker (0xFFC5) and made the file "unsupported" instead of corrupt.
+{ printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00'; printf 'not entropy-coded data %.0s' $(seq 1 150); } >"$TMP/corrupt.jpg"
 printf 'GIF89a\x01\x00\x01\x00\x00\x00\x00;' >"$TMP/img.gif"
 head -c $((2 * 1024 * 1024)) /dev/zero >"$TMP/big.bin"
 mkdir -p "$TMP/www"

@@ -9,7 +9,8 @@
 # Environment: INSTCAL (the instcal binary, default build-bench/core/cli/instcal; or BENCH_MODEL,
 # the whole command standing for `instcal bench model`), OUT (scratch
 # dir for the exported models, default /tmp/ic-bench; the R-52 weights are ~310 MB, never commit
-# them), NETS (subset of "tiny small r52"), ROUNDS, REPS, ONE_THREAD (1: also time both runtimes
+# them), NETS (subset of "tiny small shipped r52"; shipped = the
+# default model's architecture with random weights), ROUNDS, REPS, ONE_THREAD (1: also time both runtimes
 # on one thread).
 #
 # Why rounds: the machine is shared and noisy. Every round runs the C engine and ORT back to back
@@ -34,6 +35,7 @@ net_args() {
     case "$1" in
         tiny) echo "--config tiny-test --size 256x512" ;;
         small) echo "--config $HERE/configs/small-dsconv.json --size 256x512" ;;
+        shipped) echo "--config $ROOT/models/configs/synthcity-small.json --size 256x512" ;;
         r52) echo "--config cityscapes-r52-dsconv --size 512x1024 --pool-kernel 32,64" ;;
         *) echo "unknown network $1" >&2; exit 2 ;;
     esac

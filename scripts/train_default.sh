@@ -18,7 +18,9 @@
 #   2. m:      the manual strength chosen on strongly augmented source images
 #              (instcal eval --suite picks it); it also initialises InstCal-U
 #              and sets InstCal-C's prior (the official code fixes both at 0.1)
-#   3. u, c:   instcal calibrate --method u, then --method c, strong augmentation
+#   3. u, c:   instcal calibrate --method u, then --method c, strong augmentation,
+#              on whole 256x512 images (the per-image statistics must be those of
+#              the image size met at test time; 128x256 crops learned worse rules)
 #   4. eval:   instcal eval --suite synthcity at 256x512 -> docs/results.md
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +59,7 @@ if [ ! -f "$WORK/manual_m" ]; then
     python3 -c "import json; print(json.load(open('$WORK/m.json'))['manual_m'])" > "$WORK/manual_m"
 fi
 m=$(cat "$WORK/manual_m")
-CAL_ITERS=1200
+CAL_ITERS=600
 echo "manual m chosen on augmented source data: $m"
 
 u=$WORK/synthcity-small-u.safetensors
@@ -65,7 +67,7 @@ if [ ! -f "$u" ]; then
     resume=""
     [ -f "$WORK/calib-u/last_checkpoint" ] && resume=--resume
     "$BIN" calibrate --model "$base" --method u --init "$m" --synth 60000 --synth-seed 7 \
-        --render 256x512 --size 128x256 --batch 4 --iters "$CAL_ITERS" --lr 2.5e-3 --warmup 50 --seed 2 \
+        --render 256x512 --size 256x512 --batch 4 --iters "$CAL_ITERS" --lr 2.5e-3 --warmup 50 --seed 2 \
         --checkpoint-dir "$WORK/calib-u" --checkpoint-every 100 --out "$u" $resume
 fi
 
@@ -74,7 +76,7 @@ if [ ! -f "$uc" ]; then
     resume=""
     [ -f "$WORK/calib-c/last_checkpoint" ] && resume=--resume
     "$BIN" calibrate --model "$u" --method c --prior "$m" --synth 60000 --synth-seed 8 \
-        --render 256x512 --size 128x256 --batch 4 --iters "$CAL_ITERS" --lr 2.5e-3 --warmup 50 --seed 3 \
+        --render 256x512 --size 256x512 --batch 4 --iters "$CAL_ITERS" --lr 2.5e-3 --warmup 50 --seed 3 \
         --checkpoint-dir "$WORK/calib-c" --checkpoint-every 100 --out "$uc" $resume
 fi
 

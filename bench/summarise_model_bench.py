@@ -13,8 +13,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-ORDER = ['tiny', 'small', 'r52']
-LABEL = {'tiny': 'tiny-test', 'small': 'small-dsconv (bench/configs)', 'r52': 'R-52-DSConv'}
+ORDER = ['tiny', 'small', 'shipped', 'r52']
+LABEL = {'tiny': 'tiny-test', 'small': 'small-dsconv (bench/configs)', 'shipped': 'synthcity-small (shipped)', 'r52': 'R-52-DSConv'}
 
 
 def main(path):

@@ -6,11 +6,14 @@
  * of the weight (cout, cin) and the input plane (cin, H*W), so lowering it
  * would only copy memory. A depthwise convolution has K = kh*kw, far too
  * little work per im2col element for sgemm to pay off, so a direct loop that
- * streams output rows (vectorised over output columns) wins. A stride-1
- * convolution needs no im2col either: one sgemm per kernel tap can read a
- * shifted window of a zero-padded input copy (see forward_shifted), which
- * matters most for layers with few output channels, where the im2col copy
- * would cost about as much as the sgemm. The rest is im2col + sgemm:
+ * streams output rows (vectorised over output columns) wins. Most other
+ * convolutions need no im2col either: one sgemm per kernel tap can read a
+ * shifted window of a zero-padded copy of the input, split into stride
+ * phases when the stride is above 1 (see forward_shifted); the copy is
+ * about the input's size where im2col writes kh*kw times the output's
+ * columns, which matters most for layers with few output channels and for
+ * stride 2 (res3's 3x3 stride-2 conv went from 0.61-0.72 of sgemm with
+ * im2col to 0.70-0.84). The rest is im2col + sgemm:
  * im2col copies whole input row segments (memcpy where the stride is 1),
  * writes only the padding edges as zeros, is split over the OpenBLAS thread
  * count, and runs over a tile of output rows (and, for a huge K, of input
@@ -20,13 +23,17 @@
 
 #include <cblas.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/parallel.h"
+
+/* Fewest floats of copying worth a thread of its own (a thread start costs
+ * about as much as copying this many). */
+#define IC_PARALLEL_MIN_FLOATS ((size_t)1 << 16)
 
 /* ------------------------------------------------------------------------
  * Parameter validation and path selection */
@@ -73,23 +80,42 @@ int ic_conv2d_out_size(const ic_conv2d_params *p, int h, int w, int *oh, int *ow
 enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_SHIFTED, PATH_IM2COL };
 
 /* The shifted path computes IC_SHIFT_MAX_WIDE / 8 as many output columns as
- * needed at most (it works on the padded width); past that, im2col wins. */
-#define IC_SHIFT_MAX_WIDE 9
+ * needed at most (it works on the phase-plane width); past that, im2col
+ * wins. */
+#define IC_SHIFT_MAX_WIDE 10
 /* Fewest input channels per group for the shifted path: it runs one sgemm
  * per kernel tap with K = cin/groups, which is slow for a thin K. */
 #define IC_SHIFT_MIN_CIN 8
 
-static enum conv_path choose_path(const ic_conv2d_params *p, int w, int ow)
+/* Whether the taps k*dil (k < kdim) of a strided dimension reach every one
+ * of its `stride` phases; the shifted path packs all of them, so a phase
+ * no tap reads (a 1x1 stride-2 shortcut reads one of four) would be copied
+ * for nothing. */
+static int taps_cover_phases(int kdim, int dil, int stride)
+{
+    if (stride > kdim)
+        return 0;
+    unsigned long long seen = 0;
+    for (int k = 0; k < kdim; k++)
+        seen |= 1ULL << ((k * dil) % stride % 64);
+    int count = 0;
+    for (; seen; seen &= seen - 1)
+        count++;
+    return count == stride;
+}
+
+static enum conv_path choose_path(const ic_conv2d_params *p, int ow)
 {
     if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
         p->pad_w == 0)
         return PATH_1X1;
     if (p->groups == p->cin && p->cout == p->cin)
         return PATH_DEPTHWISE;
-    /* Stride 2 would work the same way on a phase-split input, but measured
-     * no faster than im2col there (2024-06, 2-core EPYC, OpenBLAS 0.3.21). */
-    const long long wp = (long long)w + 2LL * p->pad_w;
-    if (p->stride_h == 1 && p->stride_w == 1 && p->cin / p->groups >= IC_SHIFT_MIN_CIN &&
+    /* phase-plane width: output columns plus the widest tap offset */
+    const long long wp = (long long)ow + (long long)(p->kw - 1) * p->dil_w / p->stride_w;
+    if (p->cin / p->groups >= IC_SHIFT_MIN_CIN && p->stride_h <= 64 && p->stride_w <= 64 &&
+        taps_cover_phases(p->kh, p->dil_h, p->stride_h) &&
+        taps_cover_phases(p->kw, p->dil_w, p->stride_w) &&
         wp * 8 <= (long long)ow * IC_SHIFT_MAX_WIDE)
         return PATH_SHIFTED;
     return PATH_IM2COL;
@@ -101,7 +127,7 @@ const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w)
     int oh = 0, ow = 0;
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return "invalid";
-    return names[choose_path(p, w, ow)];
+    return names[choose_path(p, ow)];
 }
 
 /* Output tile of the im2col path, in floats (1 MiB, about one L2), used
@@ -150,22 +176,26 @@ static tile_plan im2col_plan(const ic_conv2d_params *p, int oh, int ow)
     return t;
 }
 
-/* Workspace of the shifted path (stride 1), in floats, carved in order:
- *   xp: one group's zero-padded input (cin/g, hp, wp), followed by the
- *       floats that the last tap may read past the last plane; `xp` total
+/* Workspace of the shifted path, in floats, carved in order:
+ *   xp: one group's input split into stride_h*stride_w phase planes per
+ *       channel, phase-major (phase, cin/g, hp, wp), zero-padded, followed
+ *       by the floats that the last tap may read past the last plane
  *   wk: the group's weights regrouped by tap (kh*kw, cout/g, cin/g)
- *   yw: one tile of output rows at padded width (cout/g, rows, wp) */
+ *   yw: one tile of output rows at phase-plane width (cout/g, rows, wp) */
 typedef struct shift_plan {
-    int hp, wp, rows;
-    size_t xp, wk, yw;
+    int hp, wp, rows, phases;
+    size_t plane, xp, wk, yw;
 } shift_plan;
 
-static shift_plan shifted_plan(const ic_conv2d_params *p, int h, int w, int oh)
+static shift_plan shifted_plan(const ic_conv2d_params *p, int oh, int ow)
 {
     shift_plan s;
     const size_t g_in = (size_t)(p->cin / p->groups), g_out = (size_t)(p->cout / p->groups);
-    s.hp = h + 2 * p->pad_h;
-    s.wp = w + 2 * p->pad_w;
+    /* row oy of tap ky reads phase row oy + ky*dil/stride (see below) */
+    s.hp = oh + (p->kh - 1) * p->dil_h / p->stride_h;
+    s.wp = ow + (p->kw - 1) * p->dil_w / p->stride_w;
+    s.phases = p->stride_h * p->stride_w;
+    s.plane = (size_t)s.hp * (size_t)s.wp;
     size_t rows = IC_CONV2D_WS_BUDGET / (g_out * (size_t)s.wp);
     if (rows * (size_t)s.wp < IC_CONV2D_MIN_COLS)
         rows = (IC_CONV2D_MIN_COLS + (size_t)s.wp - 1) / (size_t)s.wp;
@@ -173,8 +203,8 @@ static shift_plan shifted_plan(const ic_conv2d_params *p, int h, int w, int oh)
         rows = (size_t)oh;
     s.rows = rows < 1 ? 1 : (int)rows;
     /* rounded to 16 floats so that every part starts 64-byte aligned */
-    const size_t slack = (size_t)(p->kw - 1) * (size_t)p->dil_w;
-    s.xp = (g_in * (size_t)s.hp * (size_t)s.wp + slack + 15) / 16 * 16;
+    const size_t slack = (size_t)((p->kw - 1) * p->dil_w / p->stride_w);
+    s.xp = ((size_t)s.phases * g_in * s.plane + slack + 15) / 16 * 16;
     s.wk = ((size_t)p->kh * (size_t)p->kw * g_out * g_in + 15) / 16 * 16;
     s.yw = g_out * (size_t)s.rows * (size_t)s.wp;
     return s;
@@ -186,11 +216,11 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return 0;
     size_t n, out;
-    switch (choose_path(p, w, ow)) {
+    switch (choose_path(p, ow)) {
     case PATH_SHIFTED: {
         /* sizes are bounded by out_size's checks and int channel counts,
          * but sum them checked anyway */
-        shift_plan s = shifted_plan(p, h, w, oh);
+        shift_plan s = shifted_plan(p, oh, ow);
         if (ic_size_add(&n, s.xp, s.wk) || ic_size_add(&out, n, s.yw))
             return SIZE_MAX;
         return out;
@@ -334,51 +364,25 @@ static void im2col_run(const im2col_job *j)
     }
 }
 
-static void *im2col_thread(void *arg)
+static void im2col_range(void *ctx, int lo, int hi)
 {
-    im2col_run(arg);
-    return NULL;
+    im2col_job j = *(const im2col_job *)ctx;
+    j.k1 = j.k0 + hi;
+    j.k0 += lo;
+    im2col_run(&j);
 }
 
 /* Fills the whole column matrix, split over up to `threads` threads.
  * Why threads here: sgemm runs on all OpenBLAS threads, and a
  * single-threaded im2col would otherwise cost as much as the sgemm for
  * layers with few output channels. Small jobs are not worth a thread
- * start, and a thread that cannot be started just leaves its share to the
- * caller, so this never fails. */
+ * start. */
 static void im2col_parallel(const im2col_job *all, int threads)
 {
-    enum { MAX_THREADS = 16 };
-    const size_t min_floats_per_thread = (size_t)1 << 16;
     const size_t total = (size_t)(all->k1 - all->k0) * (size_t)all->nr * (size_t)all->ow;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    if ((size_t)threads > total / min_floats_per_thread)
-        threads = (int)(total / min_floats_per_thread);
-    if (threads > all->k1 - all->k0)
-        threads = all->k1 - all->k0;
-    if (threads <= 1) {
-        im2col_run(all);
-        return;
-    }
-    im2col_job jobs[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    const int nk = all->k1 - all->k0;
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = *all;
-        jobs[t].k0 = all->k0 + (int)((long long)nk * t / threads);
-        jobs[t].k1 = all->k0 + (int)((long long)nk * (t + 1) / threads);
-    }
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tid[t], NULL, im2col_thread, &jobs[t]) == 0;
-    im2col_run(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            im2col_run(&jobs[t]);
-    }
+    im2col_job job = *all;
+    ic_parallel_for(im2col_range, &job, all->k1 - all->k0,
+                    ic_parallel_threads(total, IC_PARALLEL_MIN_FLOATS, threads));
 }
 
 static void forward_im2col(ic_tensor *y, const ic_tensor *x, const float *weight,
@@ -418,40 +422,104 @@ static void forward_im2col(ic_tensor *y, const ic_tensor *x, const float *weight
 }
 
 /* ------------------------------------------------------------------------
- * Shifted sgemm (stride 1): no im2col at all
+ * Shifted sgemm: no im2col at all
  *
- * With the input zero-padded to (hp, wp), output pixel (oy, ox) of tap
- * (ky, kx) reads padded pixel (oy + ky*dh, ox + kx*dw). Laid out at the
- * padded width, output rows [r0, r0 + nr) of one tap are then a plain
- * matrix product against a contiguous window of every padded plane:
- *   Wk (cout/g, cin/g) @ Xp[:, (r0 + ky*dh)*wp + kx*dw : + nr*wp] (ldb hp*wp)
+ * Split the zero-padded input into stride_h*stride_w phase planes,
+ *   P[a][b][i][j] = padded[i*sh + a][j*sw + b],
+ * so that output pixel (oy, ox) of tap (ky, kx), which reads padded pixel
+ * (oy*sh + ky*dh, ox*sw + kx*dw), reads phase (ky*dh % sh, kx*dw % sw) at
+ * (oy + ky*dh / sh, ox + kx*dw / sw): a stride-1 shift. With stride 1
+ * there is one phase, the padded input itself. Laid out at the phase-plane
+ * width wp, output rows [r0, r0 + nr) of one tap are then a plain matrix
+ * product against a contiguous window of every channel's plane of that
+ * phase:
+ *   Wk (cout/g, cin/g) @ P[phase][:][r0 + dy][dx : + nr*wp] (ldb hp*wp)
  * accumulated over the kh*kw taps into yw (cout/g, nr*wp). The columns
  * ox >= OW of yw are junk (they straddle two rows) and are dropped when yw
- * is copied into y. sgemm reads the input straight from the padded copy, so
- * the only extra memory traffic is that copy (about the input's size,
- * instead of kh*kw times it for im2col). The junk columns of the last row
- * read up to (kw-1)*dw floats past the last plane, hence the slack. */
+ * is copied into y. sgemm reads the input straight from the phase planes,
+ * so the only extra memory traffic is that copy (about the input's size,
+ * instead of kh*kw times the output's columns for im2col). The junk
+ * columns of the last row read up to kw*dw/sw floats past the last plane,
+ * hence the slack. */
 
-/* Writes one group's zero-padded input, channels [c0, c0 + nc) of image n,
- * into xp (see above); only the border and the slack are zero-filled. */
-static void shifted_pack_input(float *xp, const ic_tensor *x, int n, int c0, int nc,
-                               const ic_conv2d_params *p, const shift_plan *s)
+typedef struct shift_job {
+    const ic_conv2d_params *p;
+    const shift_plan *s;
+    const ic_tensor *x;
+    float *xp;
+    int n, c0, nc;
+    /* copy-out of one row tile */
+    const float *yw;
+    float *yg;
+    const float *bias;
+    int r0, nr, ow;
+    size_t ohw;
+} shift_job;
+
+/* One phase row: dst[j] = src[j*s + off] for the columns [cl, ch) where
+ * that lies inside the row, zero elsewhere (src == NULL: all zero). */
+static void pack_row(float *restrict dst, const float *restrict src, int s, int off, int cl,
+                     int ch, int wp)
 {
-    const int h = x->h, w = x->w, ph = p->pad_h, pw = p->pad_w;
-    const size_t pplane = (size_t)s->hp * (size_t)s->wp;
-    for (int c = 0; c < nc; c++) {
-        const float *src = ic_tensor_at(x, n, c0 + c);
-        float *dst = xp + (size_t)c * pplane;
-        memset(dst, 0, (size_t)ph * s->wp * sizeof *dst);
-        for (int iy = 0; iy < h; iy++) {
-            float *row = dst + (size_t)(iy + ph) * s->wp;
-            memset(row, 0, (size_t)pw * sizeof *row);
-            memcpy(row + pw, src + (size_t)iy * w, (size_t)w * sizeof *row);
-            memset(row + pw + w, 0, (size_t)pw * sizeof *row);
-        }
-        memset(dst + (size_t)(h + ph) * s->wp, 0, (size_t)ph * s->wp * sizeof *dst);
+    if (!src || cl == ch) {
+        memset(dst, 0, (size_t)wp * sizeof *dst);
+        return;
     }
-    memset(xp + (size_t)nc * pplane, 0, (s->xp - (size_t)nc * pplane) * sizeof *xp);
+    const float *restrict row = src + (cl * s + off); /* >= src as cl < ch */
+    memset(dst, 0, (size_t)cl * sizeof *dst);
+    if (s == 1) {
+        memcpy(dst + cl, row, (size_t)(ch - cl) * sizeof *dst);
+    } else if (s == 2) {
+        /* a constant stride lets the compiler vectorise the gather */
+        for (int k = 0; k < ch - cl; k++)
+            dst[cl + k] = row[(size_t)k * 2];
+    } else {
+        for (int k = 0; k < ch - cl; k++)
+            dst[cl + k] = row[(size_t)k * s];
+    }
+    memset(dst + ch, 0, (size_t)(wp - ch) * sizeof *dst);
+}
+
+/* Channels [lo, hi) of the pack. Input rows are visited in order and each
+ * is split into its stride_w column phases while it is in L1, so the input
+ * is read from memory once, not once per phase. */
+static void shifted_pack_range(void *ctx, int lo, int hi)
+{
+    const shift_job *j = ctx;
+    const ic_conv2d_params *p = j->p;
+    const int h = j->x->h, w = j->x->w, sh = p->stride_h, sw = p->stride_w;
+    const int hp = j->s->hp, wp = j->s->wp;
+    const size_t phase_stride = (size_t)j->nc * j->s->plane;
+    for (int c = lo; c < hi; c++) {
+        const float *xc = ic_tensor_at(j->x, j->n, j->c0 + c);
+        float *dc = j->xp + (size_t)c * j->s->plane;
+        for (int i = 0; i < hp; i++)
+            for (int a = 0; a < sh; a++) {
+                const int iy = i * sh + a - p->pad_h;
+                const float *src = iy >= 0 && iy < h ? xc + (size_t)iy * w : NULL;
+                for (int b = 0; b < sw; b++) {
+                    int cl, ch;
+                    valid_cols(b - p->pad_w, sw, w, wp, &cl, &ch);
+                    float *dst = dc + (size_t)(a * sw + b) * phase_stride + (size_t)i * wp;
+                    pack_row(dst, src, sw, b - p->pad_w, cl, ch, wp);
+                }
+            }
+    }
+}
+
+/* Output channels [lo, hi) of one row tile: drop the junk columns of yw
+ * into y and apply bias + ReLU while the row is in cache. */
+static void shifted_copy_range(void *ctx, int lo, int hi)
+{
+    const shift_job *j = ctx;
+    const size_t cols = (size_t)j->nr * (size_t)j->s->wp;
+    for (int co = lo; co < hi; co++)
+        for (int r = 0; r < j->nr; r++) {
+            float *dst = j->yg + (size_t)co * j->ohw + (size_t)(j->r0 + r) * j->ow;
+            memcpy(dst, j->yw + (size_t)co * cols + (size_t)r * j->s->wp,
+                   (size_t)j->ow * sizeof *dst);
+            epilogue(dst, (size_t)j->ow, j->bias ? j->bias[co] : 0.0f, j->p->relu);
+        }
 }
 
 static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weight,
@@ -459,9 +527,13 @@ static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weigh
 {
     const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
     const int oh = y->h, ow = y->w, kk = p->kh * p->kw;
-    const shift_plan s = shifted_plan(p, x->h, x->w, oh);
-    const size_t pplane = (size_t)s.hp * (size_t)s.wp, ohw = ic_tensor_plane(y);
+    const shift_plan s = shifted_plan(p, oh, ow);
+    const size_t ohw = ic_tensor_plane(y), used = (size_t)s.phases * g_in * s.plane;
+    const int threads = openblas_get_num_threads();
     float *xp = ws, *wk = ws + s.xp, *yw = wk + s.wk;
+    /* the slack past the last plane is only ever read by junk columns,
+     * but zero it so that they stay finite */
+    memset(xp + used, 0, (s.xp - used) * sizeof *xp);
     for (int g = 0; g < p->groups; g++) {
         /* (cout/g, cin/g, kh, kw) -> (kh*kw, cout/g, cin/g) */
         const float *wg = weight + (size_t)g * g_out * g_in * kk;
@@ -470,25 +542,29 @@ static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weigh
                 for (int k = 0; k < kk; k++)
                     wk[((size_t)k * g_out + co) * g_in + ci] = wg[((size_t)co * g_in + ci) * kk + k];
         for (int n = 0; n < x->n; n++) {
-            shifted_pack_input(xp, x, n, g * g_in, g_in, p, &s);
-            float *yg = ic_tensor_at(y, n, g * g_out);
+            shift_job job = {.p = p, .s = &s, .x = x, .xp = xp, .n = n, .c0 = g * g_in,
+                             .nc = g_in, .yg = ic_tensor_at(y, n, g * g_out),
+                             .bias = bias ? bias + (size_t)g * g_out : NULL, .ow = ow,
+                             .ohw = ohw, .yw = yw};
+            ic_parallel_for(shifted_pack_range, &job, g_in,
+                            ic_parallel_threads(used, IC_PARALLEL_MIN_FLOATS, threads));
             for (int r0 = 0; r0 < oh; r0 += s.rows) {
                 const int nr = oh - r0 < s.rows ? oh - r0 : s.rows;
                 const int cols = nr * s.wp;
                 for (int k = 0; k < kk; k++) {
-                    const int dy = k / p->kw * p->dil_h, dx = k % p->kw * p->dil_w;
-                    const float *b = xp + (size_t)(r0 + dy) * s.wp + dx;
+                    const int ty = k / p->kw * p->dil_h, tx = k % p->kw * p->dil_w;
+                    const int phase = ty % p->stride_h * p->stride_w + tx % p->stride_w;
+                    const float *b = xp + (size_t)phase * g_in * s.plane +
+                                     (size_t)(r0 + ty / p->stride_h) * s.wp + tx / p->stride_w;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, cols, g_in,
-                                1.0f, wk + (size_t)k * g_out * g_in, g_in, b, (int)pplane,
+                                1.0f, wk + (size_t)k * g_out * g_in, g_in, b, (int)s.plane,
                                 k ? 1.0f : 0.0f, yw, cols);
                 }
-                for (int co = 0; co < g_out; co++)
-                    for (int r = 0; r < nr; r++) {
-                        float *dst = yg + (size_t)co * ohw + (size_t)(r0 + r) * ow;
-                        memcpy(dst, yw + (size_t)co * cols + (size_t)r * s.wp,
-                               (size_t)ow * sizeof *dst);
-                        epilogue(dst, (size_t)ow, bias ? bias[g * g_out + co] : 0.0f, p->relu);
-                    }
+                job.r0 = r0;
+                job.nr = nr;
+                ic_parallel_for(shifted_copy_range, &job, g_out,
+                                ic_parallel_threads((size_t)g_out * cols, IC_PARALLEL_MIN_FLOATS,
+                                                    threads));
             }
         }
     }
@@ -556,7 +632,7 @@ int ic_conv2d_forward(ic_tensor *y, const ic_tensor *x, const float *weight, con
     int rc = check_args(y, x, weight, p, &oh, &ow);
     if (rc)
         return rc;
-    switch (choose_path(p, x->w, ow)) {
+    switch (choose_path(p, ow)) {
     case PATH_1X1:
         forward_1x1(y, x, weight, bias, p);
         break;

@@ -176,12 +176,14 @@ END_TEST
 
 /* Random grouped convolutions that are neither 1x1 nor depthwise; the
  * path (shifted or im2col) follows from the shape, and each must get at
- * least RANDOM_CASES cases. */
+ * least RANDOM_CASES cases, the shifted path at least RANDOM_CASES with a
+ * stride above 1 (its phase-split input). */
 START_TEST(test_random_general)
 {
     uint64_t rng = 0x3333;
-    int done_shifted = 0, done_im2col = 0;
-    while (done_shifted < RANDOM_CASES || done_im2col < RANDOM_CASES) {
+    int done_shifted = 0, done_strided = 0, done_im2col = 0;
+    while (done_shifted < RANDOM_CASES || done_strided < RANDOM_CASES ||
+           done_im2col < RANDOM_CASES) {
         int cin = tu_rand_int(&rng, 1, 24);
         int g = rand_divisor(&rng, cin);
         ic_conv2d_params p = {.cin = cin, .cout = g * tu_rand_int(&rng, 1, 6), .groups = g,
@@ -202,13 +204,16 @@ START_TEST(test_random_general)
         if (ic_conv2d_out_size(&p, h, w, &oh, &ow))
             continue;
         const char *path = ic_conv2d_path_name(&p, h, w);
-        int *done = !strcmp(path, "shifted") ? &done_shifted : &done_im2col;
+        const int strided = p.stride_h > 1 || p.stride_w > 1;
+        int *done = strcmp(path, "shifted") ? &done_im2col
+                    : strided               ? &done_strided
+                                            : &done_shifted;
         ck_assert_msg(!strcmp(path, "shifted") || !strcmp(path, "im2col"), "path %s", path);
         if (*done >= RANDOM_CASES)
             continue;
         ck_assert_uint_gt(ic_conv2d_workspace_floats(&p, h, w), 0);
         char label[64];
-        snprintf(label, sizeof label, "%s case %d", path, *done);
+        snprintf(label, sizeof label, "%s%s case %d", path, strided ? " strided" : "", *done);
         ck_assert_uint_eq(check_against_ref(&p, n, h, w, tu_rand_int(&rng, 0, 1), &rng, label), 0);
         (*done)++;
     }
@@ -223,7 +228,7 @@ START_TEST(test_im2col_tiled)
     uint64_t rng = 0x4444;
     /* the wide dilation makes the shifted path compute too many junk columns */
     ic_conv2d_params p = {.cin = 64, .cout = 3, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
-                          .pad_h = 6, .pad_w = 6, .dil_h = 6, .dil_w = 6, .groups = 1,
+                          .pad_h = 8, .pad_w = 8, .dil_h = 8, .dil_w = 8, .groups = 1,
                           .relu = 1};
     int h = 230, w = 60;
     ck_assert_str_eq(ic_conv2d_path_name(&p, h, w), "im2col");

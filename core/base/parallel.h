@@ -1,0 +1,29 @@
+/* Fork-join over an index range, for the memory-bound copies around sgemm.
+ *
+ * sgemm runs on OpenBLAS's own threads; the copies before and after it
+ * (im2col, the phase-split input of a strided convolution, the bias + ReLU
+ * epilogue) would otherwise run on one core and cost as much as the sgemm
+ * for layers with few channels. ic_parallel_for() splits [0, n) into
+ * `threads` contiguous ranges and runs fn on each, the caller taking the
+ * first; it never fails: a thread that cannot be started leaves its range
+ * to the caller. */
+#ifndef IC_BASE_PARALLEL_H
+#define IC_BASE_PARALLEL_H
+
+#include <stddef.h>
+
+/* Most threads ic_parallel_for() starts for one call. */
+#define IC_PARALLEL_MAX 16
+
+typedef void (*ic_range_fn)(void *ctx, int lo, int hi);
+
+/* Runs fn(ctx, lo, hi) over disjoint ranges covering [0, n), on up to
+ * `threads` threads (capped by IC_PARALLEL_MAX and by n). Returns when
+ * every range is done. n <= 0 does nothing. */
+void ic_parallel_for(ic_range_fn fn, void *ctx, int n, int threads);
+
+/* How many threads a job of `work` units deserves when each thread should
+ * get at least `min_work` of them: min(threads, work / min_work), >= 1. */
+int ic_parallel_threads(size_t work, size_t min_work, int threads);
+
+#endif

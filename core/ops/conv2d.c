@@ -1,8 +1,8 @@
-/* 2-D convolution: parameter checks, the four forward paths (1x1 sgemm,
- * depthwise direct, shifted sgemm, tiled im2col + sgemm) and the seven-loop
- * reference.
+/* 2-D convolution: parameter checks, the five forward paths (1x1 sgemm,
+ * depthwise direct, shifted sgemm, thin K, tiled im2col + sgemm) and the
+ * seven-loop reference.
  *
- * Why four paths: a 1x1 stride-1 convolution already is a matrix product
+ * Why five paths: a 1x1 stride-1 convolution already is a matrix product
  * of the weight (cout, cin) and the input plane (cin, H*W), so lowering it
  * would only copy memory. A depthwise convolution has K = kh*kw, far too
  * little work per im2col element for sgemm to pay off, so a direct loop that
@@ -13,7 +13,9 @@
  * about the input's size where im2col writes kh*kw times the output's
  * columns, which matters most for layers with few output channels and for
  * stride 2 (res3's 3x3 stride-2 conv went from 0.61-0.72 of sgemm with
- * im2col to 0.70-0.84). The rest is im2col + sgemm:
+ * im2col to 0.70-0.84). A thin K (the stem's 3*3*3) gets im2col and a
+ * product of our own with bias and ReLU fused (ops/gemm_thin.c), split
+ * over threads by row tiles. The rest is im2col + sgemm:
  * im2col copies whole input row segments (memcpy where the stride is 1),
  * writes only the padding edges as zeros, is split over the OpenBLAS thread
  * count, and runs over a tile of output rows (and, for a huge K, of input
@@ -30,6 +32,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/parallel.h"
+#include "ops/gemm_thin.h"
 
 /* Fewest floats of copying worth a thread of its own (a thread start costs
  * about as much as copying this many). */
@@ -77,7 +80,19 @@ int ic_conv2d_out_size(const ic_conv2d_params *p, int h, int w, int *oh, int *ow
     return 0;
 }
 
-enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_SHIFTED, PATH_IM2COL };
+enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_SHIFTED, PATH_THIN, PATH_IM2COL };
+
+/* Largest K = cin/groups * kh * kw for the thin path (im2col + a product
+ * with bias and ReLU fused, split over threads by row tiles). Measured on
+ * the stem's K = 27 at 512x1024, where it runs at 1.0-1.6 of the same-size
+ * sgemm against 0.45-0.55 for im2col + sgemm + a separate bias/ReLU pass:
+ * with so thin a K the product is bound by writing the output, and this
+ * writes it once. */
+#define IC_THIN_MAX_K 32
+/* Column buffers of the thin path, one per thread: at most this many
+ * threads, and about IC_THIN_COLS output columns per tile. */
+#define IC_THIN_SLOTS 4
+#define IC_THIN_COLS 2048
 
 /* The shifted path computes IC_SHIFT_MAX_WIDE / 8 as many output columns as
  * needed at most (it works on the phase-plane width); past that, im2col
@@ -118,12 +133,14 @@ static enum conv_path choose_path(const ic_conv2d_params *p, int ow)
         taps_cover_phases(p->kw, p->dil_w, p->stride_w) &&
         wp * 8 <= (long long)ow * IC_SHIFT_MAX_WIDE)
         return PATH_SHIFTED;
+    if ((long long)(p->cin / p->groups) * p->kh * p->kw <= IC_THIN_MAX_K)
+        return PATH_THIN;
     return PATH_IM2COL;
 }
 
 const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w)
 {
-    static const char *const names[] = {"1x1", "depthwise", "shifted", "im2col"};
+    static const char *const names[] = {"1x1", "depthwise", "shifted", "thin", "im2col"};
     int oh = 0, ow = 0;
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return "invalid";
@@ -210,6 +227,23 @@ static shift_plan shifted_plan(const ic_conv2d_params *p, int oh, int ow)
     return s;
 }
 
+/* Output rows per tile of the thin path. */
+static int thin_rows(int oh, int ow)
+{
+    int rows = IC_THIN_COLS / ow;
+    if (rows < 1)
+        rows = 1;
+    return rows < oh ? rows : oh;
+}
+
+/* Column buffers of the thin path: one per thread, no more than one
+ * image's row tiles (a small map is not worth a thread). */
+static int thin_slots(int oh, int ow)
+{
+    const int rows = thin_rows(oh, ow), tiles = (oh + rows - 1) / rows;
+    return tiles < IC_THIN_SLOTS ? tiles : IC_THIN_SLOTS;
+}
+
 size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
 {
     int oh = 0, ow = 0;
@@ -222,6 +256,13 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
          * but sum them checked anyway */
         shift_plan s = shifted_plan(p, oh, ow);
         if (ic_size_add(&n, s.xp, s.wk) || ic_size_add(&out, n, s.yw))
+            return SIZE_MAX;
+        return out;
+    }
+    case PATH_THIN: {
+        const size_t k = (size_t)(p->cin / p->groups) * (size_t)p->kh * (size_t)p->kw;
+        if (ic_size_mul(&n, k * (size_t)thin_slots(oh, ow), (size_t)thin_rows(oh, ow)) ||
+            ic_size_mul(&out, n, (size_t)ow))
             return SIZE_MAX;
         return out;
     }
@@ -419,6 +460,69 @@ static void forward_im2col(ic_tensor *y, const ic_tensor *x, const float *weight
                              bias ? bias[g * g_out + co] : 0.0f, p->relu);
             }
         }
+}
+
+/* ------------------------------------------------------------------------
+ * Thin K: im2col + ic_gemm_thin per row tile, tiles split over threads
+ *
+ * Each thread takes a contiguous run of (image, row tile) pairs and its own
+ * column buffer; per tile and group it writes the columns (in L2) and the
+ * product stores the finished output, bias and ReLU included, once. No
+ * OpenBLAS call, so nothing waits on BLAS threads between tiles. */
+
+typedef struct thin_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    const float *weight, *bias;
+    const ic_conv2d_params *p;
+    float *ws;
+    size_t slot;
+    int rows, tiles_per_image, tiles, parts;
+} thin_job;
+
+static void thin_part(void *ctx, int lo, int hi)
+{
+    const thin_job *j = ctx;
+    const ic_conv2d_params *p = j->p;
+    const int g_in = p->cin / p->groups, g_out = p->cout / p->groups, kk = p->kh * p->kw;
+    const int k = g_in * kk, oh = j->y->h, ow = j->y->w;
+    const size_t ohw = ic_tensor_plane(j->y);
+    for (int part = lo; part < hi; part++) {
+        float *col = j->ws + (size_t)part * j->slot;
+        const int t0 = (int)((long long)j->tiles * part / j->parts);
+        const int t1 = (int)((long long)j->tiles * (part + 1) / j->parts);
+        for (int t = t0; t < t1; t++) {
+            const int n = t / j->tiles_per_image, r0 = t % j->tiles_per_image * j->rows;
+            const int nr = oh - r0 < j->rows ? oh - r0 : j->rows;
+            for (int g = 0; g < p->groups; g++) {
+                const im2col_job job = {col, ic_tensor_at(j->x, n, g * g_in), p, j->x->h,
+                                        j->x->w, ow, r0, nr, 0, k};
+                im2col_run(&job);
+                ic_gemm_thin(g_out, nr * ow, k, j->weight + (size_t)g * g_out * k, k, col,
+                             nr * ow, j->bias ? j->bias + (size_t)g * g_out : NULL, p->relu,
+                             ic_tensor_at(j->y, n, g * g_out) + (size_t)r0 * ow, (int)ohw);
+            }
+        }
+    }
+}
+
+static void forward_thin(ic_tensor *y, const ic_tensor *x, const float *weight,
+                         const float *bias, const ic_conv2d_params *p, float *ws)
+{
+    const int oh = y->h, ow = y->w, rows = thin_rows(oh, ow);
+    const size_t k = (size_t)(p->cin / p->groups) * (size_t)p->kh * (size_t)p->kw;
+    thin_job j = {.y = y, .x = x, .weight = weight, .bias = bias, .p = p, .ws = ws,
+                  .slot = k * (size_t)rows * (size_t)ow, .rows = rows,
+                  .tiles_per_image = (oh + rows - 1) / rows};
+    j.tiles = j.tiles_per_image * x->n;
+    int threads = openblas_get_num_threads();
+    if (threads > thin_slots(oh, ow))
+        threads = thin_slots(oh, ow);
+    /* each part needs enough output to be worth a thread start */
+    j.parts = ic_parallel_threads(ic_tensor_numel(y), IC_PARALLEL_MIN_FLOATS, threads);
+    if (j.parts > j.tiles)
+        j.parts = j.tiles;
+    ic_parallel_for(thin_part, &j, j.parts, j.parts);
 }
 
 /* ------------------------------------------------------------------------
@@ -644,6 +748,12 @@ int ic_conv2d_forward(ic_tensor *y, const ic_tensor *x, const float *weight, con
             return ic_error_set(IC_EINVAL, "conv2d: workspace of %zu floats required",
                                 ic_conv2d_workspace_floats(p, x->h, x->w));
         forward_shifted(y, x, weight, bias, p, ws);
+        break;
+    case PATH_THIN:
+        if (!ws)
+            return ic_error_set(IC_EINVAL, "conv2d: workspace of %zu floats required",
+                                ic_conv2d_workspace_floats(p, x->h, x->w));
+        forward_thin(y, x, weight, bias, p, ws);
         break;
     case PATH_IM2COL:
         if (!ws)

@@ -1,12 +1,15 @@
 /* 2-D convolution over NCHW float32 tensors (forward; backward will sit in
  * the same files).
  *
- * One entry point, ic_conv2d_forward(), picks the fastest of four paths:
+ * One entry point, ic_conv2d_forward(), picks the fastest of five paths:
  * a 1x1 / stride 1 / no padding convolution is one sgemm per image and group
  * on the input as it is; a depthwise convolution (groups == cin == cout) runs
- * a direct loop with no im2col; other stride-1 convolutions with a modest
- * padding run one sgemm per kernel tap straight on a zero-padded copy of the
- * input ("shifted"); everything else lowers each group to im2col plus sgemm,
+ * a direct loop with no im2col; other convolutions with a modest padding
+ * and at least 8 input channels per group run one sgemm per kernel tap
+ * straight on a zero-padded copy of the input, split into stride phases
+ * ("shifted"); a thin K = cin/groups*kh*kw <= 32 (the stem) runs im2col and
+ * a fused product + bias + ReLU of our own ("thin"); everything else lowers
+ * each group to im2col plus sgemm,
  * tiled over output rows and input channels so the scratch memory stays
  * bounded however large the image. ic_conv2d_forward_ref() is the plain
  * seven-loop definition that the tests hold the fast paths against.
@@ -45,7 +48,8 @@ int ic_conv2d_out_size(const ic_conv2d_params *p, int h, int w, int *oh, int *ow
  * (1x1 direct, depthwise) and `ws` may be NULL; 0 is also returned for
  * invalid parameters, which ic_conv2d_forward() then rejects. The im2col
  * path stays near IC_CONV2D_WS_BUDGET floats; the shifted path needs one
- * group's padded input plus about that budget. SIZE_MAX means the size does
+ * group's padded input plus about that budget; the thin path a column tile
+ * of about K * 2048 floats per thread (at most 4). SIZE_MAX means the size does
  * not fit a size_t. */
 size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w);
 
@@ -55,7 +59,8 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w);
 #define IC_CONV2D_MIN_COLS ((size_t)1024)
 
 /* Name of the path ic_conv2d_forward() takes for these parameters and an
- * (h, w) input: "1x1", "depthwise", "shifted", "im2col", or "invalid".
+ * (h, w) input: "1x1", "depthwise", "shifted", "thin", "im2col", or
+ * "invalid".
  * A static string; for benchmarks and tests. */
 const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w);
 

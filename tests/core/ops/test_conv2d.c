@@ -177,13 +177,13 @@ END_TEST
 /* Random grouped convolutions that are neither 1x1 nor depthwise; the
  * path (shifted or im2col) follows from the shape, and each must get at
  * least RANDOM_CASES cases, the shifted path at least RANDOM_CASES with a
- * stride above 1 (its phase-split input). */
+ * stride above 1 (its phase-split input); the thin path (small K) too. */
 START_TEST(test_random_general)
 {
     uint64_t rng = 0x3333;
-    int done_shifted = 0, done_strided = 0, done_im2col = 0;
+    int done_shifted = 0, done_strided = 0, done_thin = 0, done_im2col = 0;
     while (done_shifted < RANDOM_CASES || done_strided < RANDOM_CASES ||
-           done_im2col < RANDOM_CASES) {
+           done_thin < RANDOM_CASES || done_im2col < RANDOM_CASES) {
         int cin = tu_rand_int(&rng, 1, 24);
         int g = rand_divisor(&rng, cin);
         ic_conv2d_params p = {.cin = cin, .cout = g * tu_rand_int(&rng, 1, 6), .groups = g,
@@ -205,10 +205,13 @@ START_TEST(test_random_general)
             continue;
         const char *path = ic_conv2d_path_name(&p, h, w);
         const int strided = p.stride_h > 1 || p.stride_w > 1;
-        int *done = strcmp(path, "shifted") ? &done_im2col
-                    : strided               ? &done_strided
-                                            : &done_shifted;
-        ck_assert_msg(!strcmp(path, "shifted") || !strcmp(path, "im2col"), "path %s", path);
+        int *done = !strcmp(path, "thin")      ? &done_thin
+                    : strcmp(path, "shifted") ? &done_im2col
+                    : strided                 ? &done_strided
+                                              : &done_shifted;
+        ck_assert_msg(!strcmp(path, "shifted") || !strcmp(path, "im2col") ||
+                          !strcmp(path, "thin"),
+                      "path %s", path);
         if (*done >= RANDOM_CASES)
             continue;
         ck_assert_uint_gt(ic_conv2d_workspace_floats(&p, h, w), 0);

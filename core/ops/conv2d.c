@@ -119,19 +119,54 @@ static int taps_cover_phases(int kdim, int dil, int stride)
     return count == stride;
 }
 
-static enum conv_path choose_path(const ic_conv2d_params *p, int ow)
+/* Range [*lo, *hi) of output columns whose input column ox*s + off lies in
+ * [0, w); everything outside reads zero padding. */
+static void valid_cols(int off, int s, int w, int ow, int *lo, int *hi)
+{
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - off <= 0 ? 0 : (w - off + s - 1) / s;
+    if (l > ow)
+        l = ow;
+    if (h > ow)
+        h = ow;
+    if (h < l)
+        h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* Output rows [*lo, *hi) whose kernel row ky reads inside the input; for
+ * the others that tap reads only zero padding and is skipped. */
+static void tap_rows(const ic_conv2d_params *p, int ky, int h, int oh, int *lo, int *hi)
+{
+    valid_cols(ky * p->dil_h - p->pad_h, p->stride_h, h, oh, lo, hi);
+}
+
+static enum conv_path choose_path(const ic_conv2d_params *p, int h, int oh, int ow)
 {
     if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
         p->pad_w == 0)
         return PATH_1X1;
     if (p->groups == p->cin && p->cout == p->cin)
         return PATH_DEPTHWISE;
-    /* phase-plane width: output columns plus the widest tap offset */
+    /* Work of the shifted path in output pixels: every tap row computes
+     * its valid output rows at the phase-plane width (output columns plus
+     * the widest tap offset); im2col computes kh*kw*oh*ow. A dilated conv
+     * on a small map (ASPP) skips many all-padding tap rows, which pays
+     * for its junk columns. */
     const long long wp = (long long)ow + (long long)(p->kw - 1) * p->dil_w / p->stride_w;
+    long long rows = 0;
+    for (int ky = 0; ky < p->kh; ky++) {
+        int lo, hi;
+        tap_rows(p, ky, h, oh, &lo, &hi);
+        rows += hi - lo;
+    }
+    const long long shift_work = rows * p->kw * wp;
+    const long long im2col_work = (long long)p->kh * p->kw * oh * ow;
     if (p->cin / p->groups >= IC_SHIFT_MIN_CIN && p->stride_h <= 64 && p->stride_w <= 64 &&
         taps_cover_phases(p->kh, p->dil_h, p->stride_h) &&
         taps_cover_phases(p->kw, p->dil_w, p->stride_w) &&
-        wp * 8 <= (long long)ow * IC_SHIFT_MAX_WIDE)
+        shift_work * 8 <= im2col_work * IC_SHIFT_MAX_WIDE)
         return PATH_SHIFTED;
     if ((long long)(p->cin / p->groups) * p->kh * p->kw <= IC_THIN_MAX_K)
         return PATH_THIN;
@@ -144,7 +179,7 @@ const char *ic_conv2d_path_name(const ic_conv2d_params *p, int h, int w)
     int oh = 0, ow = 0;
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return "invalid";
-    return names[choose_path(p, ow)];
+    return names[choose_path(p, h, oh, ow)];
 }
 
 /* Output tile of the im2col path, in floats (1 MiB, about one L2), used
@@ -250,7 +285,7 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
     if (ic_conv2d_out_size(p, h, w, &oh, &ow))
         return 0;
     size_t n, out;
-    switch (choose_path(p, ow)) {
+    switch (choose_path(p, h, oh, ow)) {
     case PATH_SHIFTED: {
         /* sizes are bounded by out_size's checks and int channel counts,
          * but sum them checked anyway */
@@ -337,22 +372,6 @@ static void forward_1x1(ic_tensor *y, const ic_tensor *x, const float *weight, c
 
 /* ------------------------------------------------------------------------
  * im2col + sgemm, tiled over output rows */
-
-/* Range [*lo, *hi) of output columns whose input column ox*s + off lies in
- * [0, w); everything outside reads zero padding. */
-static void valid_cols(int off, int s, int w, int ow, int *lo, int *hi)
-{
-    int l = off >= 0 ? 0 : (-off + s - 1) / s;
-    int h = w - off <= 0 ? 0 : (w - off + s - 1) / s;
-    if (l > ow)
-        l = ow;
-    if (h > ow)
-        h = ow;
-    if (h < l)
-        h = l;
-    *lo = l;
-    *hi = h;
-}
 
 /* One slice of an im2col job: column-matrix rows [k0, k1) of
  * col (nc*kh*kw, nr*ow), row k = (c, ky, kx), column (oy - r0, ox), for
@@ -655,14 +674,35 @@ static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weigh
             for (int r0 = 0; r0 < oh; r0 += s.rows) {
                 const int nr = oh - r0 < s.rows ? oh - r0 : s.rows;
                 const int cols = nr * s.wp;
-                for (int k = 0; k < kk; k++) {
+                /* a tap valid on the whole tile goes first and sets yw
+                 * (beta 0); without one, yw starts from zero */
+                int first = -1;
+                for (int k = 0; k < kk && first < 0; k++) {
+                    int lo, hi;
+                    tap_rows(p, k / p->kw, x->h, oh, &lo, &hi);
+                    if (lo <= r0 && hi >= r0 + nr)
+                        first = k;
+                }
+                if (first < 0)
+                    memset(yw, 0, (size_t)g_out * (size_t)cols * sizeof *yw);
+                for (int i = -1; i < kk; i++) {
+                    const int k = i < 0 ? first : i;
+                    if (k < 0 || (i >= 0 && k == first))
+                        continue;
+                    int lo, hi;
+                    tap_rows(p, k / p->kw, x->h, oh, &lo, &hi);
+                    lo = lo > r0 ? lo : r0;
+                    hi = hi < r0 + nr ? hi : r0 + nr;
+                    if (lo >= hi)
+                        continue; /* only padding under this tap here */
                     const int ty = k / p->kw * p->dil_h, tx = k % p->kw * p->dil_w;
                     const int phase = ty % p->stride_h * p->stride_w + tx % p->stride_w;
                     const float *b = xp + (size_t)phase * g_in * s.plane +
-                                     (size_t)(r0 + ty / p->stride_h) * s.wp + tx / p->stride_w;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, cols, g_in,
-                                1.0f, wk + (size_t)k * g_out * g_in, g_in, b, (int)s.plane,
-                                k ? 1.0f : 0.0f, yw, cols);
+                                     (size_t)(lo + ty / p->stride_h) * s.wp + tx / p->stride_w;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out,
+                                (hi - lo) * s.wp, g_in, 1.0f, wk + (size_t)k * g_out * g_in, g_in,
+                                b, (int)s.plane, i < 0 ? 0.0f : 1.0f,
+                                yw + (size_t)(lo - r0) * s.wp, cols);
                 }
                 job.r0 = r0;
                 job.nr = nr;
@@ -736,7 +776,7 @@ int ic_conv2d_forward(ic_tensor *y, const ic_tensor *x, const float *weight, con
     int rc = check_args(y, x, weight, p, &oh, &ow);
     if (rc)
         return rc;
-    switch (choose_path(p, ow)) {
+    switch (choose_path(p, x->h, oh, ow)) {
     case PATH_1X1:
         forward_1x1(y, x, weight, bias, p);
         break;

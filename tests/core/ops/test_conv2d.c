@@ -231,7 +231,7 @@ START_TEST(test_im2col_tiled)
     uint64_t rng = 0x4444;
     /* the wide dilation makes the shifted path compute too many junk columns */
     ic_conv2d_params p = {.cin = 64, .cout = 3, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
-                          .pad_h = 8, .pad_w = 8, .dil_h = 8, .dil_w = 8, .groups = 1,
+                          .pad_h = 10, .pad_w = 10, .dil_h = 10, .dil_w = 10, .groups = 1,
                           .relu = 1};
     int h = 230, w = 60;
     ck_assert_str_eq(ic_conv2d_path_name(&p, h, w), "im2col");
@@ -240,13 +240,15 @@ START_TEST(test_im2col_tiled)
     ck_assert_uint_lt(nws, (size_t)64 * 9 * h * w); /* really tiled */
     ck_assert_uint_eq(check_against_ref(&p, 1, h, w, 1, &rng, "row tiles"), 0);
 
-    /* K = 1024*9: channel chunks of fewer than 1024 channels */
-    ic_conv2d_params q = {.cin = 1024, .cout = 2, .kh = 3, .kw = 3, .stride_h = 1,
-                          .stride_w = 1, .pad_h = 12, .pad_w = 12, .dil_h = 12, .dil_w = 12,
+    /* K = 1024*3: channel chunks of fewer than 1024 channels (a 1x3
+     * kernel, so no tap row is skipped and the junk columns keep it off
+     * the shifted path) */
+    ic_conv2d_params q = {.cin = 1024, .cout = 2, .kh = 1, .kw = 3, .stride_h = 1,
+                          .stride_w = 1, .pad_h = 0, .pad_w = 12, .dil_h = 12, .dil_w = 12,
                           .groups = 1, .relu = 0};
     ck_assert_str_eq(ic_conv2d_path_name(&q, 24, 40), "im2col");
     nws = ic_conv2d_workspace_floats(&q, 24, 40);
-    ck_assert_uint_lt(nws, (size_t)1024 * 9 * 24 * 40);
+    ck_assert_uint_lt(nws, (size_t)1024 * 3 * 24 * 40);
     ck_assert_uint_eq(check_against_ref(&q, 1, 24, 40, 1, &rng, "channel chunks"), 0);
 }
 END_TEST
@@ -264,6 +266,21 @@ START_TEST(test_shifted_tiled)
     size_t padded_in = (size_t)8 * 64 * 124;
     ck_assert_uint_lt(ic_conv2d_workspace_floats(&p, h, w), padded_in + (size_t)512 * 60 * 124);
     ck_assert_uint_eq(check_against_ref(&p, 2, h, w, 1, &rng, "shifted tiles"), 0);
+
+    /* ASPP on a small map: the outer tap rows read only padding for most
+     * output rows and are skipped there */
+    ic_conv2d_params a = {.cin = 16, .cout = 8, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1,
+                          .pad_h = 6, .pad_w = 6, .dil_h = 6, .dil_w = 6, .groups = 1,
+                          .relu = 0};
+    ck_assert_str_eq(ic_conv2d_path_name(&a, 8, 40), "shifted");
+    ck_assert_uint_eq(check_against_ref(&a, 1, 8, 40, 1, &rng, "skipped tap rows"), 0);
+
+    /* no tap row covers every output row: the tile starts from zero */
+    ic_conv2d_params z = {.cin = 8, .cout = 5, .kh = 2, .kw = 1, .stride_h = 1, .stride_w = 1,
+                          .pad_h = 1, .pad_w = 0, .dil_h = 1, .dil_w = 1, .groups = 1,
+                          .relu = 0};
+    ck_assert_str_eq(ic_conv2d_path_name(&z, 9, 33), "shifted");
+    ck_assert_uint_eq(check_against_ref(&z, 2, 9, 33, 1, &rng, "no full tap"), 0);
 }
 END_TEST
 

@@ -37,6 +37,8 @@
 /* Fewest floats of copying worth a thread of its own (a thread start costs
  * about as much as copying this many). */
 #define IC_PARALLEL_MIN_FLOATS ((size_t)1 << 16)
+/* Smallest im2col output tile whose bias + ReLU pass is split over threads. */
+#define IC_EPILOGUE_PARALLEL_FLOATS ((size_t)1 << 20)
 
 /* ------------------------------------------------------------------------
  * Parameter validation and path selection */
@@ -351,6 +353,22 @@ static void epilogue(float *restrict y, size_t len, float b, int relu)
     }
 }
 
+/* y = relu(y + bias) over output channels [lo, hi), `len` values each,
+ * channel planes `ld` floats apart */
+typedef struct epi_job {
+    float *y;
+    size_t ld, len;
+    const float *bias;
+    int relu;
+} epi_job;
+
+static void epilogue_range(void *ctx, int lo, int hi)
+{
+    const epi_job *j = ctx;
+    for (int co = lo; co < hi; co++)
+        epilogue(j->y + (size_t)co * j->ld, j->len, j->bias ? j->bias[co] : 0.0f, j->relu);
+}
+
 /* ------------------------------------------------------------------------
  * 1x1 stride 1: W (cout/g, cin/g) @ X (cin/g, H*W) -> Y (cout/g, H*W) */
 
@@ -365,8 +383,10 @@ static void forward_1x1(ic_tensor *y, const ic_tensor *x, const float *weight, c
             float *yg = ic_tensor_at(y, n, g * g_out);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g_out, (int)hw, g_in, 1.0f,
                         weight + (size_t)g * g_out * g_in, g_in, xg, (int)hw, 0.0f, yg, (int)hw);
-            for (int co = 0; co < g_out; co++)
-                epilogue(yg + (size_t)co * hw, hw, bias ? bias[g * g_out + co] : 0.0f, p->relu);
+            epi_job ej = {yg, hw, hw, bias ? bias + (size_t)g * g_out : NULL, p->relu};
+            ic_parallel_for(epilogue_range, &ej, g_out,
+                            ic_parallel_threads((size_t)g_out * hw, IC_PARALLEL_MIN_FLOATS,
+                                                openblas_get_num_threads()));
         }
 }
 
@@ -474,9 +494,13 @@ static void forward_im2col(ic_tensor *y, const ic_tensor *x, const float *weight
                                 1.0f, wg + (size_t)c0 * kk, k, ws, cols, c0 ? 1.0f : 0.0f, yt,
                                 (int)ohw);
                 }
-                for (int co = 0; co < g_out; co++)
-                    epilogue(yt + (size_t)co * ohw, (size_t)cols,
-                             bias ? bias[g * g_out + co] : 0.0f, p->relu);
+                /* a thread start per tile only pays on big tiles (with
+                 * small ones it made the stem 2x slower) */
+                const size_t tile = (size_t)g_out * (size_t)cols;
+                epi_job ej = {yt, ohw, (size_t)cols, bias ? bias + (size_t)g * g_out : NULL,
+                              p->relu};
+                ic_parallel_for(epilogue_range, &ej, g_out,
+                                tile >= IC_EPILOGUE_PARALLEL_FLOATS ? threads : 1);
             }
         }
 }

@@ -110,3 +110,24 @@ double tu_max_rel_error(const float *got, const float *want, size_t n, double to
                 worst, at, got[at], want[at], scale);
     return rel;
 }
+
+ic_tensor tu_fixture_image(const ic_safetensors *st, const float mean[3], const float std[3],
+                           ic_arena *a)
+{
+    const ic_st_tensor *img = tu_fixture_tensor(st, "image");
+    ck_assert_int_eq(img->dtype, IC_ST_U8);
+    ck_assert_int_eq((int)img->shape[1], 3);
+    ic_tensor x;
+    ck_assert_int_eq(ic_tensor_alloc(&x, a, (int)img->shape[0], 3, (int)img->shape[2],
+                                     (int)img->shape[3]),
+                     0);
+    const uint8_t *px = img->raw;
+    const size_t plane = ic_tensor_plane(&x);
+    for (int n = 0; n < x.n; n++)
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < plane; i++) {
+                const size_t k = ((size_t)n * 3 + c) * plane + i;
+                x.data[k] = ((float)px[k] - mean[c]) / std[c];
+            }
+    return x;
+}

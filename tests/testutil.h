@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/arena.h"
+#include "base/tensor.h"
 #include "io/safetensors.h"
 
 /* Absolute path of a file under the source tree's tests/ folder. The result
@@ -16,6 +18,12 @@ const char *tu_path(const char *rel);
 ic_safetensors *tu_fixture(const char *name);
 /* Tensor of a fixture by name; fails the test if absent. */
 const ic_st_tensor *tu_fixture_tensor(const ic_safetensors *st, const char *name);
+
+/* The network input of a whole-model fixture: its uint8 "image" tensor
+ * (N, 3, H, W), normalised per channel as (pixel - mean) / std, allocated
+ * in `a`. Fails the test if the tensor is absent or not uint8. */
+ic_tensor tu_fixture_image(const ic_safetensors *st, const float mean[3], const float std[3],
+                           ic_arena *a);
 
 /* Deterministic xorshift64* generator. */
 uint64_t tu_rand_u64(uint64_t *state);

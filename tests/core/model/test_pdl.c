@@ -19,26 +19,6 @@ static const char *weights_path(void)
     return buf;
 }
 
-/* Normalised input (N, 3, H, W) from the fixture's uint8 image. */
-static ic_tensor load_input(const ic_safetensors *io, const ic_pdl_config *cfg, ic_arena *a)
-{
-    const ic_st_tensor *img = ic_st_find(io, "image");
-    ck_assert_ptr_nonnull(img);
-    ck_assert_int_eq(img->dtype, IC_ST_U8);
-    ic_tensor x;
-    ck_assert_int_eq(ic_tensor_alloc(&x, a, (int)img->shape[0], 3, (int)img->shape[2],
-                                     (int)img->shape[3]), 0);
-    const uint8_t *px = img->raw;
-    size_t plane = ic_tensor_plane(&x);
-    for (int n = 0; n < x.n; n++)
-        for (int c = 0; c < 3; c++)
-            for (size_t i = 0; i < plane; i++) {
-                size_t k = ((size_t)n * 3 + c) * plane + i;
-                x.data[k] = ((float)px[k] - cfg->pixel_mean[c]) / cfg->pixel_std[c];
-            }
-    return x;
-}
-
 static int n_failed;
 
 static void compare(const ic_safetensors *io, const char *name, const ic_tensor *got)
@@ -74,7 +54,8 @@ START_TEST(test_modes_match_torch)
     ic_arena_init(&a, 0, 0);
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         ic_arena_reset(&a);
-        ic_tensor x = load_input(io, ic_pdl_get_config(net), &a);
+        const ic_pdl_config *cfg = ic_pdl_get_config(net);
+        ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
         ic_calib_opts opts = {.mode = modes[i].mode, .m = m};
         ic_pdl_outputs out;
         rc = ic_pdl_forward(net, &x, &opts, IC_PDL_STRIDE4, &a, &out);
@@ -94,7 +75,8 @@ START_TEST(test_modes_match_torch)
     }
     /* Full resolution (x4 upsampling, offsets x4) for image 0 in `none`. */
     ic_arena_reset(&a);
-    ic_tensor x = load_input(io, ic_pdl_get_config(net), &a);
+    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
     x.n = 1;
     ic_calib_opts none = {.mode = IC_CALIB_NONE};
     ic_pdl_outputs out;

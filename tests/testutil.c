@@ -114,8 +114,8 @@ double tu_max_rel_error(const float *got, const float *want, size_t n, double to
 ic_tensor tu_fixture_image(const ic_safetensors *st, const float mean[3], const float std[3],
                            ic_arena *a)
 {
-    const ic_st_tensor *img = tu_fixture_tensor(st, "image");
-    ck_assert_int_eq(img->dtype, IC_ST_U8);
+    const ic_st_tensor *img = ic_st_find(st, "image");
+    ck_assert_msg(img && img->dtype == IC_ST_U8, "fixture has no uint8 tensor 'image'");
     ck_assert_int_eq((int)img->shape[1], 3);
     ic_tensor x;
     ck_assert_int_eq(ic_tensor_alloc(&x, a, (int)img->shape[0], 3, (int)img->shape[2],

@@ -7,6 +7,7 @@
  * in PyTorch: its output is the fixture's input `a`. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

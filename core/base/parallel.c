@@ -4,6 +4,7 @@
  * state between requests or workers. */
 #include "base/parallel.h"
 
+#include <cblas.h>
 #include <pthread.h>
 
 typedef struct range_job {
@@ -61,4 +62,9 @@ int ic_parallel_threads(size_t work, size_t min_work, int threads)
     if ((size_t)threads > most)
         threads = (int)most;
     return threads;
+}
+
+int ic_parallel_threads_for(size_t floats)
+{
+    return ic_parallel_threads(floats, IC_PARALLEL_MIN_FLOATS, openblas_get_num_threads());
 }

@@ -14,6 +14,9 @@
 
 /* Most threads ic_parallel_for() starts for one call. */
 #define IC_PARALLEL_MAX 16
+/* Fewest floats of copying worth a thread of its own (a thread start costs
+ * about as much as copying this many). */
+#define IC_PARALLEL_MIN_FLOATS ((size_t)1 << 16)
 
 typedef void (*ic_range_fn)(void *ctx, int lo, int hi);
 
@@ -25,5 +28,10 @@ void ic_parallel_for(ic_range_fn fn, void *ctx, int n, int threads);
 /* How many threads a job of `work` units deserves when each thread should
  * get at least `min_work` of them: min(threads, work / min_work), >= 1. */
 int ic_parallel_threads(size_t work, size_t min_work, int threads);
+
+/* Threads for a memory-bound pass over `floats` values: the calling
+ * thread's OpenBLAS thread count (a daemon worker is given that many
+ * cores), fewer when each would get under IC_PARALLEL_MIN_FLOATS. */
+int ic_parallel_threads_for(size_t floats);
 
 #endif

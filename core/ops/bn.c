@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "base/err.h"
+#include "base/parallel.h"
 
 /* ---- instance statistics ---- */
 
@@ -48,20 +49,30 @@ static void plane_stats(double *mean, double *var, const float *p, size_t n)
     *var = v > 0 ? v : 0;
 }
 
+typedef struct stats_job {
+    float *mean_t, *var_t;
+    const ic_tensor *x;
+} stats_job;
+
+/* Planes [lo, hi), numbered n * C + c. */
+static void stats_range(void *ctx, int lo, int hi)
+{
+    const stats_job *j = ctx;
+    const size_t hw = ic_tensor_plane(j->x);
+    for (int u = lo; u < hi; u++) {
+        double m, v;
+        plane_stats(&m, &v, ic_tensor_at(j->x, u / j->x->c, u % j->x->c), hw);
+        if (j->mean_t)
+            j->mean_t[u] = (float)m;
+        if (j->var_t)
+            j->var_t[u] = (float)v;
+    }
+}
+
 void ic_bn_instance_stats(float *mean_t, float *var_t, const ic_tensor *x)
 {
-    size_t hw = ic_tensor_plane(x);
-    for (int n = 0; n < x->n; n++) {
-        for (int c = 0; c < x->c; c++) {
-            double m, v;
-            plane_stats(&m, &v, ic_tensor_at(x, n, c), hw);
-            size_t i = (size_t)n * (size_t)x->c + (size_t)c;
-            if (mean_t)
-                mean_t[i] = (float)m;
-            if (var_t)
-                var_t[i] = (float)v;
-        }
-    }
+    stats_job j = {mean_t, var_t, x};
+    ic_parallel_for(stats_range, &j, x->n * x->c, ic_parallel_threads_for(ic_tensor_numel(x)));
 }
 
 void ic_bn_instance_stats_ref(float *mean_t, float *var_t, const ic_tensor *x)
@@ -164,6 +175,27 @@ static void apply_plane(float *y, const float *x, size_t n, float s, float b, in
     }
 }
 
+typedef struct apply_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    const ic_bn *bn;
+    const float *m_mu, *m_var, *mean_t, *var_t;
+    int per_image, relu;
+} apply_job;
+
+/* Planes [lo, hi), numbered n * C + c. */
+static void apply_range(void *ctx, int lo, int hi)
+{
+    const apply_job *j = ctx;
+    const size_t hw = ic_tensor_plane(j->x);
+    for (int u = lo; u < hi; u++) {
+        const int n = u / j->x->c, c = u % j->x->c;
+        float s, b;
+        affine_at(&s, &b, j->bn, n, c, j->m_mu, j->m_var, j->per_image, j->mean_t, j->var_t);
+        apply_plane(ic_tensor_at(j->y, n, c), ic_tensor_at(j->x, n, c), hw, s, b, j->relu);
+    }
+}
+
 int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, const float *m_mu,
                              const float *m_var, int per_image, const float *mean_t,
                              const float *var_t, int relu)
@@ -175,13 +207,8 @@ int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, 
         rc = check_strengths(m_mu, m_var, mean_t, var_t);
     if (rc)
         return rc;
-    size_t hw = ic_tensor_plane(x);
-    for (int n = 0; n < x->n; n++)
-        for (int c = 0; c < x->c; c++) {
-            float s, b;
-            affine_at(&s, &b, bn, n, c, m_mu, m_var, per_image, mean_t, var_t);
-            apply_plane(ic_tensor_at(y, n, c), ic_tensor_at(x, n, c), hw, s, b, relu);
-        }
+    apply_job j = {y, x, bn, m_mu, m_var, mean_t, var_t, per_image, relu};
+    ic_parallel_for(apply_range, &j, x->n * x->c, ic_parallel_threads_for(ic_tensor_numel(x)));
     return 0;
 }
 

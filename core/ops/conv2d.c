@@ -34,9 +34,6 @@
 #include "base/parallel.h"
 #include "ops/gemm_thin.h"
 
-/* Fewest floats of copying worth a thread of its own (a thread start costs
- * about as much as copying this many). */
-#define IC_PARALLEL_MIN_FLOATS ((size_t)1 << 16)
 /* Smallest im2col output tile whose bias + ReLU pass is split over threads. */
 #define IC_EPILOGUE_PARALLEL_FLOATS ((size_t)1 << 20)
 
@@ -754,40 +751,58 @@ static void axpy_row(float *restrict out, const float *restrict src, float wv, i
     }
 }
 
+typedef struct dw_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    const float *weight, *bias;
+    const ic_conv2d_params *p;
+} dw_job;
+
+/* Planes [lo, hi), numbered n * cin + c. */
+static void depthwise_range(void *ctx, int lo, int hi)
+{
+    const dw_job *j = ctx;
+    const ic_conv2d_params *p = j->p;
+    const int h = j->x->h, w = j->x->w, oh = j->y->h, ow = j->y->w, kk = p->kh * p->kw;
+    for (int u = lo; u < hi; u++) {
+        const int n = u / p->cin, c = u % p->cin;
+        const float *xc = ic_tensor_at(j->x, n, c);
+        const float *wc = j->weight + (size_t)c * kk;
+        float *yc = ic_tensor_at(j->y, n, c);
+        const float b = j->bias ? j->bias[c] : 0.0f;
+        for (int oy = 0; oy < oh; oy++) {
+            float *out = yc + (size_t)oy * ow;
+            for (int ox = 0; ox < ow; ox++)
+                out[ox] = b;
+            for (int ky = 0; ky < p->kh; ky++) {
+                const int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                if (iy < 0 || iy >= h)
+                    continue;
+                for (int kx = 0; kx < p->kw; kx++) {
+                    const int xoff = kx * p->dil_w - p->pad_w;
+                    int lo_x, hi_x;
+                    valid_cols(xoff, p->stride_w, w, ow, &lo_x, &hi_x);
+                    if (lo_x == hi_x)
+                        continue;
+                    /* output column lo_x reads input column lo_x*s + xoff >= 0 */
+                    axpy_row(out + lo_x, xc + (size_t)iy * w + (lo_x * p->stride_w + xoff),
+                             wc[ky * p->kw + kx], p->stride_w, hi_x - lo_x);
+                }
+            }
+            if (p->relu)
+                for (int ox = 0; ox < ow; ox++)
+                    out[ox] = out[ox] > 0.0f ? out[ox] : 0.0f;
+        }
+    }
+}
+
+/* Each plane is independent: split them over threads. */
 static void forward_depthwise(ic_tensor *y, const ic_tensor *x, const float *weight,
                               const float *bias, const ic_conv2d_params *p)
 {
-    const int h = x->h, w = x->w, oh = y->h, ow = y->w, kk = p->kh * p->kw;
-    for (int n = 0; n < x->n; n++)
-        for (int c = 0; c < p->cin; c++) {
-            const float *xc = ic_tensor_at(x, n, c);
-            const float *wc = weight + (size_t)c * kk;
-            float *yc = ic_tensor_at(y, n, c);
-            const float b = bias ? bias[c] : 0.0f;
-            for (int oy = 0; oy < oh; oy++) {
-                float *out = yc + (size_t)oy * ow;
-                for (int ox = 0; ox < ow; ox++)
-                    out[ox] = b;
-                for (int ky = 0; ky < p->kh; ky++) {
-                    const int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                    if (iy < 0 || iy >= h)
-                        continue;
-                    for (int kx = 0; kx < p->kw; kx++) {
-                        const int xoff = kx * p->dil_w - p->pad_w;
-                        int lo, hi;
-                        valid_cols(xoff, p->stride_w, w, ow, &lo, &hi);
-                        if (lo == hi)
-                            continue;
-                        /* output column lo reads input column lo*s + xoff >= 0 */
-                        axpy_row(out + lo, xc + (size_t)iy * w + (lo * p->stride_w + xoff),
-                                 wc[ky * p->kw + kx], p->stride_w, hi - lo);
-                    }
-                }
-                if (p->relu)
-                    for (int ox = 0; ox < ow; ox++)
-                        out[ox] = out[ox] > 0.0f ? out[ox] : 0.0f;
-            }
-        }
+    dw_job j = {y, x, weight, bias, p};
+    ic_parallel_for(depthwise_range, &j, x->n * p->cin,
+                    ic_parallel_threads_for(ic_tensor_numel(y) * (size_t)(p->kh * p->kw)));
 }
 
 /* ------------------------------------------------------------------------

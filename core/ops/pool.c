@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "base/err.h"
+#include "base/parallel.h"
 
 /* Columns of the per-row buffer of the separable paths (8 KiB of doubles). */
 #define POOL_BUF 1024
@@ -132,6 +133,24 @@ static void max_plane_s1(float *y, const float *x, int H, int W, int OH, int OW,
 typedef void (*pool_plane_fn)(float *y, const float *x, int H, int W, int OH, int OW,
                               const ic_pool2d *p);
 
+typedef struct pool_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    const ic_pool2d *p;
+    pool_plane_fn f;
+} pool_job;
+
+/* Planes [lo, hi), numbered n * C + c. */
+static void pool_range(void *ctx, int lo, int hi)
+{
+    const pool_job *j = ctx;
+    for (int u = lo; u < hi; u++) {
+        const int n = u / j->x->c, c = u % j->x->c;
+        j->f(ic_tensor_at(j->y, n, c), ic_tensor_at(j->x, n, c), j->x->h, j->x->w, j->y->h,
+             j->y->w, j->p);
+    }
+}
+
 /* Runs `fast` (stride 1, kernel width within the column buffer) or `direct`
  * on every plane; the reference entry points pass allow_fast = 0. */
 static int pool_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, const char *what,
@@ -140,11 +159,10 @@ static int pool_forward(ic_tensor *y, const ic_tensor *x, const ic_pool2d *p, co
     int rc = check(y, x, p, what);
     if (rc)
         return rc;
-    pool_plane_fn f =
-        allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2 ? fast : direct;
-    for (int n = 0; n < x->n; n++)
-        for (int c = 0; c < x->c; c++)
-            f(ic_tensor_at(y, n, c), ic_tensor_at(x, n, c), x->h, x->w, y->h, y->w, p);
+    pool_job j = {y, x, p,
+                  allow_fast && p->sh == 1 && p->sw == 1 && p->kw <= POOL_BUF / 2 ? fast : direct};
+    ic_parallel_for(pool_range, &j, x->n * x->c,
+                    ic_parallel_threads_for(ic_tensor_numel(y) * (size_t)(p->kh * p->kw)));
     return 0;
 }
 

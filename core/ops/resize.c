@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "base/err.h"
+#include "base/parallel.h"
 
 /* Output columns whose indices/weights are tabulated at once (12 KiB). */
 #define RESIZE_CHUNK 1024
@@ -89,36 +90,50 @@ static int check(const ic_tensor *y, const ic_tensor *x, double scale_h, double 
     return 0;
 }
 
+typedef struct resize_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    float rh, rw;
+} resize_job;
+
+/* Planes [lo, hi), numbered n * C + c; column taps in chunks that stay in
+ * L1, rows one at a time. */
+static void resize_range(void *ctx, int lo, int hi)
+{
+    const resize_job *j = ctx;
+    const int H = j->x->h, W = j->x->w, OH = j->y->h, OW = j->y->w;
+    axis_tap tx[RESIZE_CHUNK];
+    for (int ox0 = 0; ox0 < OW; ox0 += RESIZE_CHUNK) {
+        int nx = OW - ox0 < RESIZE_CHUNK ? OW - ox0 : RESIZE_CHUNK;
+        for (int k = 0; k < nx; k++)
+            tx[k] = axis_tap_at(j->rw, ox0 + k, W, OW);
+        for (int u = lo; u < hi; u++) {
+            const int n = u / j->x->c, c = u % j->x->c;
+            const float *xp = ic_tensor_at(j->x, n, c);
+            float *yp = ic_tensor_at(j->y, n, c);
+            for (int oy = 0; oy < OH; oy++) {
+                axis_tap ty = axis_tap_at(j->rh, oy, H, OH);
+                const float *r0 = xp + (size_t)ty.i0 * (size_t)W;
+                const float *r1 = xp + (size_t)ty.i1 * (size_t)W;
+                float *yr = yp + (size_t)oy * (size_t)OW + (size_t)ox0;
+                for (int k = 0; k < nx; k++) {
+                    const axis_tap *t = &tx[k];
+                    float top = r0[t->i0] * t->l0 + r0[t->i1] * t->l1;
+                    float bot = r1[t->i0] * t->l0 + r1[t->i1] * t->l1;
+                    yr[k] = top * ty.l0 + bot * ty.l1;
+                }
+            }
+        }
+    }
+}
+
 static int resize_fast(ic_tensor *y, const ic_tensor *x, double scale_h, double scale_w)
 {
     int rc = check(y, x, scale_h, scale_w);
     if (rc)
         return rc;
-    const int H = x->h, W = x->w, OH = y->h, OW = y->w;
-    float rh = axis_ratio(H, OH, scale_h), rw = axis_ratio(W, OW, scale_w);
-    axis_tap tx[RESIZE_CHUNK];
-    for (int ox0 = 0; ox0 < OW; ox0 += RESIZE_CHUNK) {
-        int nx = OW - ox0 < RESIZE_CHUNK ? OW - ox0 : RESIZE_CHUNK;
-        for (int j = 0; j < nx; j++)
-            tx[j] = axis_tap_at(rw, ox0 + j, W, OW);
-        for (int n = 0; n < x->n; n++)
-            for (int c = 0; c < x->c; c++) {
-                const float *xp = ic_tensor_at(x, n, c);
-                float *yp = ic_tensor_at(y, n, c);
-                for (int oy = 0; oy < OH; oy++) {
-                    axis_tap ty = axis_tap_at(rh, oy, H, OH);
-                    const float *r0 = xp + (size_t)ty.i0 * (size_t)W;
-                    const float *r1 = xp + (size_t)ty.i1 * (size_t)W;
-                    float *yr = yp + (size_t)oy * (size_t)OW + (size_t)ox0;
-                    for (int j = 0; j < nx; j++) {
-                        const axis_tap *t = &tx[j];
-                        float top = r0[t->i0] * t->l0 + r0[t->i1] * t->l1;
-                        float bot = r1[t->i0] * t->l0 + r1[t->i1] * t->l1;
-                        yr[j] = top * ty.l0 + bot * ty.l1;
-                    }
-                }
-            }
-    }
+    resize_job j = {y, x, axis_ratio(x->h, y->h, scale_h), axis_ratio(x->w, y->w, scale_w)};
+    ic_parallel_for(resize_range, &j, x->n * x->c, ic_parallel_threads_for(ic_tensor_numel(y)));
     return 0;
 }
 

@@ -58,11 +58,41 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A map big enough that the op splits its elements over threads
+ * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * matches the reference. */
+START_TEST(test_threaded_size)
+{
+    uint64_t rng = 0xADD1;
+    ic_tensor a = ic_tensor_wrap(NULL, 1, 3, 300, 301), b = a, y = a;
+    const size_t n = ic_tensor_numel(&a);
+    a.data = malloc(n * sizeof(float));
+    b.data = malloc(n * sizeof(float));
+    y.data = malloc(n * sizeof(float));
+    tu_rand_fill(a.data, n, &rng, -1, 1);
+    tu_rand_fill(b.data, n, &rng, -1, 1);
+    for (int relu = 0; relu < 2; relu++) {
+        ck_assert_int_eq(ic_add_forward(&y, &a, &b, relu), 0);
+        for (size_t i = 0; i < n; i++) {
+            float want = a.data[i] + b.data[i];
+            if (relu && want < 0.0f)
+                want = 0.0f;
+            ck_assert_msg(y.data[i] == want, "relu %d: y[%zu] = %g, want %g", relu, i,
+                          (double)y.data[i], (double)want);
+        }
+    }
+    free(a.data);
+    free(b.data);
+    free(y.data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/add");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_golden);
+    tcase_add_test(tc, test_threaded_size);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -254,6 +254,42 @@ START_TEST(test_affine_matches_forward)
 }
 END_TEST
 
+/* A map big enough that the op splits its planes over threads
+ * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * matches the reference. */
+START_TEST(test_threaded_size)
+{
+    uint64_t rng = 0xB418;
+    enum { N = 2, C = 8, H = 100, W = 90, NC = N * C };
+    ic_tensor x = ic_tensor_wrap(NULL, N, C, H, W), y = x, yr = x;
+    const size_t n = ic_tensor_numel(&x);
+    x.data = malloc(n * sizeof(float));
+    y.data = malloc(n * sizeof(float));
+    yr.data = malloc(n * sizeof(float));
+    tu_rand_fill(x.data, n, &rng, -2, 4);
+    float gamma[C], beta[C], mean[C], var[C], m_mu[NC], m_var[NC];
+    float mean_t[NC], var_t[NC], ref_mt[NC], ref_vt[NC];
+    tu_rand_fill(gamma, C, &rng, 0.5f, 1.5f);
+    tu_rand_fill(beta, C, &rng, -1, 1);
+    tu_rand_fill(mean, C, &rng, -3, 3);
+    tu_rand_fill(var, C, &rng, 0.1f, 4);
+    tu_rand_fill(m_mu, NC, &rng, 0, 1);
+    tu_rand_fill(m_var, NC, &rng, 0, 1);
+    ic_bn_instance_stats(mean_t, var_t, &x);
+    ic_bn_instance_stats_ref(ref_mt, ref_vt, &x);
+    ck_assert_uint_eq(tu_compare(mean_t, ref_mt, NC, 1e-5, "mean_t", NULL), 0);
+    ck_assert_uint_eq(tu_compare(var_t, ref_vt, NC, 1e-5, "var_t", NULL), 0);
+    ic_bn bn = {C, gamma, beta, mean, var, 1e-5f};
+    ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, m_mu, m_var, 1, mean_t, var_t, 1), 0);
+    ck_assert_int_eq(ic_bn_forward_calibrated_ref(&yr, &x, &bn, m_mu, m_var, 1, mean_t, var_t, 1),
+                     0);
+    ck_assert_uint_eq(tu_compare(y.data, yr.data, n, 1e-5, "calibrated", NULL), 0);
+    free(x.data);
+    free(y.data);
+    free(yr.data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/bn");
@@ -261,6 +297,7 @@ int main(void)
     tcase_add_test(tc, test_golden_calibrated);
     tcase_add_test(tc, test_golden_fold);
     tcase_add_test(tc, test_random_vs_ref);
+    tcase_add_test(tc, test_threaded_size);
     tcase_add_test(tc, test_stats_large_mean);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_affine_matches_forward);

@@ -371,6 +371,18 @@ START_TEST(test_bad_tensors)
 }
 END_TEST
 
+/* A depthwise conv big enough to split its planes over threads. */
+START_TEST(test_depthwise_threaded)
+{
+    uint64_t rng = 0xD3D3;
+    ic_conv2d_params p = {.cin = 12, .cout = 12, .kh = 3, .kw = 3, .stride_h = 1,
+                          .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2,
+                          .groups = 12, .relu = 1};
+    ck_assert_str_eq(ic_conv2d_path_name(&p, 64, 80), "depthwise");
+    ck_assert_uint_eq(check_against_ref(&p, 2, 64, 80, 1, &rng, "depthwise threaded"), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv2d");
@@ -380,6 +392,7 @@ int main(void)
     tc = tcase_create("random");
     tcase_add_test(tc, test_random_1x1);
     tcase_add_test(tc, test_random_depthwise);
+    tcase_add_test(tc, test_depthwise_threaded);
     tcase_add_test(tc, test_random_general);
     tcase_add_test(tc, test_shifted_tiled);
     tcase_add_test(tc, test_im2col_tiled);

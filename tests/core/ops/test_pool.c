@@ -157,12 +157,42 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A map big enough that the op splits its planes over threads
+ * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * matches the reference. */
+START_TEST(test_threaded_size)
+{
+    uint64_t rng = 0x9091;
+    const ic_pool2d pools[2] = {{3, 3, 2, 2, 1, 1, 0}, {5, 5, 1, 1, 2, 2, 0}};
+    for (int k = 0; k < 2; k++) {
+        ic_tensor x = ic_tensor_wrap(NULL, 2, 6, 90, 131);
+        int oh, ow;
+        ck_assert_int_eq(ic_pool_out_size(&oh, &ow, x.h, x.w, &pools[k]), 0);
+        ic_tensor y = ic_tensor_wrap(NULL, 2, 6, oh, ow), yr = y;
+        x.data = malloc(ic_tensor_numel(&x) * sizeof(float));
+        y.data = malloc(ic_tensor_numel(&y) * sizeof(float));
+        yr.data = malloc(ic_tensor_numel(&y) * sizeof(float));
+        tu_rand_fill(x.data, ic_tensor_numel(&x), &rng, -5, 5);
+        ck_assert_int_eq(ic_pool_max_forward(&y, &x, &pools[k]), 0);
+        ck_assert_int_eq(ic_pool_max_forward_ref(&yr, &x, &pools[k]), 0);
+        ck_assert_int_eq(memcmp(y.data, yr.data, ic_tensor_numel(&y) * sizeof(float)), 0);
+        ck_assert_int_eq(ic_pool_avg_forward(&y, &x, &pools[k]), 0);
+        ck_assert_int_eq(ic_pool_avg_forward_ref(&yr, &x, &pools[k]), 0);
+        ck_assert_uint_eq(tu_compare(y.data, yr.data, ic_tensor_numel(&y), 1e-5, "avg", NULL), 0);
+        free(x.data);
+        free(y.data);
+        free(yr.data);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/pool");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_golden);
     tcase_add_test(tc, test_random_vs_ref);
+    tcase_add_test(tc, test_threaded_size);
     tcase_add_test(tc, test_max_nan_wins);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

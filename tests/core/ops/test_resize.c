@@ -152,12 +152,34 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A map big enough that the op splits its planes over threads
+ * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * matches the reference. */
+START_TEST(test_threaded_size)
+{
+    uint64_t rng = 0x5E5F;
+    ic_tensor x = ic_tensor_wrap(NULL, 2, 5, 40, 50), y = ic_tensor_wrap(NULL, 2, 5, 160, 203);
+    ic_tensor yr = y;
+    x.data = malloc(ic_tensor_numel(&x) * sizeof(float));
+    y.data = malloc(ic_tensor_numel(&y) * sizeof(float));
+    yr.data = malloc(ic_tensor_numel(&y) * sizeof(float));
+    tu_rand_fill(x.data, ic_tensor_numel(&x), &rng, -5, 5);
+    ck_assert_int_eq(ic_resize_bilinear_forward(&y, &x), 0);
+    ck_assert_int_eq(ic_resize_bilinear_forward_ref(&yr, &x, 0, 0), 0);
+    ck_assert_int_eq(memcmp(y.data, yr.data, ic_tensor_numel(&y) * sizeof(float)), 0);
+    free(x.data);
+    free(y.data);
+    free(yr.data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/resize");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_golden);
     tcase_add_test(tc, test_random_vs_ref);
+    tcase_add_test(tc, test_threaded_size);
     tcase_add_test(tc, test_constant_and_identity);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

@@ -3,56 +3,31 @@
  * Register blocking: MR rows of C by two vectors of columns, held in
  * 2*MR vector accumulators over the whole K; per k, two loads of B, MR
  * broadcasts of A and 2*MR multiply-adds. Vectors are GCC vector
- * extensions sized to the widest the target has (64 bytes with AVX-512,
- * 32 with AVX, 16 otherwise), so the same C compiles to SSE, AVX2 or
- * AVX-512 code;
- * unaligned access goes through memcpy, which compiles to plain vector
- * moves. A last row block shorter than MR recomputes the last row rather
+ * extensions (base/vec.h), so the same C compiles to SSE, AVX2 or AVX-512
+ * code. A last row block shorter than MR recomputes the last row rather
  * than branching in the inner loop; columns past the last full pair of
  * vectors take a scalar loop. */
 #include "ops/gemm_thin.h"
 
-#include <string.h>
+#include "base/vec.h"
 
 /* 2*MR accumulators + two B vectors + a broadcast fit the 32 vector
  * registers of AVX-512 with MR = 8 and the 16 of AVX2 or SSE with MR = 4
- * (on the stem at 512x1024, MR 8 ran 1.7x faster than MR 4 with AVX-512).
- * The vector never exceeds the target's registers, so that no function
- * passes a vector the ABI has no register for. */
-#if defined(__AVX512F__)
-#define VF 16
+ * (on the stem at 512x1024, MR 8 ran 1.7x faster than MR 4 with AVX-512). */
+#define VF IC_VF
+#if IC_VF == 16
 #define MR 8
-#elif defined(__AVX__)
-#define VF 8
-#define MR 4
 #else
-#define VF 4
 #define MR 4
 #endif
 
-typedef float vf __attribute__((vector_size(VF * sizeof(float))));
-typedef int vi __attribute__((vector_size(VF * sizeof(int))));
-
-static inline vf vload(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void vstore(float *p, vf v)
-{
-    memcpy(p, &v, sizeof v);
-}
+typedef ic_vf vf;
+#define vload ic_vload
+#define vstore ic_vstore
 
 static inline vf vact(vf v, int relu)
 {
-    if (relu) {
-        const vf zero = {0};
-        const vi keep = v > zero; /* lanes: -1 where positive, 0 elsewhere */
-        v = (vf)((vi)v & keep);
-    }
-    return v;
+    return relu ? ic_vrelu(v) : v;
 }
 
 static float act(float v, int relu)

@@ -378,8 +378,16 @@ START_TEST(test_depthwise_threaded)
     ic_conv2d_params p = {.cin = 12, .cout = 12, .kh = 3, .kw = 3, .stride_h = 1,
                           .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2,
                           .groups = 12, .relu = 1};
-    ck_assert_str_eq(ic_conv2d_path_name(&p, 64, 80), "depthwise");
-    ck_assert_uint_eq(check_against_ref(&p, 2, 64, 80, 1, &rng, "depthwise threaded"), 0);
+    ck_assert_str_eq(ic_conv2d_path_name(&p, 64, 96), "depthwise");
+    ck_assert_uint_eq(check_against_ref(&p, 2, 64, 96, 1, &rng, "depthwise threaded"), 0);
+    /* ASPP-like: a dilation so wide that most of each row is edge (some
+     * kernel column reads padding), where each tap adds a short row */
+    ic_conv2d_params q = p;
+    q.pad_h = q.pad_w = q.dil_h = q.dil_w = 12;
+    ck_assert_uint_eq(check_against_ref(&q, 1, 20, 40, 1, &rng, "depthwise wide edges"), 0);
+    q.pad_h = q.pad_w = q.dil_h = q.dil_w = 3;
+    q.kh = q.kw = 5;
+    ck_assert_uint_eq(check_against_ref(&q, 1, 20, 40, 0, &rng, "depthwise 5x5 d3"), 0);
 }
 END_TEST
 

@@ -66,5 +66,5 @@ int ic_parallel_threads(size_t work, size_t min_work, int threads)
 
 int ic_parallel_threads_for(size_t floats)
 {
-    return ic_parallel_threads(floats, IC_PARALLEL_MIN_FLOATS, openblas_get_num_threads());
+    return ic_parallel_threads(floats, IC_PARALLEL_MIN_STREAM, openblas_get_num_threads());
 }

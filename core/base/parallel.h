@@ -29,9 +29,15 @@ void ic_parallel_for(ic_range_fn fn, void *ctx, int n, int threads);
  * get at least `min_work` of them: min(threads, work / min_work), >= 1. */
 int ic_parallel_threads(size_t work, size_t min_work, int threads);
 
+/* Fewest floats per thread for the streaming passes of ic_parallel_threads_for:
+ * a thread start (35-60 us here) costs about as much as streaming 1 MiB,
+ * and on the shipped model (256x512) splitting 256 KiB planes made the
+ * calibrated modes slower, not faster. */
+#define IC_PARALLEL_MIN_STREAM ((size_t)1 << 19)
+
 /* Threads for a memory-bound pass over `floats` values: the calling
  * thread's OpenBLAS thread count (a daemon worker is given that many
- * cores), fewer when each would get under IC_PARALLEL_MIN_FLOATS. */
+ * cores), fewer when each would get under IC_PARALLEL_MIN_STREAM. */
 int ic_parallel_threads_for(size_t floats);
 
 #endif

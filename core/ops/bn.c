@@ -16,37 +16,56 @@
 
 /* ---- instance statistics ---- */
 
-/* Mean and unbiased variance of one plane of n floats. Sums of x - k, with k
- * the first element, keep the one-pass formula q - s^2/n well conditioned
- * when |mean| >> std (cancellation only hurts relative to (mean - k)^2).
- * Four accumulators per sum let the compiler vectorise without reassociation
- * (the build uses -ffp-contract=off and no fast-math). */
-static void plane_stats(double *mean, double *var, const float *p, size_t n)
+/* Mean and unbiased variance of one plane of n floats, in two passes (sum,
+ * then squared deviations from the mean, so no cancellation when |mean| >>
+ * std). Each pass adds float lanes over blocks of STATS_BLOCK values (the
+ * compiler vectorises them without reassociating: the build has no
+ * fast-math) and the block sums in double, so the error is that of
+ * STATS_BLOCK / STATS_LANES float additions, not of n. The old one-pass
+ * all-double loop was 8% of the shipped model's instcal-u forward. */
+#define STATS_LANES 16
+#define STATS_BLOCK 512
+
+static double blocked_sum(const float *p, size_t n, float center, int square)
 {
-    const double k = p[0];
-    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    double total = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int j = 0; j < 4; j++) {
-            double d = (double)p[i + (size_t)j] - k;
-            s[j] += d;
-            q[j] += d * d;
-        }
+    for (; i + STATS_BLOCK <= n; i += STATS_BLOCK) {
+        float acc[STATS_LANES] = {0};
+        for (size_t b = 0; b < STATS_BLOCK; b += STATS_LANES)
+            for (int j = 0; j < STATS_LANES; j++) {
+                const float d = p[i + b + (size_t)j] - center;
+                acc[j] += square ? d * d : d;
+            }
+        double block = 0;
+        for (int j = 0; j < STATS_LANES; j++)
+            block += acc[j];
+        total += block;
     }
     for (; i < n; i++) {
-        double d = (double)p[i] - k;
-        s[0] += d;
-        q[0] += d * d;
+        const double d = (double)p[i] - center;
+        total += square ? d * d : d;
     }
-    double st = (s[0] + s[1]) + (s[2] + s[3]);
-    double qt = (q[0] + q[1]) + (q[2] + q[3]);
-    *mean = k + st / (double)n;
+    return total;
+}
+
+static void plane_stats(double *mean, double *var, const float *p, size_t n)
+{
+    /* centre the first pass on p[0] too, so that a large offset costs no
+     * float precision in the block sums */
+    const float k = p[0];
+    const double m = k + blocked_sum(p, n, k, 0) / (double)n;
+    *mean = m;
     if (n < 2) {
         *var = 0;
         return;
     }
-    double v = (qt - st * st / (double)n) / (double)(n - 1);
-    *var = v > 0 ? v : 0;
+    /* the second pass is centred on the float mean; the deviation of that
+     * from the exact mean, dm, enters as q - n dm^2 */
+    const float mf = (float)m;
+    const double dm = (double)mf - m;
+    double q = blocked_sum(p, n, mf, 1) - (double)n * dm * dm;
+    *var = q > 0 ? q / (double)(n - 1) : 0;
 }
 
 typedef struct stats_job {

@@ -255,12 +255,12 @@ START_TEST(test_affine_matches_forward)
 END_TEST
 
 /* A map big enough that the op splits its planes over threads
- * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * (ic_parallel_threads_for: at least 2 x IC_PARALLEL_MIN_STREAM floats of work) still
  * matches the reference. */
 START_TEST(test_threaded_size)
 {
     uint64_t rng = 0xB418;
-    enum { N = 2, C = 8, H = 100, W = 90, NC = N * C };
+    enum { N = 2, C = 8, H = 256, W = 260, NC = N * C };
     ic_tensor x = ic_tensor_wrap(NULL, N, C, H, W), y = x, yr = x;
     const size_t n = ic_tensor_numel(&x);
     x.data = malloc(n * sizeof(float));

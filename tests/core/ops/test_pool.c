@@ -158,14 +158,14 @@ START_TEST(test_errors)
 END_TEST
 
 /* A map big enough that the op splits its planes over threads
- * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * (ic_parallel_threads_for: at least 2 x IC_PARALLEL_MIN_STREAM floats of work) still
  * matches the reference. */
 START_TEST(test_threaded_size)
 {
     uint64_t rng = 0x9091;
     const ic_pool2d pools[2] = {{3, 3, 2, 2, 1, 1, 0}, {5, 5, 1, 1, 2, 2, 0}};
     for (int k = 0; k < 2; k++) {
-        ic_tensor x = ic_tensor_wrap(NULL, 2, 6, 90, 131);
+        ic_tensor x = ic_tensor_wrap(NULL, 2, 6, 180, 262);
         int oh, ow;
         ck_assert_int_eq(ic_pool_out_size(&oh, &ow, x.h, x.w, &pools[k]), 0);
         ic_tensor y = ic_tensor_wrap(NULL, 2, 6, oh, ow), yr = y;

@@ -153,12 +153,12 @@ START_TEST(test_errors)
 END_TEST
 
 /* A map big enough that the op splits its planes over threads
- * (ic_parallel_threads_for: at least 2 x 65536 floats of work) still
+ * (ic_parallel_threads_for: at least 2 x IC_PARALLEL_MIN_STREAM floats of work) still
  * matches the reference. */
 START_TEST(test_threaded_size)
 {
     uint64_t rng = 0x5E5F;
-    ic_tensor x = ic_tensor_wrap(NULL, 2, 5, 40, 50), y = ic_tensor_wrap(NULL, 2, 5, 160, 203);
+    ic_tensor x = ic_tensor_wrap(NULL, 2, 5, 40, 50), y = ic_tensor_wrap(NULL, 2, 5, 320, 341);
     ic_tensor yr = y;
     x.data = malloc(ic_tensor_numel(&x) * sizeof(float));
     y.data = malloc(ic_tensor_numel(&y) * sizeof(float));

@@ -391,6 +391,31 @@ static void forward_1x1(ic_tensor *y, const ic_tensor *x, const float *weight, c
 /* ------------------------------------------------------------------------
  * im2col + sgemm, tiled over output rows */
 
+/* One row of im2col columns or of a phase plane: dst[j] = src[j*s + off]
+ * for the columns [cl, ch) where that lies inside the input row, zero
+ * elsewhere (src == NULL: all zero). */
+static void pack_row(float *restrict dst, const float *restrict src, int s, int off, int cl,
+                     int ch, int wp)
+{
+    if (!src || cl == ch) {
+        memset(dst, 0, (size_t)wp * sizeof *dst);
+        return;
+    }
+    const float *restrict row = src + (cl * s + off); /* >= src as cl < ch */
+    memset(dst, 0, (size_t)cl * sizeof *dst);
+    if (s == 1) {
+        memcpy(dst + cl, row, (size_t)(ch - cl) * sizeof *dst);
+    } else if (s == 2) {
+        /* a constant stride lets the compiler vectorise the gather */
+        for (int k = 0; k < ch - cl; k++)
+            dst[cl + k] = row[(size_t)k * 2];
+    } else {
+        for (int k = 0; k < ch - cl; k++)
+            dst[cl + k] = row[(size_t)k * s];
+    }
+    memset(dst + ch, 0, (size_t)(wp - ch) * sizeof *dst);
+}
+
 /* One slice of an im2col job: column-matrix rows [k0, k1) of
  * col (nc*kh*kw, nr*ow), row k = (c, ky, kx), column (oy - r0, ox), for
  * output rows [r0, r0 + nr), read from the plane stack x0 (nc, h, w). */
@@ -417,27 +442,8 @@ static void im2col_run(const im2col_job *j)
         valid_cols(xoff, p->stride_w, w, ow, &lo, &hi);
         for (int r = 0; r < j->nr; r++, dst += ow) {
             const int iy = (j->r0 + r) * p->stride_h - p->pad_h + ky * p->dil_h;
-            if (iy < 0 || iy >= h || lo == hi) {
-                memset(dst, 0, (size_t)ow * sizeof *dst);
-                continue;
-            }
-            /* input column of output column lo; >= 0 as lo < hi */
-            const float *restrict src = xc + (size_t)iy * w + (lo * p->stride_w + xoff);
-            if (lo > 0)
-                memset(dst, 0, (size_t)lo * sizeof *dst);
-            if (p->stride_w == 1) {
-                memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof *dst);
-            } else if (p->stride_w == 2) {
-                /* a constant stride lets the compiler vectorise the gather */
-                for (int i = 0; i < hi - lo; i++)
-                    dst[lo + i] = src[(size_t)i * 2];
-            } else {
-                const int s = p->stride_w;
-                for (int i = 0; i < hi - lo; i++)
-                    dst[lo + i] = src[(size_t)i * s];
-            }
-            if (hi < ow)
-                memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
+            pack_row(dst, iy >= 0 && iy < h ? xc + (size_t)iy * w : NULL, p->stride_w, xoff, lo,
+                     hi, ow);
         }
     }
 }
@@ -600,30 +606,6 @@ typedef struct shift_job {
     int r0, nr, ow;
     size_t ohw;
 } shift_job;
-
-/* One phase row: dst[j] = src[j*s + off] for the columns [cl, ch) where
- * that lies inside the row, zero elsewhere (src == NULL: all zero). */
-static void pack_row(float *restrict dst, const float *restrict src, int s, int off, int cl,
-                     int ch, int wp)
-{
-    if (!src || cl == ch) {
-        memset(dst, 0, (size_t)wp * sizeof *dst);
-        return;
-    }
-    const float *restrict row = src + (cl * s + off); /* >= src as cl < ch */
-    memset(dst, 0, (size_t)cl * sizeof *dst);
-    if (s == 1) {
-        memcpy(dst + cl, row, (size_t)(ch - cl) * sizeof *dst);
-    } else if (s == 2) {
-        /* a constant stride lets the compiler vectorise the gather */
-        for (int k = 0; k < ch - cl; k++)
-            dst[cl + k] = row[(size_t)k * 2];
-    } else {
-        for (int k = 0; k < ch - cl; k++)
-            dst[cl + k] = row[(size_t)k * s];
-    }
-    memset(dst + ch, 0, (size_t)(wp - ch) * sizeof *dst);
-}
 
 /* Channels [lo, hi) of the pack. Input rows are visited in order and each
  * is split into its stride_w column phases while it is in L1, so the input

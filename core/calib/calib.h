@@ -72,6 +72,11 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
                        const float *mean_t, const float *var_t, const float *mean_s,
                        const float *var_s, float *scratch);
 
+/* Whether the strengths of this mode depend on the instance statistics
+ * (InstCal-C only). When they do not, a BN layer can compute each plane's
+ * statistics and normalise it in one pass (ic_bn_forward_instance). */
+int ic_calib_uses_stats(const ic_calib_opts *opts);
+
 /* Scratch floats ic_calib_strengths() needs for a layer of width c. */
 size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c);
 

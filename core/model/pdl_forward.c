@@ -183,7 +183,11 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
             f->trace(f->trace_ctx, l->name, y);
         return 0;
     }
-    ic_bn_instance_stats(f->mean_t, f->var_t, y);
+    /* strengths that ignore the statistics come first, so that each plane
+     * is measured and normalised in one pass (ic_bn_forward_instance) */
+    const int stats_first = ic_calib_uses_stats(f->opts);
+    if (stats_first)
+        ic_bn_instance_stats(f->mean_t, f->var_t, y);
     CHECK(ic_calib_strengths(f->m_mu, f->m_var, f->opts, &l->cal, &f->net->cshape, y->n, f->mean_t,
                              f->var_t, l->bn.mean, l->bn.var, f->cscratch));
     size_t nc = (size_t)y->n * (size_t)y->c;
@@ -192,8 +196,12 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
         f->m_var_sum += f->m_var[i];
     }
     f->m_count += nc;
-    CHECK(ic_bn_forward_calibrated(y, y, &l->bn, f->m_mu, f->m_var, 1, f->mean_t, f->var_t,
-                                   l->p.relu));
+    if (stats_first)
+        CHECK(ic_bn_forward_calibrated(y, y, &l->bn, f->m_mu, f->m_var, 1, f->mean_t, f->var_t,
+                                       l->p.relu));
+    else
+        CHECK(ic_bn_forward_instance(y, y, &l->bn, f->m_mu, f->m_var, f->mean_t, f->var_t,
+                                     l->p.relu));
     if (f->trace)
         f->trace(f->trace_ctx, l->name, y);
     return 0;

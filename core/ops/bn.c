@@ -231,6 +231,44 @@ int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, 
     return 0;
 }
 
+typedef struct fused_job {
+    apply_job a;
+    float *mean_t, *var_t;
+} fused_job;
+
+/* Planes [lo, hi): statistics, then scale and shift from cache. */
+static void fused_range(void *ctx, int lo, int hi)
+{
+    const fused_job *j = ctx;
+    const size_t hw = ic_tensor_plane(j->a.x);
+    for (int u = lo; u < hi; u++) {
+        const int n = u / j->a.x->c, c = u % j->a.x->c;
+        const float *xp = ic_tensor_at(j->a.x, n, c);
+        double m, v;
+        plane_stats(&m, &v, xp, hw);
+        j->mean_t[u] = (float)m;
+        j->var_t[u] = (float)v;
+        float s, b;
+        affine_at(&s, &b, j->a.bn, n, c, j->a.m_mu, j->a.m_var, 1, j->mean_t, j->var_t);
+        apply_plane(ic_tensor_at(j->a.y, n, c), xp, hw, s, b, j->a.relu);
+    }
+}
+
+int ic_bn_forward_instance(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                           const float *m_var, float *mean_t, float *var_t, int relu)
+{
+    if (!mean_t || !var_t)
+        return ic_error_set(IC_EINVAL, "bn: instance forward needs buffers for the statistics");
+    int rc = check_bn(bn);
+    if (rc == 0)
+        rc = check_shapes(y, x, bn);
+    if (rc)
+        return rc;
+    fused_job j = {{y, x, bn, m_mu, m_var, mean_t, var_t, 1, relu}, mean_t, var_t};
+    ic_parallel_for(fused_range, &j, x->n * x->c, ic_parallel_threads_for(ic_tensor_numel(x)));
+    return 0;
+}
+
 int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *bn,
                                  const float *m_mu, const float *m_var, int per_image,
                                  const float *mean_t, const float *var_t, int relu)

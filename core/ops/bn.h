@@ -71,6 +71,15 @@ int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, 
                              const float *m_var, int per_image, const float *mean_t,
                              const float *var_t, int relu);
 
+/* ic_bn_instance_stats() and ic_bn_forward_calibrated() (per_image
+ * strengths) in one pass per plane: each plane's statistics are computed
+ * and written to mean_t, var_t (N, C), then the plane is normalised while
+ * it is still in cache. For strengths that do not depend on the statistics
+ * (every mode but InstCal-C). Same results, bit for bit. y may be x.
+ * Returns 0, IC_EINVAL or IC_ESHAPE. */
+int ic_bn_forward_instance(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, const float *m_mu,
+                           const float *m_var, float *mean_t, float *var_t, int relu);
+
 /* Reference for tests: the textbook formula gamma (x - mu) / sqrt(var + eps)
  * + beta per element, with the same arguments and return codes. */
 int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *bn,

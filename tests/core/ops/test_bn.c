@@ -257,6 +257,58 @@ END_TEST
 /* A map big enough that the op splits its planes over threads
  * (ic_parallel_threads_for: at least 2 x IC_PARALLEL_MIN_STREAM floats of work) still
  * matches the reference. */
+/* The fused instance pass against the two separate passes on random
+ * shapes, in place and not, with and without ReLU and strengths. */
+START_TEST(test_instance_fused)
+{
+    uint64_t rng = 0xF05E;
+    for (int iter = 0; iter < 50; iter++) {
+        int N = tu_rand_int(&rng, 1, 3), C = tu_rand_int(&rng, 1, 9);
+        int H = tu_rand_int(&rng, 1, 40), W = tu_rand_int(&rng, 1, 40);
+        ic_tensor x = ic_tensor_wrap(NULL, N, C, H, W), y = x, yf = x;
+        size_t n = ic_tensor_numel(&x), nc = (size_t)N * (size_t)C;
+        x.data = malloc(n * sizeof(float));
+        y.data = malloc(n * sizeof(float));
+        yf.data = malloc(n * sizeof(float));
+        float *prm = malloc((4 * (size_t)C + 6 * nc) * sizeof(float));
+        ck_assert(x.data && y.data && yf.data && prm);
+        float *gamma = prm, *beta = gamma + C, *mean = beta + C, *var = mean + C;
+        float *m_mu = var + C, *m_var = m_mu + nc, *mt = m_var + nc, *vt = mt + nc;
+        float *fmt = vt + nc, *fvt = fmt + nc;
+        tu_rand_fill(x.data, n, &rng, -3, 5);
+        tu_rand_fill(gamma, (size_t)C, &rng, 0.5f, 1.5f);
+        tu_rand_fill(beta, (size_t)C, &rng, -1, 1);
+        tu_rand_fill(mean, (size_t)C, &rng, -3, 3);
+        tu_rand_fill(var, (size_t)C, &rng, 0.1f, 4);
+        tu_rand_fill(m_mu, nc, &rng, 0, 1);
+        tu_rand_fill(m_var, nc, &rng, 0, 1);
+        ic_bn bn = {C, gamma, iter % 5 == 2 ? NULL : beta, mean, var, 1e-5f};
+        const int relu = iter & 1, none = iter % 7 == 3;
+        const float *mm = none ? NULL : m_mu, *mv = none ? NULL : m_var;
+        ic_bn_instance_stats(mt, vt, &x);
+        ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, mm, mv, 1, mt, vt, relu), 0);
+        if (iter % 3 == 0) { /* in place */
+            memcpy(yf.data, x.data, n * sizeof(float));
+            ck_assert_int_eq(ic_bn_forward_instance(&yf, &yf, &bn, mm, mv, fmt, fvt, relu), 0);
+        } else {
+            ck_assert_int_eq(ic_bn_forward_instance(&yf, &x, &bn, mm, mv, fmt, fvt, relu), 0);
+        }
+        ck_assert_int_eq(memcmp(fmt, mt, nc * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(fvt, vt, nc * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(yf.data, y.data, n * sizeof(float)), 0);
+        free(x.data);
+        free(y.data);
+        free(yf.data);
+        free(prm);
+    }
+    float one[1];
+    ic_tensor t = ic_tensor_wrap(one, 1, 1, 1, 1);
+    float g = 1, b = 0, m = 0, v = 1;
+    ic_bn bn = {1, &g, &b, &m, &v, 1e-5f};
+    ck_assert_int_eq(ic_bn_forward_instance(&t, &t, &bn, NULL, NULL, NULL, one, 0), IC_EINVAL);
+}
+END_TEST
+
 START_TEST(test_threaded_size)
 {
     uint64_t rng = 0xB418;
@@ -284,6 +336,12 @@ START_TEST(test_threaded_size)
     ck_assert_int_eq(ic_bn_forward_calibrated_ref(&yr, &x, &bn, m_mu, m_var, 1, mean_t, var_t, 1),
                      0);
     ck_assert_uint_eq(tu_compare(y.data, yr.data, n, 1e-5, "calibrated", NULL), 0);
+    /* the fused pass gives the same statistics and output, bit for bit */
+    float fmt[NC], fvt[NC];
+    ck_assert_int_eq(ic_bn_forward_instance(&yr, &x, &bn, m_mu, m_var, fmt, fvt, 1), 0);
+    ck_assert_int_eq(memcmp(fmt, mean_t, sizeof fmt), 0);
+    ck_assert_int_eq(memcmp(fvt, var_t, sizeof fvt), 0);
+    ck_assert_int_eq(memcmp(yr.data, y.data, n * sizeof(float)), 0);
     free(x.data);
     free(y.data);
     free(yr.data);
@@ -298,6 +356,7 @@ int main(void)
     tcase_add_test(tc, test_golden_fold);
     tcase_add_test(tc, test_random_vs_ref);
     tcase_add_test(tc, test_threaded_size);
+    tcase_add_test(tc, test_instance_fused);
     tcase_add_test(tc, test_stats_large_mean);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_affine_matches_forward);

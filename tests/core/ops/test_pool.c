@@ -73,14 +73,14 @@ END_TEST
 START_TEST(test_random_vs_ref)
 {
     uint64_t rng = 0x9001;
-    int fast_cases = 0;
-    for (int iter = 0; iter < 120; iter++) {
+    int fast_cases = 0, strided_cases = 0;
+    for (int iter = 0; iter < 200; iter++) {
         ic_pool2d p = {0};
         p.kh = tu_rand_int(&rng, 1, 7);
         p.kw = tu_rand_int(&rng, 1, 9);
-        /* mostly stride 1 (the separable path), some strided */
-        p.sh = iter % 4 == 3 ? tu_rand_int(&rng, 1, 3) : 1;
-        p.sw = iter % 4 == 3 ? tu_rand_int(&rng, 1, 3) : 1;
+        /* half stride 1, half strided (max's separable path takes both) */
+        p.sh = iter % 2 ? tu_rand_int(&rng, 1, 3) : 1;
+        p.sw = iter % 2 ? tu_rand_int(&rng, 2, 3) : 1;
         p.ph = tu_rand_int(&rng, 0, p.kh / 2);
         p.pw = tu_rand_int(&rng, 0, p.kw / 2);
         p.exclude_pad = iter & 1;
@@ -94,6 +94,7 @@ START_TEST(test_random_vs_ref)
             continue;
         }
         fast_cases += p.sh == 1 && p.sw == 1;
+        strided_cases += p.sw > 1;
         ic_tensor x = ic_tensor_wrap(NULL, N, C, H, W);
         size_t n = ic_tensor_numel(&x);
         x.data = malloc(n * sizeof(float));
@@ -113,6 +114,7 @@ START_TEST(test_random_vs_ref)
         free(yr.data);
     }
     ck_assert_int_ge(fast_cases, 50);
+    ck_assert_int_ge(strided_cases, 50);
 }
 END_TEST
 
@@ -136,6 +138,18 @@ START_TEST(test_max_nan_wins)
     ck_assert(isinf(y[0]) && y[0] < 0);
     ck_assert_float_eq(y[8], 5.0f);
     ck_assert_int_eq(memcmp(y, yr, sizeof y), 0);
+    /* strided (the stem's 3x3 stride-2 pool): a NaN wins only its windows */
+    float big[5 * 5], out[3 * 3];
+    for (int i = 0; i < 25; i++)
+        big[i] = (float)i;
+    big[0] = NAN; /* only output (0, 0)'s window reads it */
+    ic_tensor bt = ic_tensor_wrap(big, 1, 1, 5, 5), ot = ic_tensor_wrap(out, 1, 1, 3, 3);
+    ic_pool2d s2 = {3, 3, 2, 2, 1, 1, 0};
+    ck_assert_int_eq(ic_pool_max_forward(&ot, &bt, &s2), 0);
+    ck_assert(isnan(out[0]));
+    for (int i = 1; i < 9; i++)
+        ck_assert(!isnan(out[i]));
+    ck_assert_float_eq(out[8], 24.0f);
 }
 END_TEST
 

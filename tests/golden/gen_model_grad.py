@@ -9,6 +9,14 @@ training mode the C trainer uses:
   tbn        m = 1 (TENT adapts gamma/beta this way)
 
   /usr/bin/python3 tests/golden/gen_model_grad.py   # writes fixtures/model_tiny_grad.safetensors
+  /usr/bin/python3 tests/golden/gen_model_grad.py --check-fd   # checks autograd by finite differences
+
+--check-fd validates the reference itself, in float64: per mode, the autograd derivative of the
+same loss along a random direction over every parameter the C trainer trains in that mode, against
+the central difference (L(p + h v) - L(p - h v)) / 2h, with the instance statistics held at their
+unperturbed values (they are stop-gradient) and strengths at the clamp bounds left still. The C
+gradients match this reference (tests/core/model/test_pdl_grad_golden.c), so the two checks
+together put the whole C network's gradients against finite differences in double.
 """
 import json
 import os
@@ -46,7 +54,7 @@ CALIB = ['backbone.stem.conv1.norm', 'backbone.res3.1.conv2.norm', 'sem_seg_head
          'ins_embed_head.decoder.res2.fuse_conv.1.norm']
 
 
-def main():
+def load_model():
     w, meta = stio.load(os.path.join(HERE, 'fixtures', 'model_tiny_weights.safetensors'))
     io, _ = stio.load(os.path.join(HERE, 'fixtures', 'model_tiny_io.safetensors'))
     cfg = pdl_torch.validate_config(json.loads(meta['config']))
@@ -55,15 +63,76 @@ def main():
     model.load_state_dict({k: torch.from_numpy(np.array(v)).double() for k, v in w.items()}, strict=False)
     img = torch.from_numpy(np.array(io['image'])).double()[:, :, :32, :64]  # [2,3,32,64]
     x = model.normalize(img)
-    gen = torch.Generator().manual_seed(7)
-    out = {}
     # The official InstCal-U projects its strengths into [eps, 1-eps] in place before every
     # forward (outside the graph); the fixture weights deliberately hold out-of-range values.
+    e = cfg['calibration']['clamp_eps']
     with torch.no_grad():
-        e = cfg['calibration']['clamp_eps']
         for _, bn in model.bns():
             bn.calib_mean.clamp_(e, 1 - e)
             bn.calib_var.clamp_(e, 1 - e)
+    return model, x, e
+
+
+# which parameters the C trainer trains in each mode (pdl_grad_golden's kinds)
+def trained(name, tag):
+    calib_u = name.endswith('.calib_mean') or name.endswith('.calib_var')
+    calib_c = '.instcal_c.' in name
+    if tag == 'instcal-u':
+        return calib_u
+    if tag == 'instcal-c':
+        return calib_c
+    return not calib_u and not calib_c
+
+
+def check_fd(h=1e-7, tol=1e-6):
+    model, x, e = load_model()
+    keys = ('sem_logits', 'center', 'offset')
+    gen = torch.Generator().manual_seed(11)
+    tape = pdl_torch.STATS_TAPE
+    worst = 0.0
+    print('%-10s %8s %16s %16s %10s' % ('mode', 'params', 'autograd g.v', 'finite diff', 'rel err'))
+    for tag, (mode, m) in MODES.items():
+        model.set_calibration(mode, m)
+        model.zero_grad(set_to_none=True)
+        tape.update(mode='record', list=[], i=0)
+        y = model(x)
+        r = {k: torch.rand(y[k].shape, generator=gen, dtype=torch.float64) * 2 - 1 for k in keys}
+        loss = sum((y[k] * r[k]).sum() for k in keys)
+        loss.backward()
+        tape['mode'] = 'replay'
+        params = [(n, p) for n, p in model.named_parameters() if trained(n, tag) and p.grad is not None]
+        v = {}
+        for n, p in params:
+            d = torch.rand(p.shape, generator=gen, dtype=torch.float64) * 2 - 1
+            if tag == 'instcal-u':  # strengths projected onto a bound stay there
+                d[(p <= e) | (p >= 1 - e)] = 0
+            v[n] = d * (p.detach().abs().mean() + 1e-3)
+        gv = sum(float((p.grad * v[n]).sum()) for n, p in params)
+        lv = []
+        with torch.no_grad():
+            for sgn in (1, -1):
+                for n, p in params:
+                    p.add_(sgn * h * v[n])
+                tape['i'] = 0
+                yy = model(x)
+                lv.append(float(sum((yy[k] * r[k]).sum() for k in keys)))
+                for n, p in params:
+                    p.sub_(sgn * h * v[n])
+        fd = (lv[0] - lv[1]) / (2 * h)
+        rel = abs(fd - gv) / max(abs(gv), 1e-300)
+        worst = max(worst, rel)
+        print('%-10s %8d %+16.9e %+16.9e %10.2e' % (tag, sum(p.numel() for _, p in params), gv, fd, rel))
+        tape.update(mode=None, list=[], i=0)
+    model.set_calibration('none')
+    if worst > tol:
+        raise SystemExit('finite differences disagree with autograd: worst rel err %.2e' % worst)
+    print('ok: worst rel err %.2e (tolerance %.0e, step %.0e)' % (worst, tol, h))
+
+
+def main():
+    model, x, _ = load_model()
+    gen = torch.Generator().manual_seed(7)
+    out = {}
     for tag, (mode, m) in MODES.items():
         model.set_calibration(mode, m)
         model.zero_grad(set_to_none=True)
@@ -96,4 +165,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    if '--check-fd' in sys.argv[1:]:
+        check_fd()
+    else:
+        main()

@@ -317,13 +317,25 @@ def aspp_pool_kernel(pool_cfg, h, w, strict=False):
 
 if torch is not None:
 
+    # Instance statistics are stop-gradient. A finite-difference check of the gradients must
+    # therefore hold them fixed too: STATS_TAPE['mode'] = 'record' keeps every call's result in
+    # order, 'replay' hands them back in the same order (see gen_model_grad.py --check-fd).
+    STATS_TAPE = {'mode': None, 'list': [], 'i': 0}
+
     def instance_stats(x):
         """Per-image, per-channel mean and variance over HxW (unbiased; biased if HW < 2)."""
+        tape = STATS_TAPE
+        if tape['mode'] == 'replay':
+            mu, var = tape['list'][tape['i']]
+            tape['i'] += 1
+            return mu, var
         with torch.no_grad():
             x = x.detach()
             mu = x.mean(dim=(2, 3))
             unbiased = x.shape[2] * x.shape[3] >= 2
             var = x.var(dim=(2, 3), unbiased=unbiased)
+        if tape['mode'] == 'record':
+            tape['list'].append((mu, var))
         return mu, var
 
     class MLP(nn.Module):

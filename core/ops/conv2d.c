@@ -287,8 +287,18 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
     size_t n, out;
     switch (choose_path(p, h, oh, ow)) {
     case PATH_SHIFTED: {
-        /* sizes are bounded by out_size's checks and int channel counts,
-         * but sum them checked anyway */
+        /* shifted_plan multiplies unchecked: int channel counts times a
+         * phase plane can pass 2^64 for absurd parameters, so check the
+         * products first (SIZE_MAX then fails the allocation cleanly) */
+        const size_t g_in = (size_t)(p->cin / p->groups), g_out = (size_t)(p->cout / p->groups);
+        const size_t hp = (size_t)oh + (size_t)((p->kh - 1) * p->dil_h / p->stride_h);
+        const size_t wp = (size_t)ow + (size_t)((p->kw - 1) * p->dil_w / p->stride_w);
+        size_t a, b;
+        if (ic_size_mul(&a, (size_t)p->stride_h * (size_t)p->stride_w, g_in) ||
+            ic_size_mul(&a, a, hp) || ic_size_mul(&a, a, wp) || a > SIZE_MAX / 2 ||
+            ic_size_mul(&b, (size_t)p->kh * (size_t)p->kw, g_out) || ic_size_mul(&b, b, g_in) ||
+            b > SIZE_MAX / 2)
+            return SIZE_MAX;
         shift_plan s = shifted_plan(p, oh, ow);
         if (ic_size_add(&n, s.xp, s.wk) || ic_size_add(&out, n, s.yw))
             return SIZE_MAX;

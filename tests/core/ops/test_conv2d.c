@@ -291,6 +291,18 @@ static const ic_conv2d_params good = {.cin = 4, .cout = 6, .kh = 3, .kw = 3, .st
                                       .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1,
                                       .dil_w = 1, .groups = 2, .relu = 0};
 
+/* Parameters no real layer has, whose shifted-path workspace would pass
+ * 2^64 floats: the size saturates instead of wrapping to something small. */
+START_TEST(test_workspace_saturates)
+{
+    ic_conv2d_params p = {.cin = 1 << 30, .cout = 1 << 30, .kh = 4, .kw = 4, .stride_h = 2,
+                          .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1,
+                          .groups = 1, .relu = 0};
+    ck_assert_str_eq(ic_conv2d_path_name(&p, 64, 64), "shifted");
+    ck_assert_uint_eq(ic_conv2d_workspace_floats(&p, 64, 64), SIZE_MAX);
+}
+END_TEST
+
 START_TEST(test_bad_params)
 {
     int oh, ow;
@@ -407,6 +419,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_bad_params);
+    tcase_add_test(tc, test_workspace_saturates);
     tcase_add_test(tc, test_bad_tensors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,9 +1,10 @@
-/* Fork-join over an index range, for the memory-bound copies around sgemm.
+/* Fork-join over an index range, for the memory-bound passes beside sgemm.
  *
  * sgemm runs on OpenBLAS's own threads; the copies before and after it
  * (im2col, the phase-split input of a strided convolution, the bias + ReLU
- * epilogue) would otherwise run on one core and cost as much as the sgemm
- * for layers with few channels. ic_parallel_for() splits [0, n) into
+ * epilogue) and the per-plane ops (depthwise conv, pooling, resize, add,
+ * calibrated BN) would otherwise run on one core and cost as much as the
+ * sgemm for layers with few channels. ic_parallel_for() splits [0, n) into
  * `threads` contiguous ranges and runs fn on each, the caller taking the
  * first; it never fails: a thread that cannot be started leaves its range
  * to the caller. */

@@ -37,7 +37,6 @@ size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
     return (size_t)2 * (size_t)c + (size_t)cs->hidden + (size_t)cs->num_basis;
 }
 
-/* The MLP part of InstCal-C: hid (H) = relu(fc1([t; s])), a (K) = softmax(fc2(hid)). */
 /* a . b over n floats: float lanes over blocks of DOT_BLOCK products (the
  * compiler vectorises them without reassociating), block sums in double.
  * The all-double scalar loop this replaces made the MLPs most of InstCal-C's
@@ -64,6 +63,7 @@ static double dot_blocked(const float *a, const float *b, int n)
     return total;
 }
 
+/* The MLP part of InstCal-C: hid (H) = relu(fc1([t; s])), a (K) = softmax(fc2(hid)). */
 static void instcal_c_mlp(float *in, float *hid, float *a, const ic_calib_c_layer *cc, int stat,
                           const ic_calib_c_shape *cs, int c, const float *stat_t, const float *stat_s)
 {

@@ -108,11 +108,11 @@ enum conv_path { PATH_1X1, PATH_DEPTHWISE, PATH_SHIFTED, PATH_THIN, PATH_IM2COL 
  * for nothing. */
 static int taps_cover_phases(int kdim, int dil, int stride)
 {
-    if (stride > kdim)
+    if (stride > kdim || stride > 64) /* a phase per bit of `seen` */
         return 0;
     unsigned long long seen = 0;
     for (int k = 0; k < kdim; k++)
-        seen |= 1ULL << ((k * dil) % stride % 64);
+        seen |= 1ULL << (k * dil % stride);
     int count = 0;
     for (; seen; seen &= seen - 1)
         count++;
@@ -163,8 +163,7 @@ static enum conv_path choose_path(const ic_conv2d_params *p, int h, int oh, int 
     }
     const long long shift_work = rows * p->kw * wp;
     const long long im2col_work = (long long)p->kh * p->kw * oh * ow;
-    if (p->cin / p->groups >= IC_SHIFT_MIN_CIN && p->stride_h <= 64 && p->stride_w <= 64 &&
-        taps_cover_phases(p->kh, p->dil_h, p->stride_h) &&
+    if (p->cin / p->groups >= IC_SHIFT_MIN_CIN && taps_cover_phases(p->kh, p->dil_h, p->stride_h) &&
         taps_cover_phases(p->kw, p->dil_w, p->stride_w) &&
         shift_work * 8 <= im2col_work * IC_SHIFT_MAX_WIDE)
         return PATH_SHIFTED;
@@ -239,27 +238,34 @@ typedef struct shift_plan {
     size_t plane, xp, wk, yw;
 } shift_plan;
 
-static shift_plan shifted_plan(const ic_conv2d_params *p, int oh, int ow)
+/* Fills *s; returns nonzero when a size does not fit a size_t (int channel
+ * counts times a phase plane can pass 2^64 for absurd parameters), and the
+ * workspace query then saturates. */
+static int shifted_plan(shift_plan *s, const ic_conv2d_params *p, int oh, int ow)
 {
-    shift_plan s;
     const size_t g_in = (size_t)(p->cin / p->groups), g_out = (size_t)(p->cout / p->groups);
     /* row oy of tap ky reads phase row oy + ky*dil/stride (see below) */
-    s.hp = oh + (p->kh - 1) * p->dil_h / p->stride_h;
-    s.wp = ow + (p->kw - 1) * p->dil_w / p->stride_w;
-    s.phases = p->stride_h * p->stride_w;
-    s.plane = (size_t)s.hp * (size_t)s.wp;
-    size_t rows = IC_CONV2D_WS_BUDGET / (g_out * (size_t)s.wp);
-    if (rows * (size_t)s.wp < IC_CONV2D_MIN_COLS)
-        rows = (IC_CONV2D_MIN_COLS + (size_t)s.wp - 1) / (size_t)s.wp;
+    s->hp = oh + (p->kh - 1) * p->dil_h / p->stride_h;
+    s->wp = ow + (p->kw - 1) * p->dil_w / p->stride_w;
+    s->phases = p->stride_h * p->stride_w;
+    s->plane = (size_t)s->hp * (size_t)s->wp;
+    size_t rows = IC_CONV2D_WS_BUDGET / (g_out * (size_t)s->wp);
+    if (rows * (size_t)s->wp < IC_CONV2D_MIN_COLS)
+        rows = (IC_CONV2D_MIN_COLS + (size_t)s->wp - 1) / (size_t)s->wp;
     if (rows > (size_t)oh)
         rows = (size_t)oh;
-    s.rows = rows < 1 ? 1 : (int)rows;
+    s->rows = rows < 1 ? 1 : (int)rows;
+    s->yw = g_out * (size_t)s->rows * (size_t)s->wp;
     /* rounded to 16 floats so that every part starts 64-byte aligned */
     const size_t slack = (size_t)((p->kw - 1) * p->dil_w / p->stride_w);
-    s.xp = ((size_t)s.phases * g_in * s.plane + slack + 15) / 16 * 16;
-    s.wk = ((size_t)p->kh * (size_t)p->kw * g_out * g_in + 15) / 16 * 16;
-    s.yw = g_out * (size_t)s.rows * (size_t)s.wp;
-    return s;
+    size_t xp, wk;
+    if (ic_size_mul(&xp, (size_t)s->phases, g_in) || ic_size_mul(&xp, xp, s->plane) ||
+        ic_size_mul(&wk, (size_t)p->kh * (size_t)p->kw, g_out) || ic_size_mul(&wk, wk, g_in) ||
+        xp > SIZE_MAX / 2 || wk > SIZE_MAX / 2)
+        return 1;
+    s->xp = (xp + slack + 15) / 16 * 16;
+    s->wk = (wk + 15) / 16 * 16;
+    return 0;
 }
 
 /* Output rows per tile of the thin path. */
@@ -287,20 +293,9 @@ size_t ic_conv2d_workspace_floats(const ic_conv2d_params *p, int h, int w)
     size_t n, out;
     switch (choose_path(p, h, oh, ow)) {
     case PATH_SHIFTED: {
-        /* shifted_plan multiplies unchecked: int channel counts times a
-         * phase plane can pass 2^64 for absurd parameters, so check the
-         * products first (SIZE_MAX then fails the allocation cleanly) */
-        const size_t g_in = (size_t)(p->cin / p->groups), g_out = (size_t)(p->cout / p->groups);
-        const size_t hp = (size_t)oh + (size_t)((p->kh - 1) * p->dil_h / p->stride_h);
-        const size_t wp = (size_t)ow + (size_t)((p->kw - 1) * p->dil_w / p->stride_w);
-        size_t a, b;
-        if (ic_size_mul(&a, (size_t)p->stride_h * (size_t)p->stride_w, g_in) ||
-            ic_size_mul(&a, a, hp) || ic_size_mul(&a, a, wp) || a > SIZE_MAX / 2 ||
-            ic_size_mul(&b, (size_t)p->kh * (size_t)p->kw, g_out) || ic_size_mul(&b, b, g_in) ||
-            b > SIZE_MAX / 2)
-            return SIZE_MAX;
-        shift_plan s = shifted_plan(p, oh, ow);
-        if (ic_size_add(&n, s.xp, s.wk) || ic_size_add(&out, n, s.yw))
+        shift_plan s;
+        if (shifted_plan(&s, p, oh, ow) || ic_size_add(&n, s.xp, s.wk) ||
+            ic_size_add(&out, n, s.yw))
             return SIZE_MAX;
         return out;
     }
@@ -664,7 +659,8 @@ static void forward_shifted(ic_tensor *y, const ic_tensor *x, const float *weigh
 {
     const int g_in = p->cin / p->groups, g_out = p->cout / p->groups;
     const int oh = y->h, ow = y->w, kk = p->kh * p->kw;
-    const shift_plan s = shifted_plan(p, oh, ow);
+    shift_plan s;
+    shifted_plan(&s, p, oh, ow); /* fits: the caller allocated its workspace */
     const size_t ohw = ic_tensor_plane(y), used = (size_t)s.phases * g_in * s.plane;
     const int threads = openblas_get_num_threads();
     float *xp = ws, *wk = ws + s.xp, *yw = wk + s.wk;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api_error.h"
 #include "config.h"
 
 /* Which optional outputs a request asked for (`outputs` option). */
@@ -53,23 +54,26 @@ typedef struct srv_request {
 
 /* What process() produces. On success set json (an object; ownership
  * passes to the server, which adds "request_id" and "timings"). On failure
- * set status/code/message with srv_result_error(). Stage times in seconds
+ * set err and message with srv_result_error(). Stage times in seconds
  * feed the metrics histograms and the request log. */
 typedef struct srv_result {
-    int status;          /* HTTP status; 200 on success */
+    srv_err err;         /* SRV_ERR_NONE on success (status, code: api_error.h) */
     json_t *json;        /* response object on success */
-    char code[32];       /* error code string, e.g. "bad_image" */
     char message[256];   /* human-readable error */
     double decode_s, inference_s, postprocess_s;
 } srv_result;
 
-/* Records an error in res (status, code, printf-style message); returns
- * nothing; the status is what the client receives. */
-void srv_result_error(srv_result *res, int status, const char *code, const char *fmt, ...)
+/* Records the error e in res (its status and code from api_error.h, a
+ * printf-style message). */
+void srv_result_error(srv_result *res, srv_err e, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
+    __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Records the engine error rc (IC_E*, message from ic_error_message()) met
+ * while handling `what` ("image" or "label") as srv_err_from_engine() maps it. */
+void srv_result_engine_error(srv_result *res, int rc, const char *what);
 
 /* A backend implementation: a table of functions (see the file comment for
  * the threading contract). Every int function returns 0 or a negative
@@ -85,8 +89,8 @@ typedef struct srv_backend_ops {
     /* Per-worker state (scratch memory sized for the largest image). */
     int (*worker_init)(void *ctx, int worker, void **wctx);
     void (*worker_deinit)(void *ctx, void *wctx);
-    /* Runs one request. A negative return without res->status set becomes
-     * a 500 (or 400/413/415 by the IC_E* code, see pool.c). */
+    /* Runs one request. A negative return without res->status set is
+     * answered as srv_result_engine_error() maps the IC_E* code. */
     int (*process)(void *ctx, void *wctx, const srv_request *req, srv_result *res);
     /* Fills obj with model metadata for GET /v1/models: name, classes,
      * colours, thing ids. */

@@ -309,46 +309,12 @@ static int pdl_describe(void *ctx, json_t *obj)
     return 0;
 }
 
-/* Maps an engine error to the response. `what` is "image" or "label". */
-static void engine_error(srv_result *res, int rc, const char *what)
-{
-    const char *msg = ic_error_message();
-    int label = strcmp(what, "label") == 0;
-    switch (rc) {
-    case IC_EFORMAT:
-        srv_result_error(res, 400, label ? "bad_label" : "bad_image", "%s", msg);
-        break;
-    case IC_EUNSUPPORTED:
-        if (label)
-            srv_result_error(res, 400, "bad_label", "%s", msg);
-        else
-            srv_result_error(res, 415, "unsupported_image", "%s", msg);
-        break;
-    case IC_ESHAPE:
-        srv_result_error(res, 400, label ? "bad_label" : "bad_image", "%s", msg);
-        break;
-    case IC_ELIMIT:
-        srv_result_error(res, 413, "too_large", "%s", msg);
-        break;
-    case IC_EINVAL:
-        srv_result_error(res, 400, "bad_parameter", "%s", msg);
-        break;
-    case IC_ENOMEM:
-        srv_result_error(res, 503, "out_of_memory", "not enough memory for this %s%s%s", what,
-                         msg[0] ? ": " : "", msg);
-        break;
-    default:
-        srv_result_error(res, 500, "internal", "%s", msg[0] ? msg : "inference failed");
-        break;
-    }
-}
-
 static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result *res)
 {
     pdl_worker *w = wctx;
     pdl_model *m = model_acquire(ctx);
     if (!m) {
-        srv_result_error(res, 503, "not_ready", "no model loaded");
+        srv_result_error(res, SRV_ERR_NOT_READY, "no model loaded");
         return 0;
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(m->net);
@@ -360,15 +326,15 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     memset(&sr, 0, sizeof sr);
     json_t *o = NULL;
     if (ic_calib_mode_parse(req->calibration, &so.calib.mode) != 0) {
-        srv_result_error(res, 400, "bad_parameter", "%s", ic_error_message());
+        srv_result_error(res, SRV_ERR_BAD_PARAMETER, "%s", ic_error_message());
         goto done;
     }
     if (!mode_available(m, so.calib.mode)) {
         if (so.calib.mode == IC_CALIB_TENT)
-            srv_result_error(res, 400, "bad_parameter",
+            srv_result_error(res, SRV_ERR_BAD_PARAMETER,
                              "calibration=tent is turned off on this server (tent = off)");
         else
-            srv_result_error(res, 400, "bad_parameter",
+            srv_result_error(res, SRV_ERR_BAD_PARAMETER,
                              "calibration mode '%s' is not available for model '%s' (see "
                              "GET /v1/models)",
                              req->calibration, m->name);
@@ -389,17 +355,17 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
                        : fmt == IC_IMAGE_FORMAT_PNG ? "image/png"
                                                     : NULL;
     if (!type && fmt != IC_IMAGE_FORMAT_UNKNOWN) {
-        srv_result_error(res, 415, "unsupported_image",
+        srv_result_error(res, SRV_ERR_UNSUPPORTED_IMAGE,
                          "%s images are not supported; send JPEG or PNG",
                          ic_image_format_name(fmt));
         goto done;
     }
     if (!type) {
-        srv_result_error(res, 400, "bad_image", "the upload is neither a JPEG nor a PNG image");
+        srv_result_error(res, SRV_ERR_BAD_IMAGE, "the upload is neither a JPEG nor a PNG image");
         goto done;
     }
     if (req->image_type[0] && strcmp(type, req->image_type) != 0) {
-        srv_result_error(res, 400, "bad_image", "the upload is a %s image, not %s", type,
+        srv_result_error(res, SRV_ERR_BAD_IMAGE, "the upload is a %s image, not %s", type,
                          req->image_type);
         goto done;
     }
@@ -410,7 +376,7 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
         int rc = ic_segment_gt_load(&gt, &w->arena, cfg, req->label, req->label_len,
                                     req->label_segments, &so.limits);
         if (rc) {
-            engine_error(res, rc, "label");
+            srv_result_engine_error(res, rc, "label");
             goto done;
         }
         gtp = &gt;
@@ -418,13 +384,13 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     double t_label = now_s() - t0;
     int rc = ic_segment_run(&sr, m->net, &w->arena, req->image, req->image_len, &so, gtp);
     if (rc) {
-        engine_error(res, rc, rc == IC_ESHAPE ? "label" : "image");
+        srv_result_engine_error(res, rc, rc == IC_ESHAPE ? "label" : "image");
         goto done;
     }
     double t1 = now_s();
     o = ic_segment_result_json(&sr, cfg, &so.calib);
     if (!o) {
-        srv_result_error(res, 503, "out_of_memory", "out of memory for the response");
+        srv_result_error(res, SRV_ERR_OUT_OF_MEMORY, "out of memory for the response");
         goto done;
     }
     json_t *img = json_object_get(o, "image");
@@ -434,7 +400,6 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     res->decode_s = sr.t.decode + sr.t.preprocess + t_label;
     res->inference_s = sr.t.forward;
     res->postprocess_s = sr.t.post + sr.t.metrics + sr.t.encode + (now_s() - t1);
-    res->status = 200;
     res->json = o;
     o = NULL;
 done:

@@ -13,16 +13,6 @@
 #include "base/alloc.h"
 #include "base/err.h"
 
-void srv_result_error(srv_result *res, int status, const char *code, const char *fmt, ...)
-{
-    res->status = status;
-    snprintf(res->code, sizeof res->code, "%s", code);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->message, sizeof res->message, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct test_ctx {
     pthread_mutex_t mu; /* guards name (reload vs. readers) */
     char name[128];
@@ -137,13 +127,13 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     clock_gettime(CLOCK_MONOTONIC, &t0);
     const char *type = sniff(req->image, req->image_len);
     if (!type || (req->image_type[0] && strcmp(type, req->image_type) != 0)) {
-        srv_result_error(res, 400, "bad_image", "the upload is not a %s image",
+        srv_result_error(res, SRV_ERR_BAD_IMAGE, "the upload is not a %s image",
                          req->image_type[0] ? req->image_type : "JPEG or PNG");
         return 0;
     }
     if (req->label && !(req->label_len >= 8 && sniff(req->label, req->label_len) &&
                         strcmp(sniff(req->label, req->label_len), "image/png") == 0)) {
-        srv_result_error(res, 400, "bad_label", "the label is not a PNG image");
+        srv_result_error(res, SRV_ERR_BAD_LABEL, "the label is not a PNG image");
         return 0;
     }
     res->decode_s = elapsed_s(&t0);
@@ -182,7 +172,6 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     if (req->label)
         json_object_set_new(o, "label", json_pack("{s:I}", "bytes", (json_int_t)req->label_len));
     res->postprocess_s = elapsed_s(&t0);
-    res->status = 200;
     res->json = o;
     return 0;
 }

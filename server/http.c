@@ -48,8 +48,7 @@ typedef struct srv_req {
     srv_buf image, label, label_segments;
     char image_type[32];
     char f_calibration[32], f_m[32], f_outputs[128], f_rle[16];
-    int reject_status; /* refuse at end of body */
-    const char *reject_code;
+    srv_err reject_err; /* refuse at end of body */
     char reject_msg[192];
     srv_job *job;
 } srv_req;
@@ -145,23 +144,22 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, srv_req *req, sr
     return ret;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *conn, srv_req *req, int status,
-                                   const char *code, const char *message)
+static enum MHD_Result reply_error(struct MHD_Connection *conn, srv_req *req, srv_err e,
+                                   const char *message)
 {
     srv_reply r = {.file_fd = -1};
-    srv_reply_error(&r, status, code, message);
-    if (status == 503)
+    srv_reply_error(&r, e, message);
+    if (r.status == 503)
         r.retry_after = req->s->cfg.retry_after_s;
     return queue_reply(conn, req, &r);
 }
 
 /* Remembers the first reason to refuse; answered once the body is read. */
-static void reject(srv_req *req, int status, const char *code, const char *msg)
+static void reject(srv_req *req, srv_err e, const char *msg)
 {
-    if (req->reject_status)
+    if (req->reject_err)
         return;
-    req->reject_status = status;
-    req->reject_code = code;
+    req->reject_err = e;
     snprintf(req->reject_msg, sizeof req->reject_msg, "%s", msg);
     srv_buf_free(&req->image);
     srv_buf_free(&req->label);
@@ -182,7 +180,7 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
 {
     if (atomic_load(&s->draining)) {
         srv_metrics_count_rejected(s->metrics, SRV_REJ_DRAINING);
-        return reply_error(conn, req, 503, "shutting_down", "the server is shutting down");
+        return reply_error(conn, req, SRV_ERR_SHUTTING_DOWN, "the server is shutting down");
     }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -195,7 +193,7 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
             snprintf(msg, sizeof msg, "the body is larger than %lld bytes",
                      (long long)s->cfg.max_upload_bytes);
             srv_metrics_count_rejected(s->metrics, SRV_REJ_TOO_LARGE);
-            return reply_error(conn, req, 413, "too_large", msg);
+            return reply_error(conn, req, SRV_ERR_TOO_LARGE, msg);
         }
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -211,15 +209,15 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
     } else if (strcasecmp(mt, "multipart/form-data") == 0) {
         req->pp = MHD_create_post_processor(conn, PP_BUFFER_SIZE, post_iter, req);
         if (!req->pp)
-            return reply_error(conn, req, 400, "bad_multipart",
+            return reply_error(conn, req, SRV_ERR_BAD_MULTIPART,
                                "malformed multipart/form-data header (boundary)");
     } else {
-        return reply_error(conn, req, 415, "unsupported_media_type",
+        return reply_error(conn, req, SRV_ERR_UNSUPPORTED_MEDIA_TYPE,
                            "send image/jpeg, image/png or multipart/form-data");
     }
     if (srv_queue_size(s->queue) >= srv_queue_capacity(s->queue)) {
         srv_metrics_count_rejected(s->metrics, SRV_REJ_QUEUE_FULL);
-        return reply_error(conn, req, 503, "queue_full", "the server is busy; retry later");
+        return reply_error(conn, req, SRV_ERR_QUEUE_FULL, "the server is busy; retry later");
     }
     req->ph = PH_BODY;
     return MHD_YES;
@@ -234,7 +232,7 @@ static int append_field(srv_req *req, char *dst, size_t cap, const char *key, co
     if (off != have || have + size >= cap) {
         char msg[96];
         snprintf(msg, sizeof msg, "field '%s' is too long", key);
-        reject(req, 400, "bad_field", msg);
+        reject(req, SRV_ERR_BAD_FIELD, msg);
         return -1;
     }
     memcpy(dst + have, data, size);
@@ -248,12 +246,12 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
                                  size_t size)
 {
     srv_req *req = cls;
-    if (req->reject_status)
+    if (req->reject_err)
         return MHD_NO;
     if (!key) {
         /* libmicrohttpd passes key NULL for a part whose Content-Disposition
          * has no name= (found by tests/fuzz: it crashed the daemon). */
-        reject(req, 400, "bad_multipart", "a form part has no name");
+        reject(req, SRV_ERR_BAD_MULTIPART, "a form part has no name");
         return MHD_NO;
     }
     srv_buf *file = strcmp(key, "image") == 0            ? &req->image
@@ -268,7 +266,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
                      strcasecmp(content_type, "image/png") == 0 ? "image/png" : "image/jpeg");
         if (srv_buf_append(file, data, size) != 0) {
             srv_metrics_count_rejected(req->s->metrics, SRV_REJ_TOO_LARGE);
-            reject(req, 413, "too_large", "the upload is larger than max_upload_bytes");
+            reject(req, SRV_ERR_TOO_LARGE, "the upload is larger than max_upload_bytes");
             return MHD_NO;
         }
         return MHD_YES;
@@ -286,7 +284,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
         char msg[160];
         snprintf(msg, sizeof msg, "unknown form field '%.64s' (image, label, label_segments, "
                  "calibration, m, outputs, rle)", key);
-        reject(req, 400, "unknown_field", msg);
+        reject(req, SRV_ERR_UNKNOWN_FIELD, msg);
         rc = -1;
     }
     return rc == 0 ? MHD_YES : MHD_NO;
@@ -300,21 +298,21 @@ static enum MHD_Result segment_body(srv_server *s, srv_req *req, const char *dat
 {
     req->bytes_in += n;
     srv_metrics_add_bytes(s->metrics, n);
-    if (req->reject_status)
+    if (req->reject_err)
         return req->bytes_in > (uint64_t)s->cfg.max_upload_bytes + DISCARD_SLACK ? MHD_NO
                                                                                 : MHD_YES;
     if (req->bytes_in > (uint64_t)s->cfg.max_upload_bytes) {
         srv_metrics_count_rejected(s->metrics, SRV_REJ_TOO_LARGE);
-        reject(req, 413, "too_large", "the body is larger than max_upload_bytes");
+        reject(req, SRV_ERR_TOO_LARGE, "the body is larger than max_upload_bytes");
         return MHD_YES;
     }
     if (!req->pp) {
         if (srv_buf_append(&req->image, data, n) != 0)
-            reject(req, 503, "out_of_memory", "cannot buffer the upload");
+            reject(req, SRV_ERR_OUT_OF_MEMORY, "cannot buffer the upload");
         return MHD_YES;
     }
     if (MHD_post_process(req->pp, data, n) != MHD_YES)
-        reject(req, 400, "bad_multipart", "malformed multipart/form-data body");
+        reject(req, SRV_ERR_BAD_MULTIPART, "malformed multipart/form-data body");
     return MHD_YES;
 }
 
@@ -392,31 +390,31 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         enum MHD_Result ok = MHD_destroy_post_processor(req->pp);
         req->pp = NULL;
         if (ok != MHD_YES)
-            reject(req, 400, "bad_multipart", "truncated or malformed multipart/form-data body");
+            reject(req, SRV_ERR_BAD_MULTIPART, "truncated or malformed multipart/form-data body");
     }
-    if (req->reject_status)
-        return reply_error(conn, req, req->reject_status, req->reject_code, req->reject_msg);
+    if (req->reject_err)
+        return reply_error(conn, req, req->reject_err, req->reject_msg);
     if (atomic_load(&s->draining)) {
         srv_metrics_count_rejected(s->metrics, SRV_REJ_DRAINING);
-        return reply_error(conn, req, 503, "shutting_down", "the server is shutting down");
+        return reply_error(conn, req, SRV_ERR_SHUTTING_DOWN, "the server is shutting down");
     }
     srv_job *job = srv_job_new();
     if (!job)
-        return reply_error(conn, req, 503, "out_of_memory", "out of memory");
+        return reply_error(conn, req, SRV_ERR_OUT_OF_MEMORY, "out of memory");
     req->job = job; /* the HTTP side's reference */
     const char *bad = parse_options(s, conn, req, job);
     if (bad) {
         srv_job_unref(job); /* the queue's reference, never used */
-        return reply_error(conn, req, 400, "bad_parameter", bad);
+        return reply_error(conn, req, SRV_ERR_BAD_PARAMETER, bad);
     }
     if (req->image.len == 0) {
         srv_job_unref(job);
-        return reply_error(conn, req, 400, "missing_image",
+        return reply_error(conn, req, SRV_ERR_MISSING_IMAGE,
                            "no image: send it as the body or as the form field 'image'");
     }
     if (req->label_segments.len && !req->label.len) {
         srv_job_unref(job);
-        return reply_error(conn, req, 400, "bad_parameter",
+        return reply_error(conn, req, SRV_ERR_BAD_PARAMETER,
                            "label_segments needs a label (the COCO-panoptic PNG it describes)");
     }
     snprintf(job->id, sizeof job->id, "%s", req->id);
@@ -448,7 +446,7 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         srv_job_unref(job);
         srv_metrics_count_rejected(s->metrics,
                                    rc == IC_ELIMIT ? SRV_REJ_QUEUE_FULL : SRV_REJ_DRAINING);
-        return reply_error(conn, req, 503, rc == IC_ELIMIT ? "queue_full" : "shutting_down",
+        return reply_error(conn, req, rc == IC_ELIMIT ? SRV_ERR_QUEUE_FULL : SRV_ERR_SHUTTING_DOWN,
                            rc == IC_ELIMIT ? "the server is busy; retry later"
                                            : "the server is shutting down");
     }
@@ -475,10 +473,10 @@ static enum MHD_Result segment_resumed(srv_server *s, struct MHD_Connection *con
         return MHD_NO; /* nobody to answer: close */
     }
     srv_metrics_observe(s->metrics, SRV_H_REQUEST, total);
-    if (res.status != 200 || !res.json) {
+    if (res.err != SRV_ERR_NONE || !res.json) {
         json_decref(res.json);
-        return reply_error(conn, req, res.status ? res.status : 500,
-                           res.code[0] ? res.code : "internal", res.message);
+        return reply_error(conn, req, res.err != SRV_ERR_NONE ? res.err : SRV_ERR_INTERNAL,
+                           res.message);
     }
     json_object_set_new(res.json, "request_id", json_string(req->id));
     json_object_set_new(res.json, "timings",
@@ -620,13 +618,13 @@ int srv_http_start(srv_server *s)
     return 0;
 }
 
-/* Finishes (with status/code) and releases the queue's reference of each job. */
-static void fail_jobs(srv_server *s, void **jobs, int n, int status, const char *code,
-                      const char *msg, srv_reject_reason why)
+/* Finishes (with the error e) and releases the queue's reference of each job. */
+static void fail_jobs(srv_server *s, void **jobs, int n, srv_err e, const char *msg,
+                      srv_reject_reason why)
 {
     for (int i = 0; i < n; i++) {
         srv_metrics_count_rejected(s->metrics, why);
-        srv_job_fail(jobs[i], status, code, msg);
+        srv_job_fail(jobs[i], e, msg);
         srv_job_unref(jobs[i]);
     }
 }
@@ -636,7 +634,7 @@ void srv_http_reap_expired(srv_server *s)
     void *jobs[64];
     int n;
     while ((n = srv_queue_take_expired(s->queue, srv_clock_ns(), jobs, 64)) > 0)
-        fail_jobs(s, jobs, n, 504, "deadline_exceeded",
+        fail_jobs(s, jobs, n, SRV_ERR_DEADLINE_EXCEEDED,
                   "the request's deadline passed while it waited in the queue",
                   SRV_REJ_DEADLINE);
 }
@@ -646,7 +644,7 @@ void srv_http_fail_queued(srv_server *s)
     void *jobs[64];
     int n;
     while ((n = srv_queue_take_all(s->queue, jobs, 64)) > 0)
-        fail_jobs(s, jobs, n, 503, "shutting_down", "the server shut down before this request ran",
+        fail_jobs(s, jobs, n, SRV_ERR_SHUTTING_DOWN, "the server shut down before this request ran",
                   SRV_REJ_DRAINING);
 }
 

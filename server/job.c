@@ -59,11 +59,11 @@ int srv_job_finish(srv_job *job, srv_result *res)
     return 1;
 }
 
-int srv_job_fail(srv_job *job, int status, const char *code, const char *message)
+int srv_job_fail(srv_job *job, srv_err e, const char *message)
 {
     srv_result res;
     memset(&res, 0, sizeof res);
-    srv_result_error(&res, status, code, "%s", message);
+    srv_result_error(&res, e, "%s", message);
     return srv_job_finish(job, &res);
 }
 

@@ -68,8 +68,8 @@ void srv_job_unref(srv_job *job);
  * res). Takes ownership of res->json. Returns 1 if this call finished it. */
 int srv_job_finish(srv_job *job, srv_result *res);
 
-/* Shortcut for srv_job_finish with an error status. */
-int srv_job_fail(srv_job *job, int status, const char *code, const char *message);
+/* Shortcut for srv_job_finish with the error e. */
+int srv_job_fail(srv_job *job, srv_err e, const char *message);
 
 /* Whether the client has closed its end of a suspended connection
  * (libmicrohttpd does not notice while a connection is suspended). Only

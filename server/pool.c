@@ -27,31 +27,6 @@ struct srv_pool {
     atomic_int busy;
 };
 
-/* Maps a backend failure that did not set a status to one. */
-static void status_from_code(srv_result *res, int rc)
-{
-    const char *msg = ic_error_message();
-    switch (rc) {
-    case IC_EFORMAT:
-    case IC_EINVAL:
-    case IC_ESHAPE:
-        srv_result_error(res, 400, "bad_request", "%s", msg);
-        break;
-    case IC_ELIMIT:
-        srv_result_error(res, 413, "too_large", "%s", msg);
-        break;
-    case IC_EUNSUPPORTED:
-        srv_result_error(res, 415, "unsupported", "%s", msg);
-        break;
-    case IC_ENOMEM:
-        srv_result_error(res, 503, "out_of_memory", "%s", msg);
-        break;
-    default:
-        srv_result_error(res, 500, "internal", "%s", msg[0] ? msg : "backend failure");
-        break;
-    }
-}
-
 static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
 {
     srv_pool *p = w->pool;
@@ -60,14 +35,14 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
     srv_metrics_observe(p->metrics, SRV_H_QUEUE_WAIT, job->queue_wait_s);
     if (now >= job->deadline_ns) {
         srv_metrics_count_rejected(p->metrics, SRV_REJ_DEADLINE);
-        srv_job_fail(job, 504, "deadline_exceeded",
+        srv_job_fail(job, SRV_ERR_DEADLINE_EXCEEDED,
                      "the request's deadline passed while it waited in the queue");
         return;
     }
     if (srv_job_client_gone(job)) {
         job->client_gone = 1;
         srv_metrics_count_rejected(p->metrics, SRV_REJ_CLIENT_GONE);
-        srv_job_fail(job, 499, "client_gone", "the client closed the connection");
+        srv_job_fail(job, SRV_ERR_CLIENT_GONE, "the client closed the connection");
         return;
     }
     srv_request req = {
@@ -90,15 +65,13 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
     memset(&res, 0, sizeof res);
     ic_error_clear();
     int rc = p->ops->process(p->ctx, w->wctx, &req, &res);
-    if (rc < 0 && res.status == 0)
-        status_from_code(&res, rc);
-    if (res.status == 0)
-        res.status = res.json ? 200 : 500;
-    if (res.status == 200 && !res.json)
-        srv_result_error(&res, 500, "internal", "the backend returned no result");
-    if (res.status == 503 && strcmp(res.code, "out_of_memory") == 0)
+    if (rc < 0 && res.err == SRV_ERR_NONE)
+        srv_result_engine_error(&res, rc, "image");
+    if (res.err == SRV_ERR_NONE && !res.json)
+        srv_result_error(&res, SRV_ERR_INTERNAL, "the backend returned no result");
+    if (res.err == SRV_ERR_OUT_OF_MEMORY)
         srv_metrics_count_rejected(p->metrics, SRV_REJ_OUT_OF_MEMORY);
-    if (res.status == 200) {
+    if (res.err == SRV_ERR_NONE) {
         srv_metrics_observe(p->metrics, SRV_H_DECODE, res.decode_s);
         srv_metrics_observe(p->metrics, SRV_H_INFERENCE, res.inference_s);
         srv_metrics_observe(p->metrics, SRV_H_POSTPROCESS, res.postprocess_s);

@@ -32,10 +32,11 @@ void srv_reply_json(srv_reply *r, int status, json_t *obj)
     }
 }
 
-void srv_reply_error(srv_reply *r, int status, const char *code, const char *message)
+void srv_reply_error(srv_reply *r, srv_err e, const char *message)
 {
-    srv_reply_json(r, status,
-                   json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+    srv_reply_json(r, srv_err_status(e),
+                   json_pack("{s:{s:s,s:s}}", "error", "code", srv_err_code(e), "message",
+                             message));
 }
 
 int srv_ready(srv_server *s)
@@ -73,7 +74,7 @@ static void reply_ready(srv_server *s, srv_reply *r, int v2)
     const char *why = !s->ops->ready(s->backend) ? "the model is not loaded"
                       : atomic_load(&s->draining) ? "the server is shutting down"
                                                   : "the queue is full";
-    srv_reply_error(r, 503, "not_ready", why);
+    srv_reply_error(r, SRV_ERR_NOT_READY, why);
     r->retry_after = s->cfg.retry_after_s;
 }
 
@@ -118,7 +119,7 @@ static void reply_metrics(srv_server *s, srv_reply *r)
     srv_buf_init(&b, 0);
     if (srv_metrics_render(s->metrics, &g, &b) != 0) {
         srv_buf_free(&b);
-        srv_reply_error(r, 503, "out_of_memory", "cannot render metrics");
+        srv_reply_error(r, SRV_ERR_OUT_OF_MEMORY, "cannot render metrics");
         return;
     }
     r->status = 200;
@@ -132,11 +133,11 @@ static void reply_static(srv_server *s, srv_reply *r, const char *path)
     int rc = s->static_root[0] ? srv_static_resolve(s->static_root, path, file, sizeof file)
                                : IC_ENOTFOUND;
     if (rc == IC_EINVAL) {
-        srv_reply_error(r, 403, "forbidden", "this path is not allowed");
+        srv_reply_error(r, SRV_ERR_FORBIDDEN, "this path is not allowed");
         return;
     }
     if (rc != 0) {
-        srv_reply_error(r, 404, "not_found", "no such route or file");
+        srv_reply_error(r, SRV_ERR_NOT_FOUND, "no such route or file");
         return;
     }
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -144,7 +145,7 @@ static void reply_static(srv_server *s, srv_reply *r, const char *path)
     if (fd < 0 || fstat(fd, &st) != 0) {
         if (fd >= 0)
             close(fd);
-        srv_reply_error(r, 404, "not_found", "no such file");
+        srv_reply_error(r, SRV_ERR_NOT_FOUND, "no such file");
         return;
     }
     r->status = 200;
@@ -187,7 +188,7 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
     r->file_fd = -1;
     if (srv_routes_is_segment(path)) {
         r->route = "segment";
-        srv_reply_error(r, 405, "method_not_allowed", "use POST");
+        srv_reply_error(r, SRV_ERR_METHOD_NOT_ALLOWED, "use POST");
         r->allow = "POST";
         return;
     }
@@ -204,11 +205,11 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
                : api      ? "not_found"
                           : "static";
     if (api && which < 0 && !v2m) {
-        srv_reply_error(r, 404, "not_found", "no such route");
+        srv_reply_error(r, SRV_ERR_NOT_FOUND, "no such route");
         return;
     }
     if (!is_get) {
-        srv_reply_error(r, 405, "method_not_allowed", "use GET or HEAD");
+        srv_reply_error(r, SRV_ERR_METHOD_NOT_ALLOWED, "use GET or HEAD");
         r->allow = GET_METHODS;
         return;
     }
@@ -216,13 +217,13 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
         char model[256];
         s->ops->model_name(s->backend, model, sizeof model);
         if (strcmp(name, model) != 0) {
-            srv_reply_error(r, 404, "model_not_found", "no model of that name is served");
+            srv_reply_error(r, SRV_ERR_MODEL_NOT_FOUND, "no model of that name is served");
         } else if (v2m == 1) {
             reply_v2_model(s, r, model);
         } else if (s->ops->ready(s->backend)) {
             srv_reply_json(r, 200, json_pack("{s:s,s:b}", "name", model, "ready", 1));
         } else {
-            srv_reply_error(r, 503, "not_ready", "the model is not loaded");
+            srv_reply_error(r, SRV_ERR_NOT_READY, "the model is not loaded");
         }
         return;
     }

@@ -55,8 +55,8 @@ typedef struct srv_reply {
     const char *route;        /* metrics label */
 } srv_reply;
 
-/* Fills r with a JSON error {"error": {"code", "message"}}. */
-void srv_reply_error(srv_reply *r, int status, const char *code, const char *message);
+/* Fills r with the JSON error {"error": {"code", "message"}} of e, with e's status. */
+void srv_reply_error(srv_reply *r, srv_err e, const char *message);
 
 /* Fills r with obj serialised (takes the reference to obj). */
 void srv_reply_json(srv_reply *r, int status, json_t *obj);

@@ -141,7 +141,8 @@ START_TEST(test_process_modes_and_errors)
         srv_result res;
         memset(&res, 0, sizeof res);
         ck_assert_int_eq(srv_backend_pdl.process(ctx, w, &rq, &res), 0);
-        ck_assert_msg(res.status == 200, "%s: %d %s", modes[i], res.status, res.message);
+        ck_assert_msg(srv_err_status(res.err) == 200, "%s: %d %s", modes[i],
+                      srv_err_status(res.err), res.message);
         ck_assert_str_eq(json_string_value(json_object_get(json_object_get(res.json, "calibration"),
                                                            "mode")),
                          modes[i]);
@@ -171,8 +172,10 @@ START_TEST(test_process_modes_and_errors)
         srv_result res;
         memset(&res, 0, sizeof res);
         srv_backend_pdl.process(ctx, w, &rq, &res);
-        ck_assert_msg(res.status == bad[i].status && strcmp(res.code, bad[i].code) == 0,
-                      "case %zu: %d %s %s", i, res.status, res.code, res.message);
+        ck_assert_msg(srv_err_status(res.err) == bad[i].status &&
+                          strcmp(srv_err_code(res.err), bad[i].code) == 0,
+                      "case %zu: %d %s %s", i, srv_err_status(res.err), srv_err_code(res.err),
+                      res.message);
         ck_assert_ptr_null(res.json);
     }
     /* a label of the wrong size */
@@ -189,7 +192,8 @@ START_TEST(test_process_modes_and_errors)
     srv_result res;
     memset(&res, 0, sizeof res);
     srv_backend_pdl.process(ctx, w, &rq, &res);
-    ck_assert_msg(res.status == 400 && !strcmp(res.code, "bad_label"), "%d %s", res.status, res.code);
+    ck_assert_msg(srv_err_status(res.err) == 400 && !strcmp(srv_err_code(res.err), "bad_label"),
+                  "%d %s", srv_err_status(res.err), srv_err_code(res.err));
     ic_free(lpng);
     ic_free(png);
     srv_backend_pdl.worker_deinit(ctx, w);
@@ -217,8 +221,8 @@ START_TEST(test_tent_off_and_describe)
     srv_result res;
     memset(&res, 0, sizeof res);
     srv_backend_pdl.process(x, w, &rq, &res);
-    ck_assert_int_eq(res.status, 400);
-    ck_assert_str_eq(res.code, "bad_parameter");
+    ck_assert_int_eq(srv_err_status(res.err), 400);
+    ck_assert_str_eq(srv_err_code(res.err), "bad_parameter");
     ic_free(png);
     srv_backend_pdl.worker_deinit(x, w);
     srv_backend_pdl.destroy(x);
@@ -244,7 +248,7 @@ static void *run_requests(void *arg)
         srv_result res;
         memset(&res, 0, sizeof res);
         srv_backend_pdl.process(ctx, r->w, &rq, &res);
-        if (res.status == 200)
+        if (srv_err_status(res.err) == 200)
             r->ok++;
         else
             r->failed++;

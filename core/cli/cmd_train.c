@@ -32,6 +32,11 @@ static const char usage[] =
     "  --warmup N             linear warm-up iterations (default min(1000, iters))\n"
     "  --clip X               clip the global gradient norm at X (default off)\n"
     "  --seed S               initialisation, shuffling and augmentation seed (default 0)\n"
+    "  --init FILE            start from this model's weights and BN statistics instead of\n"
+    "                         a fresh initialisation (fine-tuning; --resume takes precedence)\n"
+    "  --class-weights LIST   semantic loss factors per class, e.g. pole=3,person=2\n"
+    "                         (class names of the config; the rest keep 1)\n"
+    "  --scale MIN,MAX        random scale range of the crops (default 0.5,2)\n"
     "  --augment light|strong geometric only, or core/augment's strong policy (default light)\n"
     "  --out FILE             final model (default model.safetensors)\n"
     "  --checkpoint-dir D     write checkpoints to D\n"
@@ -44,13 +49,46 @@ static const char usage[] =
     "  --val-limit N          validate on the first N images only\n"
     "  --log-every K          progress line every K iterations (default 20)\n";
 
+/* "name=w,name=w": factors for the named classes, 1 for the others. */
+static int parse_class_weights(const char *list, const ic_pdl_config *cfg, float *cw)
+{
+    for (int c = 0; c < cfg->num_classes; c++)
+        cw[c] = 1.0f;
+    const char *p = list;
+    while (*p) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        if (!eq || eq > end) {
+            fprintf(stderr, "--class-weights: expected name=weight, got '%.*s'\n", (int)(end - p), p);
+            return 1;
+        }
+        int c = 0;
+        while (c < cfg->num_classes &&
+               (strlen(cfg->class_names[c]) != (size_t)(eq - p) ||
+                strncmp(cfg->class_names[c], p, (size_t)(eq - p))))
+            c++;
+        char *num_end;
+        double v = strtod(eq + 1, &num_end);
+        if (c == cfg->num_classes || num_end != end || !(v >= 0 && v <= 1e6)) {
+            fprintf(stderr, "--class-weights: '%.*s' is not a class of the config with a weight "
+                    "in [0, 1e6]\n", (int)(end - p), p);
+            return 1;
+        }
+        cw[c] = (float)v;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *config = NULL, *data = NULL, *synth = NULL, *synth_seed = NULL, *render = NULL,
                *size = NULL, *batch = NULL, *accum = NULL, *iters = NULL, *lr = NULL,
                *warmup = NULL, *clip = NULL, *seed = NULL, *augment = NULL,
                *out = "model.safetensors", *ckdir = NULL, *ckevery = NULL, *val = NULL,
-               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *stop_at = NULL;
+               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *stop_at = NULL,
+               *init = NULL, *class_weights = NULL, *scale = NULL;
     int resume = 0;
     cli_opt opts[] = {
         {"config", &config, NULL}, {"data", &data, NULL}, {"synth", &synth, NULL},
@@ -61,7 +99,8 @@ int cmd_train(int argc, char **argv)
         {"checkpoint-dir", &ckdir, NULL}, {"checkpoint-every", &ckevery, NULL},
         {"resume", NULL, &resume}, {"val", &val, NULL}, {"val-every", &val_every, NULL},
         {"val-limit", &val_limit, NULL}, {"log-every", &log_every, NULL},
-        {"stop-at", &stop_at, NULL}};
+        {"stop-at", &stop_at, NULL}, {"init", &init, NULL},
+        {"class-weights", &class_weights, NULL}, {"scale", &scale, NULL}};
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
@@ -96,6 +135,12 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     strong = augment && !strcmp(augment, "strong");
+    float smin = 0, smax = 0;
+    if (scale && (sscanf(scale, "%f,%f", &smin, &smax) != 2 || !(smin > 0) || !(smax >= smin) ||
+                  smax > 16)) {
+        fprintf(stderr, "--scale must be MIN,MAX with 0 < MIN <= MAX <= 16, not '%s'\n", scale);
+        return 2;
+    }
 
     unsigned char *text = NULL;
     size_t len = 0;
@@ -128,6 +173,11 @@ int cmd_train(int argc, char **argv)
         rh = h;
         rw = w;
     }
+    float cw[IC_PDL_MAX_CLASSES];
+    if (class_weights && parse_class_weights(class_weights, &cfg, cw)) {
+        ic_free(cfg_text);
+        return 2;
+    }
 
     ic_pdl *net = NULL;
     ic_dataset *ds = NULL;
@@ -139,13 +189,18 @@ int cmd_train(int argc, char **argv)
     if (resume && !have_ck)
         fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", ckdir,
                 ic_error_message());
-    if (have_ck)
-        rc = ic_pdl_load(&net, ckmodel, config);
+    if (have_ck || init)
+        rc = ic_pdl_load(&net, have_ck ? ckmodel : init, config);
     else
         rc = ic_pdl_create(&net, &cfg, cfg_text, sd);
     if (rc) {
-        fprintf(stderr, "cannot %s the model: %s\n", have_ck ? "load" : "create",
+        fprintf(stderr, "cannot %s the model: %s\n", have_ck || init ? "load" : "create",
                 ic_error_message());
+        goto out;
+    }
+    /* calibration tensors of an --init model were learned for its old weights */
+    if (init && !have_ck && (ic_pdl_make_trainable(net) || ic_pdl_drop_calibration(net))) {
+        fprintf(stderr, "--init: %s\n", ic_error_message());
         goto out;
     }
     rc = data ? ic_dataset_open_dir(&ds, data, &cfg)
@@ -160,6 +215,14 @@ int cmd_train(int argc, char **argv)
     if (lo.targets.small_instance_area < 1)
         lo.targets.small_instance_area = 1;
     lo.targets.small_instance_weight = to.loss.small_instance_weight;
+    if (class_weights) {
+        lo.targets.class_weights = cw;
+        lo.targets.n_class_weights = cfg.num_classes;
+    }
+    if (scale) {
+        lo.geom.scale_min = smin;
+        lo.geom.scale_max = smax;
+    }
     to.iters = n_iters;
     to.sched = ic_lr_schedule_default(base_lr, n_iters);
     if (warm >= 0)

@@ -333,6 +333,33 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
     return rebuild_params(net);
 }
 
+int ic_pdl_drop_calibration(ic_pdl *net)
+{
+    if (!net->lt)
+        return ic_error_set(IC_EINVAL, "drop_calibration: the model is not trainable");
+    for (int i = 0; i < net->n_layers; i++) {
+        layer_train *t = &net->lt[i];
+        int c = net->layers[i].cal.c;
+        /* the buffers stay in net->owned and go with the model */
+        memset(t->u, 0, sizeof t->u);
+        memset(t->du, 0, sizeof t->du);
+        memset(t->basis, 0, sizeof t->basis);
+        memset(t->fc1_w, 0, sizeof t->fc1_w);
+        memset(t->fc1_b, 0, sizeof t->fc1_b);
+        memset(t->fc2_w, 0, sizeof t->fc2_w);
+        memset(t->fc2_b, 0, sizeof t->fc2_b);
+        memset(t->dbasis, 0, sizeof t->dbasis);
+        memset(t->dfc1_w, 0, sizeof t->dfc1_w);
+        memset(t->dfc1_b, 0, sizeof t->dfc1_b);
+        memset(t->dfc2_w, 0, sizeof t->dfc2_w);
+        memset(t->dfc2_b, 0, sizeof t->dfc2_b);
+        memset(&net->layers[i].cal, 0, sizeof net->layers[i].cal);
+        net->layers[i].cal.c = c;
+    }
+    net->has_u = net->has_c = 0;
+    return rebuild_params(net);
+}
+
 int ic_pdl_set_calib_prior(ic_pdl *net, float prior)
 {
     if (!(prior >= 0.0f && prior <= 1.0f))

@@ -48,6 +48,11 @@ int ic_pdl_make_trainable(ic_pdl *net);
  * Replaces existing ones. The model must be trainable. */
 int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64_t seed);
 
+/* Removes every calibration tensor (for training the network itself on from
+ * a calibrated model: the old strengths were learned for other weights, and
+ * the saved model should not carry them). The model must be trainable. */
+int ic_pdl_drop_calibration(ic_pdl *net);
+
 /* Sets InstCal-C's prior strength (the official code fixes it at 0.1) in
  * the model and in the config text it saves. Returns 0, IC_EINVAL, IC_ENOMEM. */
 int ic_pdl_set_calib_prior(ic_pdl *net, float prior);

@@ -83,6 +83,13 @@ int ic_targets_generate(const ic_pano_targets *out, const int32_t *pan, int h, i
         return ic_error_set(IC_EINVAL, "targets: missing output buffer");
     if (p->sigma <= 0 || p->sigma > 1000)
         return ic_error_set(IC_EINVAL, "targets: sigma %d out of range", p->sigma);
+    if (p->n_class_weights < 0 || (p->n_class_weights > 0 && !p->class_weights))
+        return ic_error_set(IC_EINVAL, "targets: %d class weights without values",
+                            p->n_class_weights);
+    for (int c = 0; c < p->n_class_weights; c++)
+        if (!(p->class_weights[c] >= 0.0f && p->class_weights[c] <= 1e6f))
+            return ic_error_set(IC_EINVAL, "targets: class weight %d is %g, not in [0, 1e6]", c,
+                                (double)p->class_weights[c]);
     for (int i = 0; i < nseg; i++)
         if (segs[i].category < 0 || segs[i].category >= 255)
             return ic_error_set(IC_EINVAL, "targets: segment %d has category %d outside [0, 255)",
@@ -125,6 +132,8 @@ int ic_targets_generate(const ic_pano_targets *out, const int32_t *pan, int h, i
             seg_acc *a = &acc[last];
             const ic_pano_segment *s = &segs[a->seg];
             out->semantic[i] = s->category;
+            if (s->category < p->n_class_weights)
+                out->semantic_weights[i] = p->class_weights[s->category];
             if (!s->iscrowd) {
                 out->center_weights[i] = 1.0f;
                 if (s->isthing)
@@ -155,7 +164,7 @@ int ic_targets_generate(const ic_pano_targets *out, const int32_t *pan, int h, i
                 continue;
             const seg_acc *a = &acc[last];
             if (a->cnt < p->small_instance_area)
-                out->semantic_weights[i] = p->small_instance_weight;
+                out->semantic_weights[i] *= p->small_instance_weight;
             dy[i] = (float)(a->cy - (double)r);
             dx[i] = (float)(a->cx - (double)c);
         }

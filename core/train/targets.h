@@ -36,6 +36,11 @@ typedef struct ic_target_params {
     long small_instance_area;    /* 4096, scaled to the training resolution */
     float small_instance_weight; /* 3 */
     int ignore_label;            /* 255 */
+    /* Not in detectron2: per-class factors of the semantic weight (class c's
+     * pixels get class_weights[c], times small_instance_weight for small
+     * things); NULL or classes >= n_class_weights: 1. */
+    const float *class_weights;
+    int n_class_weights;
 } ic_target_params;
 
 /* Caller-owned outputs for an H x W map; every field is required. */
@@ -49,7 +54,7 @@ typedef struct ic_pano_targets {
 } ic_pano_targets;
 
 /* detectron2's values for the fields above (sigma 10, area 4096, weight 3,
- * ignore 255). */
+ * ignore 255), no class weights. */
 ic_target_params ic_target_params_default(void);
 
 /* Fills `out` from the panoptic id map pan (H, W) and nseg segments. Work is

@@ -106,6 +106,37 @@ START_TEST(test_round_half_even)
 }
 END_TEST
 
+/* Class weights scale the semantic weight of their class's pixels only, on
+ * top of the small-instance weight; void keeps 1; bad weights are refused. */
+START_TEST(test_class_weights)
+{
+    /* stuff class 0 (2 px), small thing class 1 (2 px), void (2 px) */
+    int32_t pan[6] = {1, 1, 2, 2, 0, 0};
+    ic_pano_segment segs[2] = {{1, 0, 0, 0}, {2, 1, 0, 1}};
+    ic_target_params p = ic_target_params_default();
+    p.sigma = 1;
+    float cw[2] = {2.0f, 0.5f};
+    p.class_weights = cw;
+    p.n_class_weights = 2;
+    bufs b = alloc_targets(1, 6);
+    ck_assert_int_eq(ic_targets_generate(&b.t, pan, 1, 6, segs, 2, &p), 0);
+    float want[6] = {2.0f, 2.0f, 1.5f, 1.5f, 1.0f, 1.0f};
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(b.t.semantic_weights[i], want[i]);
+    p.n_class_weights = 1; /* class 1 beyond the list: weight 1 x small 3 */
+    ck_assert_int_eq(ic_targets_generate(&b.t, pan, 1, 6, segs, 2, &p), 0);
+    ck_assert_float_eq(b.t.semantic_weights[0], 2.0f);
+    ck_assert_float_eq(b.t.semantic_weights[2], 3.0f);
+    cw[0] = -1.0f;
+    ck_assert_int_eq(ic_targets_generate(&b.t, pan, 1, 6, segs, 2, &p), IC_EINVAL);
+    cw[0] = NAN;
+    ck_assert_int_eq(ic_targets_generate(&b.t, pan, 1, 6, segs, 2, &p), IC_EINVAL);
+    p.class_weights = NULL;
+    ck_assert_int_eq(ic_targets_generate(&b.t, pan, 1, 6, segs, 2, &p), IC_EINVAL);
+    free(b.mem);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     int32_t pan[4] = {1, 1, 2, 2};
@@ -137,6 +168,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_golden);
     tcase_add_test(tc, test_round_half_even);
+    tcase_add_test(tc, test_class_weights);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,5 +1,4 @@
-/* 2-D convolution over NCHW float32 tensors (forward; backward will sit in
- * the same files).
+/* 2-D convolution over NCHW float32 tensors, forward and backward.
  *
  * One entry point, ic_conv2d_forward(), picks the fastest of five paths:
  * a 1x1 / stride 1 / no padding convolution is one sgemm per image and group

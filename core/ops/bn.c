@@ -124,10 +124,10 @@ static int check_bn(const ic_bn *bn)
     return 0;
 }
 
-static int check_strengths(const float *m_mu, const float *m_var, const float *mean_t,
-                           const float *var_t)
+static int check_strengths(const ic_bn *bn, const float *m_mu, const float *m_var,
+                           const float *mean_t, const float *var_t)
 {
-    if ((m_mu && !mean_t) || (m_var && !var_t))
+    if ((m_mu && !mean_t) || (m_var && (!var_t || (bn->mixture && !mean_t))))
         return ic_error_set(IC_EINVAL, "bn: calibration strengths given without instance statistics");
     return 0;
 }
@@ -142,8 +142,13 @@ static void affine_at(float *scale, float *bias, const ic_bn *bn, int n, int c, 
     float mu = bn->mean[c], var = bn->var[c];
     if (m_mu)
         mu = (1.0f - m_mu[mi]) * mu + m_mu[mi] * mean_t[nc];
-    if (m_var)
+    if (m_var) {
         var = (1.0f - m_var[mi]) * var + m_var[mi] * var_t[nc];
+        if (bn->mixture) {
+            float d = mean_t[nc] - bn->mean[c];
+            var += m_var[mi] * (1.0f - m_var[mi]) * d * d;
+        }
+    }
     float g = bn->gamma ? bn->gamma[c] : 1.0f;
     float b = bn->beta ? bn->beta[c] : 0.0f;
     float s = g / sqrtf(var + bn->eps);
@@ -157,7 +162,7 @@ int ic_bn_calibrated_affine(float *scale, float *bias, int n, const ic_bn *bn, c
 {
     int rc = check_bn(bn);
     if (rc == 0)
-        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+        rc = check_strengths(bn, m_mu, m_var, mean_t, var_t);
     if (rc)
         return rc;
     for (int i = 0; i < n; i++)
@@ -223,7 +228,7 @@ int ic_bn_forward_calibrated(ic_tensor *y, const ic_tensor *x, const ic_bn *bn, 
     if (rc == 0)
         rc = check_shapes(y, x, bn);
     if (rc == 0)
-        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+        rc = check_strengths(bn, m_mu, m_var, mean_t, var_t);
     if (rc)
         return rc;
     apply_job j = {y, x, bn, m_mu, m_var, mean_t, var_t, per_image, relu};
@@ -277,7 +282,7 @@ int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *
     if (rc == 0)
         rc = check_shapes(y, x, bn);
     if (rc == 0)
-        rc = check_strengths(m_mu, m_var, mean_t, var_t);
+        rc = check_strengths(bn, m_mu, m_var, mean_t, var_t);
     if (rc)
         return rc;
     size_t hw = ic_tensor_plane(x);
@@ -288,6 +293,10 @@ int ic_bn_forward_calibrated_ref(ic_tensor *y, const ic_tensor *x, const ic_bn *
             double a = m_mu ? m_mu[mi] : 0.0, av = m_var ? m_var[mi] : 0.0;
             double mu = (1 - a) * bn->mean[c] + (m_mu ? a * mean_t[nc] : 0.0);
             double var = (1 - av) * bn->var[c] + (m_var ? av * var_t[nc] : 0.0);
+            if (m_var && bn->mixture) {
+                double d = (double)mean_t[nc] - bn->mean[c];
+                var += av * (1 - av) * d * d;
+            }
             double g = bn->gamma ? bn->gamma[c] : 1.0, be = bn->beta ? bn->beta[c] : 0.0;
             const float *xp = ic_tensor_at(x, n, c);
             float *yp = ic_tensor_at(y, n, c);
@@ -436,7 +445,9 @@ static int backward_cal(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu
         return ic_error_set(IC_ESHAPE, "bn backward: dx shape differs from x");
     if (relu && (!y || !ic_tensor_same_shape(y, x)))
         return ic_error_set(IC_EINVAL, "bn backward: fused ReLU needs the forward output");
-    if (((m_mu || m_default != 0 || dm_mu) && !mean_t) || ((m_var || m_default != 0 || dm_var) && !var_t))
+    int mix_needs_mean = bn->mixture && (m_var || m_default != 0 || dm_var);
+    if (((m_mu || m_default != 0 || dm_mu || mix_needs_mean) && !mean_t) ||
+        ((m_var || m_default != 0 || dm_var) && !var_t))
         return ic_error_set(IC_EINVAL, "bn backward: calibration needs instance statistics");
     size_t hw = ic_tensor_plane(x);
     for (int n = 0; n < x->n; n++)
@@ -446,6 +457,12 @@ static int backward_cal(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu
             double mu_t = mean_t ? mean_t[nc] : 0.0, v_t = var_t ? var_t[nc] : 0.0;
             double mu = (1 - am) * bn->mean[c] + am * mu_t;
             double var = (1 - av) * bn->var[c] + av * v_t;
+            double dvar_dm = v_t - bn->var[c]; /* d var / d m_var */
+            if (bn->mixture) {
+                double d2 = (mu_t - bn->mean[c]) * (mu_t - bn->mean[c]);
+                var += av * (1 - av) * d2;
+                dvar_dm += (1 - 2 * av) * d2;
+            }
             double g = bn->gamma ? bn->gamma[c] : 1.0;
             double r = 1.0 / sqrt(var + (double)bn->eps), s = g * r;
             const float *xp = ic_tensor_at(x, n, c), *gp = ic_tensor_at(dy, n, c);
@@ -467,7 +484,7 @@ static int backward_cal(ic_tensor *dx, float *dgamma, float *dbeta, float *dm_mu
             if (dm_mu)
                 dm_mu[mi] += (float)(-s * sdy * (mu_t - bn->mean[c]));
             if (dm_var)
-                dm_var[mi] += (float)(-0.5 * g * r * r * r * sa * (v_t - bn->var[c]));
+                dm_var[mi] += (float)(-0.5 * g * r * r * r * sa * dvar_dm);
         }
     return 0;
 }

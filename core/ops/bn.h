@@ -20,6 +20,10 @@
  *    statistics are stop-gradient constants, as in InstCal-Pano, so the layer
  *    is affine in x and gradients reach gamma, beta and the strengths only
  *    through the normalisation formula.
+ * With bn.mixture set the calibrated variance also carries the mixture's
+ * mean-difference term m_var (1 - m_var) (mu_t - mu_s)^2, in every forward
+ * and backward below (the statistics stay constants, so the term adds
+ * (1 - 2 m_var) (mu_t - mu_s)^2 to d var / d m_var).
  * Every backward ACCUMULATES (dx += ..., dgamma += ..., ...) so gradients of
  * shared parameters and of branches sum without temporaries; callers zero the
  * buffers before the first backward of a step. */
@@ -38,6 +42,10 @@ typedef struct ic_bn {
     const float *mean;  /* (C) source running mean mu_s */
     const float *var;   /* (C) source running variance var_s (unbiased, as PyTorch keeps it) */
     float eps;          /* PyTorch/detectron2 default 1e-5 */
+    /* 0: var = (1 - m_var) var_s + m_var var_t (InstCal). 1: the variance of
+     * the two-component mixture, adding m_var (1 - m_var) (mu_t - mu_s)^2
+     * (InstCal-G; needs mean_t wherever m_var is given). */
+    int mixture;
 } ic_bn;
 
 /* Per-image, per-channel statistics of x (N, C, H, W) over H x W:

@@ -66,7 +66,7 @@ static void run_case(const char *tag, int per_image)
     float *mean_t = malloc((size_t)N * C * 4), *var_t = malloc((size_t)N * C * 4);
     ic_bn bn = {C, tu_fixture_tensor(st, "gamma")->f32, tu_fixture_tensor(st, "beta")->f32,
                 tu_fixture_tensor(st, "mean_s")->f32, tu_fixture_tensor(st, "var_s")->f32,
-                tu_fixture_tensor(st, "eps")->f32[0]};
+                tu_fixture_tensor(st, "eps")->f32[0], 0};
     const float *m_mu = FX("m_mu")->f32, *m_var = FX("m_var")->f32;
     size_t nb = (size_t)N * C * H * W, nu = (size_t)N * C * 4 * H * W;
     size_t ncat = (size_t)N * CT * 4 * H * W, nf = (size_t)N * CT * OH * OW, np = (size_t)N * OH * OW;

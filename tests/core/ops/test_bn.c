@@ -52,7 +52,7 @@ START_TEST(test_golden_calibrated)
         ic_tensor x = copy4(fx(st, i, "x"));
         int N = x.n, C = x.c;
         ic_bn bn = {C, fx(st, i, "gamma")->f32, fx(st, i, "beta")->f32, fx(st, i, "mean")->f32,
-                    fx(st, i, "var")->f32, fx(st, i, "p")->f32[0]};
+                    fx(st, i, "var")->f32, fx(st, i, "p")->f32[0], 0};
         size_t nc = (size_t)N * (size_t)C, n = ic_tensor_numel(&x);
         float *mean_t = malloc(nc * sizeof(float)), *var_t = malloc(nc * sizeof(float));
         float *ones = malloc((size_t)C * sizeof(float));
@@ -122,7 +122,7 @@ START_TEST(test_golden_fold)
     int cout = (int)w->shape[0];
     size_t per_out = w->numel / (size_t)cout;
     ic_bn bn = {cout, tu_fixture_tensor(st, "fold.gamma")->f32, tu_fixture_tensor(st, "fold.beta")->f32,
-                tu_fixture_tensor(st, "fold.mean")->f32, tu_fixture_tensor(st, "fold.var")->f32, 1e-5f};
+                tu_fixture_tensor(st, "fold.mean")->f32, tu_fixture_tensor(st, "fold.var")->f32, 1e-5f, 0};
     float *wf = malloc(w->numel * sizeof(float)), *bf = malloc((size_t)cout * sizeof(float));
     memcpy(wf, w->f32, w->numel * sizeof(float));
     memcpy(bf, b->f32, (size_t)cout * sizeof(float));
@@ -178,7 +178,8 @@ START_TEST(test_random_vs_ref)
         ck_assert_uint_eq(tu_compare(mean_t, ref_mt, nc, 1e-5, "mean_t", NULL), 0);
         ck_assert_uint_eq(tu_compare(var_t, ref_vt, nc, 1e-5, "var_t", NULL), 0);
 
-        ic_bn bn = {C, gamma, iter % 7 == 3 ? NULL : beta, mean, var, 1e-5f};
+        /* every third case with the mixture variance (InstCal-G) */
+        ic_bn bn = {C, gamma, iter % 7 == 3 ? NULL : beta, mean, var, 1e-5f, iter % 3 == 1};
         int per_image = iter & 1, relu = (iter >> 1) & 1;
         ic_tensor y = x, yr = x;
         y.data = malloc(n * sizeof(float));
@@ -225,16 +226,38 @@ START_TEST(test_errors)
 {
     float buf[2 * 3 * 4] = {0}, p[3] = {1, 1, 1};
     ic_tensor x = ic_tensor_wrap(buf, 1, 2, 3, 4);
-    ic_bn bn = {3, p, p, p, p, 1e-5f};
+    ic_bn bn = {3, p, p, p, p, 1e-5f, 0};
     ck_assert_int_eq(ic_bn_forward_inference(&x, &x, &bn, 0), IC_ESHAPE);
     bn.c = 2;
     ic_tensor y = ic_tensor_wrap(buf, 1, 2, 4, 3);
     ck_assert_int_eq(ic_bn_forward_inference(&y, &x, &bn, 0), IC_ESHAPE);
     ck_assert_int_eq(ic_bn_forward_calibrated(&x, &x, &bn, p, NULL, 0, NULL, NULL, 0), IC_EINVAL);
     ck_assert_int_eq(ic_bn_forward_calibrated(&x, &x, &bn, NULL, p, 0, p, NULL, 0), IC_EINVAL);
+    /* the mixture variance needs the instance means too */
+    ck_assert_int_eq(ic_bn_forward_calibrated(&x, &x, &bn, NULL, p, 0, NULL, p, 0), 0);
+    bn.mixture = 1;
+    ck_assert_int_eq(ic_bn_forward_calibrated(&x, &x, &bn, NULL, p, 0, NULL, p, 0), IC_EINVAL);
+    ck_assert_int_eq(ic_bn_backward_calibrated(NULL, NULL, NULL, NULL, NULL, &x, NULL, &x, &bn, NULL,
+                                               p, 0, NULL, p, 0), IC_EINVAL);
+    bn.mixture = 0;
     bn.var = NULL;
     ck_assert_int_eq(ic_bn_forward_inference(&x, &x, &bn, 0), IC_EINVAL);
     ck_assert_str_ne(ic_error_message(), "");
+}
+END_TEST
+
+/* The mixture variance by hand: m_var = 0.25, var_s = 1, var_t = 3,
+ * mu_t - mu_s = 2: var = 0.75 + 0.75 + 0.1875 * 4 = 2.25, scale 1 / 1.5. */
+START_TEST(test_mixture_by_hand)
+{
+    float g = 1, b = 0, mu = 1, var = 1, mt = 3, vt = 3, m = 0.25f, s, bi;
+    ic_bn bn = {1, &g, &b, &mu, &var, 0.0f, 1};
+    ck_assert_int_eq(ic_bn_calibrated_affine(&s, &bi, 1, &bn, NULL, &m, 0, &mt, &vt), 0);
+    ck_assert_float_eq_tol(s, 1.0f / 1.5f, 1e-6);
+    ck_assert_float_eq_tol(bi, -1.0f / 1.5f, 1e-6); /* the mean stays mu_s (m_mu = 0) */
+    bn.mixture = 0;
+    ck_assert_int_eq(ic_bn_calibrated_affine(&s, &bi, 1, &bn, NULL, &m, 0, &mt, &vt), 0);
+    ck_assert_float_eq_tol(s, 1.0f / sqrtf(1.5f), 1e-6);
 }
 END_TEST
 
@@ -244,7 +267,7 @@ START_TEST(test_affine_matches_forward)
     float x1[2 * 2] = {1, 2, 3, 5}; /* (N=2, C=2, 1, 1) */
     float g[2] = {2, 0.5f}, b[2] = {0.1f, -0.2f}, mu[2] = {1, -1}, var[2] = {4, 0.25f};
     float mt[4] = {0.5f, 1, 2, 3}, vt[4] = {1, 2, 3, 4}, mm[4] = {0.2f, 0.4f, 0.6f, 0.8f};
-    ic_bn bn = {2, g, b, mu, var, 1e-5f};
+    ic_bn bn = {2, g, b, mu, var, 1e-5f, 0};
     float s[4], bi[4], y[4];
     ck_assert_int_eq(ic_bn_calibrated_affine(s, bi, 2, &bn, mm, mm, 1, mt, vt), 0);
     ic_tensor xt = ic_tensor_wrap(x1, 2, 2, 1, 1), yt = ic_tensor_wrap(y, 2, 2, 1, 1);
@@ -282,7 +305,7 @@ START_TEST(test_instance_fused)
         tu_rand_fill(var, (size_t)C, &rng, 0.1f, 4);
         tu_rand_fill(m_mu, nc, &rng, 0, 1);
         tu_rand_fill(m_var, nc, &rng, 0, 1);
-        ic_bn bn = {C, gamma, iter % 5 == 2 ? NULL : beta, mean, var, 1e-5f};
+        ic_bn bn = {C, gamma, iter % 5 == 2 ? NULL : beta, mean, var, 1e-5f, iter % 4 == 1};
         const int relu = iter & 1, none = iter % 7 == 3;
         const float *mm = none ? NULL : m_mu, *mv = none ? NULL : m_var;
         ic_bn_instance_stats(mt, vt, &x);
@@ -304,7 +327,7 @@ START_TEST(test_instance_fused)
     float one[1];
     ic_tensor t = ic_tensor_wrap(one, 1, 1, 1, 1);
     float g = 1, b = 0, m = 0, v = 1;
-    ic_bn bn = {1, &g, &b, &m, &v, 1e-5f};
+    ic_bn bn = {1, &g, &b, &m, &v, 1e-5f, 0};
     ck_assert_int_eq(ic_bn_forward_instance(&t, &t, &bn, NULL, NULL, NULL, one, 0), IC_EINVAL);
 }
 END_TEST
@@ -331,7 +354,7 @@ START_TEST(test_threaded_size)
     ic_bn_instance_stats_ref(ref_mt, ref_vt, &x);
     ck_assert_uint_eq(tu_compare(mean_t, ref_mt, NC, 1e-5, "mean_t", NULL), 0);
     ck_assert_uint_eq(tu_compare(var_t, ref_vt, NC, 1e-5, "var_t", NULL), 0);
-    ic_bn bn = {C, gamma, beta, mean, var, 1e-5f};
+    ic_bn bn = {C, gamma, beta, mean, var, 1e-5f, 0};
     ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, m_mu, m_var, 1, mean_t, var_t, 1), 0);
     ck_assert_int_eq(ic_bn_forward_calibrated_ref(&yr, &x, &bn, m_mu, m_var, 1, mean_t, var_t, 1),
                      0);
@@ -360,6 +383,7 @@ int main(void)
     tcase_add_test(tc, test_stats_large_mean);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_affine_matches_forward);
+    tcase_add_test(tc, test_mixture_by_hand);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

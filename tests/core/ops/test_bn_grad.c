@@ -115,9 +115,9 @@ static double cal_loss(void *v)
 }
 
 /* per_image: strengths (N, C); instance: m = 1 through ic_bn_backward_instance. */
-static void cal_case(int N, int C, int H, int W, int per_image, int relu, int instance)
+static void cal_case(int N, int C, int H, int W, int per_image, int relu, int instance, int mix)
 {
-    uint64_t rng = 2000 + (uint64_t)(per_image * 2 + relu + instance * 4);
+    uint64_t rng = 2000 + (uint64_t)(per_image * 2 + relu + instance * 4 + mix * 8);
     size_t n = (size_t)N * C * H * W, nm = per_image ? (size_t)N * C : (size_t)C;
     float *x = malloc(n * 4), *y = malloc(n * 4), *r = malloc(n * 4), *dx = calloc(n, 4);
     float g[8], b[8], mu_s[8], var_s[8], dg[8] = {0}, dbt[8] = {0};
@@ -134,7 +134,7 @@ static void cal_case(int N, int C, int H, int W, int per_image, int relu, int in
         for (size_t i = 0; i < nm; i++)
             m_mu[i] = m_var[i] = 1.0f;
     cal_ctx c = {.x = ic_tensor_wrap(x, N, C, H, W), .y = ic_tensor_wrap(y, N, C, H, W),
-                 .bn = {C, g, b, mu_s, var_s, 1e-5f}, .gamma = g, .beta = b, .m_mu = m_mu,
+                 .bn = {C, g, b, mu_s, var_s, 1e-5f, mix}, .gamma = g, .beta = b, .m_mu = m_mu,
                  .m_var = m_var, .mean_t = mean_t, .var_t = var_t, .r = r,
                  .per_image = per_image, .relu = relu};
     /* keep every pre-activation at least 0.1 from the ReLU's kink: move x
@@ -162,7 +162,9 @@ static void cal_case(int N, int C, int H, int W, int per_image, int relu, int in
         ck_assert_int_eq(ic_bn_backward_calibrated(&dxt, dg, dbt, dmm, dmv, &dyt, &c.y, &c.x, &c.bn,
                                                    m_mu, m_var, per_image, mean_t, var_t, relu), 0);
     char lab[64];
-    const char *mode = instance ? "inst" : per_image ? "cal/img" : "cal/ch";
+    const char *mode = instance ? (mix ? "inst/mix" : "inst")
+                       : per_image ? (mix ? "cal/img/mix" : "cal/img")
+                                   : (mix ? "cal/ch/mix" : "cal/ch");
     snprintf(lab, sizeof(lab), "bn %s%s dx", mode, relu ? "+relu" : "");
     ck_assert(gc_check(cal_loss, &c, x, n, dx, 1e-2f, 0, lab) < 1e-3);
     snprintf(lab, sizeof(lab), "bn %s%s dgamma", mode, relu ? "+relu" : "");
@@ -183,12 +185,14 @@ static void cal_case(int N, int C, int H, int W, int per_image, int relu, int in
 
 START_TEST(test_calibrated_fd)
 {
-    cal_case(2, 3, 5, 7, 0, 0, 0);
-    cal_case(2, 3, 5, 7, 0, 1, 0);
-    cal_case(3, 4, 3, 5, 1, 0, 0);
-    cal_case(3, 4, 3, 5, 1, 1, 0);
-    cal_case(2, 3, 4, 3, 0, 0, 1);
-    cal_case(2, 3, 4, 3, 0, 1, 1);
+    for (int mix = 0; mix < 2; mix++) {
+        cal_case(2, 3, 5, 7, 0, 0, 0, mix);
+        cal_case(2, 3, 5, 7, 0, 1, 0, mix);
+        cal_case(3, 4, 3, 5, 1, 0, 0, mix);
+        cal_case(3, 4, 3, 5, 1, 1, 0, mix);
+        cal_case(2, 3, 4, 3, 0, 0, 1, mix);
+        cal_case(2, 3, 4, 3, 0, 1, 1, mix);
+    }
 }
 END_TEST
 
@@ -205,7 +209,7 @@ START_TEST(test_calibrated_m0_and_errors)
     tu_rand_fill(dy, n, &rng, -1, 1);
     ic_tensor xt = ic_tensor_wrap(x, N, C, H, W), dyt = ic_tensor_wrap(dy, N, C, H, W);
     ic_tensor dxt = ic_tensor_wrap(dx, N, C, H, W);
-    ic_bn bn = {C, g, b, mu_s, var_s, 1e-5f};
+    ic_bn bn = {C, g, b, mu_s, var_s, 1e-5f, 0};
     ic_bn_instance_stats(mt, vt, &xt);
     ck_assert_int_eq(ic_bn_backward_calibrated(NULL, NULL, NULL, dmm, dmv, &dyt, NULL, &xt, &bn, NULL,
                                                NULL, 0, mt, vt, 0), 0);

@@ -41,6 +41,17 @@ int ic_error_set(int code, const char *fmt, ...)
 #endif
     ;
 
+/* Puts a formatted context in front of this thread's current message and
+ * records code: after a failed decode, `return ic_error_prefix(rc, "label");`
+ * gives "label: <the decoder's message>" (just the context if there was no
+ * message). ic_error_set() may also take ic_error_message() as an argument;
+ * both format into a copy first, so a message can be built from itself. */
+int ic_error_prefix(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* The last message recorded on this thread ("" if none). Valid until the
  * next ic_error_set() on this thread. */
 const char *ic_error_message(void);

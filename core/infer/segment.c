@@ -134,7 +134,7 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
         o.limits = *limits;
     int rc = ic_image_decode(png, png_len, &o, &img);
     if (rc)
-        return ic_error_set(rc, "label: %s", ic_error_message());
+        return ic_error_prefix(rc, "label");
     size_t n = (size_t)img.w * (size_t)img.h;
     gt->w = img.w;
     gt->h = img.h;

@@ -341,10 +341,8 @@ int ic_st_open(ic_safetensors **ret, const char *path)
     st->len = len;
     int rc = parse(st);
     if (rc) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "%s", ic_error_message());
         ic_st_close(&st);
-        return ic_error_set(rc, "%s: %s", path, msg);
+        return ic_error_prefix(rc, "%s", path);
     }
     *ret = st;
     return 0;

@@ -282,7 +282,7 @@ static int decode_file(const char *path, ic_image *img)
     rc = ic_image_decode(buf, len, &o, img);
     ic_free(buf);
     if (rc)
-        return ic_error_set(rc, "%s: %s", path, ic_error_message());
+        return ic_error_prefix(rc, "%s", path);
     return 0;
 }
 

@@ -166,6 +166,13 @@ START_TEST(test_errors)
     ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), png, len, "[{\"id\": 1}]",
                                         NULL),
                      IC_EFORMAT);
+    /* The decoder's message behind a single "label: " (the message used to
+     * be composed from itself: "label: label: ges are not supported..."). */
+    static const unsigned char gif[] = "GIF89a\1\0\1\0\0\0\0;";
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), gif, sizeof gif - 1,
+                                        NULL, NULL),
+                     IC_EUNSUPPORTED);
+    ck_assert_str_eq(ic_error_message(), "label: GIF images are not supported; send JPEG or PNG");
     unsigned mask;
     ck_assert_int_eq(ic_segment_parse_outputs("panoptic, rle", &mask), 0);
     ck_assert_uint_eq(mask, IC_OUT_PANOPTIC_PNG | IC_OUT_RLE);

@@ -140,6 +140,28 @@ void ic_arena_reset(ic_arena *a)
     a->cur = a->first;
 }
 
+size_t ic_arena_shrink(ic_arena *a, size_t keep)
+{
+    ic_arena_reset(a);
+    size_t kept = 0, freed = 0;
+    ic_arena_block **link = &a->first;
+    while (*link) {
+        ic_arena_block *b = *link;
+        if (b->size <= keep - kept) {
+            kept += b->size;
+            link = &b->next;
+            continue;
+        }
+        *link = b->next;
+        freed += b->size;
+        ic_free_aligned(b->data);
+        ic_free(b);
+    }
+    a->reserved = kept;
+    a->cur = a->first;
+    return freed;
+}
+
 ic_arena_mark ic_arena_get_mark(const ic_arena *a)
 {
     ic_arena_mark m = {a->cur, a->cur ? a->cur->used : 0};

@@ -4,7 +4,8 @@
  * pointer inside the current block and takes the next block (or makes a new
  * one) when it is full. ic_arena_reset() rewinds every block but keeps them,
  * so once a worker has served its largest request its steady state allocates
- * nothing. A mark/rewind pair frees everything allocated after the mark.
+ * nothing; ic_arena_shrink() gives back what a rare large request added.
+ * A mark/rewind pair frees everything allocated after the mark.
  * An optional byte cap turns runaway requests into IC_ENOMEM errors. */
 #ifndef IC_BASE_ARENA_H
 #define IC_BASE_ARENA_H
@@ -47,6 +48,12 @@ float *ic_arena_floats(ic_arena *a, size_t n);
 
 /* Rewinds everything; keeps the blocks for reuse. */
 void ic_arena_reset(ic_arena *a);
+
+/* Rewinds everything like ic_arena_reset(), then frees blocks (the first
+ * ones in the chain stay) until at most `keep` bytes remain reserved, so one
+ * large request does not pin its memory for the life of a worker. Returns
+ * the bytes released; 0 when the arena already fits. */
+size_t ic_arena_shrink(ic_arena *a, size_t keep);
 
 ic_arena_mark ic_arena_get_mark(const ic_arena *a);
 /* Frees everything allocated after `m` (blocks are kept). */

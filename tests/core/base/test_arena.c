@@ -46,6 +46,43 @@ START_TEST(test_steady_state_allocates_nothing)
 }
 END_TEST
 
+/* After one large request the blocks it added go back; the steady state
+ * of the small requests stays allocation-free. */
+START_TEST(test_shrink_after_large)
+{
+    ic_arena a;
+    ic_arena_init(&a, 4096, 0);
+    for (int i = 0; i < 3; i++)
+        memset(ic_arena_alloc(&a, 3000), 1, 3000); /* 3 blocks of 4096 */
+    ic_arena_reset(&a);
+    size_t small = a.reserved;
+    ck_assert_uint_eq(small, 3 * 4096);
+    unsigned char *big = ic_arena_alloc(&a, (size_t)1 << 20);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 2, (size_t)1 << 20);
+    ck_assert_uint_gt(a.reserved, small);
+    /* Within budget: nothing to give back. */
+    ck_assert_uint_eq(ic_arena_shrink(&a, a.reserved), 0);
+    ck_assert_uint_eq(ic_arena_shrink(&a, small), ((size_t)1 << 20));
+    ck_assert_uint_eq(a.reserved, small);
+    ck_assert_uint_eq(ic_arena_used(&a), 0);
+    unsigned long blocks = a.n_block_allocs;
+    for (int i = 0; i < 3; i++)
+        memset(ic_arena_alloc(&a, 3000), 3, 3000);
+    ck_assert_uint_eq(a.n_block_allocs, blocks);
+    /* A budget between block sizes keeps what fits, frees the rest. */
+    ck_assert_uint_eq(ic_arena_shrink(&a, 2 * 4096 + 100), 4096);
+    ck_assert_uint_eq(a.reserved, 2 * 4096);
+    /* Zero frees everything; the arena still works afterwards. */
+    ck_assert_uint_eq(ic_arena_shrink(&a, 0), 2 * 4096);
+    ck_assert_ptr_null(a.first);
+    ck_assert_uint_eq(a.reserved, 0);
+    memset(ic_arena_alloc(&a, 100), 4, 100);
+    ck_assert_uint_eq(a.reserved, 4096);
+    ic_arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(test_mark_rewind)
 {
     ic_arena a;
@@ -89,6 +126,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_alignment_and_reuse);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
+    tcase_add_test(tc, test_shrink_after_large);
     tcase_add_test(tc, test_mark_rewind);
     tcase_add_test(tc, test_cap_and_failures);
     suite_add_tcase(s, tc);

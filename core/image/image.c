@@ -21,7 +21,7 @@ ic_image_decode_opts ic_image_decode_opts_default(void)
 ic_image_limits ic_image_limits_resolve(const ic_image_limits *lim)
 {
     ic_image_limits r = {IC_IMAGE_MAX_SIDE_DEFAULT, IC_IMAGE_MAX_SIDE_DEFAULT,
-                         IC_IMAGE_MAX_PIXELS_DEFAULT};
+                         IC_IMAGE_MAX_PIXELS_DEFAULT, IC_IMAGE_MAX_SCANS_DEFAULT};
     if (lim) {
         if (lim->max_w > 0)
             r.max_w = lim->max_w;
@@ -29,6 +29,8 @@ ic_image_limits ic_image_limits_resolve(const ic_image_limits *lim)
             r.max_h = lim->max_h;
         if (lim->max_pixels > 0)
             r.max_pixels = lim->max_pixels;
+        if (lim->max_scans > 0)
+            r.max_scans = lim->max_scans;
     }
     return r;
 }

@@ -6,7 +6,9 @@
  * the first bytes and hands the buffer to the JPEG or PNG decoder. Both
  * decoders check the header against an ic_image_limits before they allocate
  * any pixel memory, so a small file that claims a huge size (a decompression
- * bomb) costs nothing. Conversion to network input lives in preprocess.h;
+ * bomb) costs nothing, and their work is bounded by the file size and the
+ * pixels (PNG: ancillary chunks are skipped, image data past the last row
+ * is not inflated; JPEG: at most max_scans scans). Conversion to network input lives in preprocess.h;
  * the codecs are declared in jpeg.h and png.h. */
 #ifndef IC_IMAGE_IMAGE_H
 #define IC_IMAGE_IMAGE_H
@@ -21,17 +23,23 @@ typedef struct ic_image {
     void *data; /* (h, w, c) interleaved, rows packed without padding; ic_malloc'd */
 } ic_image;
 
-/* Size limits checked from the header, before any pixel allocation. A
- * field <= 0 means "no limit" for that field (dimensions must still be > 0). */
+/* Size limits checked from the header, before any pixel allocation, and
+ * the decoders' work budget. A field <= 0 selects its default below
+ * (dimensions must still be > 0). */
 typedef struct ic_image_limits {
     int max_w;          /* widest accepted image */
     int max_h;          /* tallest accepted image */
     int64_t max_pixels; /* largest accepted w * h */
+    int max_scans;      /* JPEG: most scans a (progressive) file may have */
 } ic_image_limits;
 
-/* Defaults: 16384 x 16384 and 40 megapixels (a 40 MP RGB image is 120 MB). */
+/* Defaults: 16384 x 16384 and 40 megapixels (a 40 MP RGB image is 120 MB).
+ * libjpeg and mozjpeg write about 10 scans per progressive file; every scan
+ * is a pass over all the image's coefficients (2000 nearly empty scans of a
+ * 4000x4000 image took 17 s), so 100 bounds that at about a second. */
 #define IC_IMAGE_MAX_SIDE_DEFAULT 16384
 #define IC_IMAGE_MAX_PIXELS_DEFAULT 40000000LL
+#define IC_IMAGE_MAX_SCANS_DEFAULT 100
 
 /* Options of every decoder. Zero-initialised options are valid and mean:
  * default limits, natural channel count, 8-bit output, EXIF orientation
@@ -43,8 +51,12 @@ typedef struct ic_image_decode_opts {
      * without compositing when not asked for; colour -> gray uses the
      * decoder's luma (JPEG: Y of YCbCr; PNG: libpng's sRGB coefficients). */
     int channels;
-    int keep16;       /* PNG: keep 16-bit samples (label maps); else scale to 8 */
-    int keep_index;   /* PNG: return palette indices as 1 channel (label maps) */
+    int keep16;       /* PNG: keep 16-bit samples; else scale to 8 */
+    /* PNG label maps: a gray or palette file comes out as the values it
+     * stores, in 1 channel: palette indices, gray samples unscaled (1/2/4
+     * bits unpacked to 8, 16 bits kept at depth 16), tRNS ignored. Other
+     * colour types decode as usual. */
+    int keep_values;
     int ignore_exif;  /* JPEG: do not apply the EXIF orientation */
 } ic_image_decode_opts;
 
@@ -101,7 +113,7 @@ const char *ic_image_format_name(ic_image_format f);
  * *out is untouched. Returns 0, IC_EINVAL (NULL buffer with len > 0, bad
  * option), IC_EFORMAT (empty, truncated or corrupt data), IC_EUNSUPPORTED
  * (another format, named in the message, or an unsupported JPEG/PNG kind),
- * IC_ELIMIT (header over the limits), IC_ENOMEM. */
+ * IC_ELIMIT (header over the limits, too many JPEG scans), IC_ENOMEM. */
 int ic_image_decode(const void *buf, size_t len, const ic_image_decode_opts *opts, ic_image *out);
 
 /* Applies an EXIF orientation (1..8, TIFF tag 0x0112 semantics: 2 mirror

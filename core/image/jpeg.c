@@ -162,12 +162,28 @@ static int find_orientation(j_decompress_ptr cinfo)
 // ---- decoding
 
 typedef struct jpeg_state {
-    struct jpeg_decompress_struct cinfo;
+    struct jpeg_decompress_struct cinfo; /* first: the progress hook casts back */
     jpeg_err err;
+    struct jpeg_progress_mgr progress;
+    int max_scans;   /* limit; the hook stops the decode past it */
+    int over_scans;  /* the file had more */
     int created;     /* jpeg_create_decompress done */
     ic_image img;    /* pixels being decoded; freed on failure */
     int orientation; /* EXIF orientation found */
 } jpeg_state;
+
+/* Called by libjpeg while it absorbs the scans of a multi-scan file (inside
+ * jpeg_start_decompress) and once per output row group: refuses a file
+ * with too many scans as soon as the first one over the limit begins. */
+static void on_progress(j_common_ptr cinfo)
+{
+    jpeg_state *st = (jpeg_state *)(void *)cinfo;
+    if (st->cinfo.input_scan_number > st->max_scans) {
+        st->over_scans = 1;
+        st->err.code = IC_ELIMIT;
+        longjmp(st->err.jb, 1);
+    }
+}
 
 static const char *color_space_name(J_COLOR_SPACE cs)
 {
@@ -191,6 +207,9 @@ static int decode_inner(jpeg_state *st, const void *buf, size_t len,
     st->err.pub.emit_message = on_emit_message;
     st->err.pub.output_message = on_output_message;
     if (setjmp(st->err.jb)) {
+        if (st->over_scans)
+            return ic_error_set(IC_ELIMIT, "JPEG has more than %d scans, limit %d",
+                                st->max_scans, st->max_scans);
         if (st->err.code == IC_ENOMEM)
             return ic_error_set(IC_ENOMEM, "out of memory while decoding JPEG");
         if (st->err.code == IC_EUNSUPPORTED)
@@ -201,6 +220,9 @@ static int decode_inner(jpeg_state *st, const void *buf, size_t len,
     }
     jpeg_create_decompress(cinfo);
     st->created = 1;
+    st->max_scans = ic_image_limits_resolve(&o->limits).max_scans;
+    st->progress.progress_monitor = on_progress;
+    cinfo->progress = &st->progress;
     jpeg_mem_src(cinfo, (const unsigned char *)buf, (unsigned long)len);
     if (!o->ignore_exif)
         jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);

@@ -25,7 +25,8 @@
  * 0-sized; a file missing only its final EOI marker counts as truncated,
  * because libjpeg cannot tell it from one cut inside the last MCU row),
  * IC_EUNSUPPORTED (CMYK/YCCK, 12-bit, lossless, other colour
- * spaces), IC_ELIMIT, IC_ENOMEM. */
+ * spaces), IC_ELIMIT (size over the limits, more than limits.max_scans
+ * scans), IC_ENOMEM. */
 int ic_image_decode_jpeg(const void *buf, size_t len, const ic_image_decode_opts *opts,
                          ic_image *out);
 

@@ -27,10 +27,6 @@
 #define PNG_BUFFER_MAX (2 * PNG_CHUNK_MAX)
 
 typedef struct png_io {
-    /* reading */
-    const unsigned char *src;
-    size_t src_len, src_pos;
-    int truncated;
     /* writing */
     unsigned char *dst;
     size_t dst_len, dst_cap;
@@ -38,6 +34,7 @@ typedef struct png_io {
     int oom;
     size_t refused; /* size of a buffer over PNG_BUFFER_MAX, 0 if none */
     char msg[256];
+    char warning[128]; /* the last warning, "" if none */
 } png_io;
 
 static int host_is_little_endian(void)
@@ -53,10 +50,12 @@ static void on_png_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
+/* Library code does not print; benign issues are ignored, but the last one
+ * is kept to explain image data that ends early. */
 static void on_png_warning(png_structp png, png_const_charp msg)
 {
-    (void)png; /* library code does not print; benign issues are ignored */
-    (void)msg;
+    png_io *io = png_get_error_ptr(png);
+    snprintf(io->warning, sizeof io->warning, "%s", msg ? msg : "");
 }
 
 static png_voidp on_png_malloc(png_structp png, png_alloc_size_t size)
@@ -80,51 +79,77 @@ static void on_png_free(png_structp png, png_voidp p)
 }
 
 // ---- decoding
+//
+// libpng's progressive reader, fed the whole file at once. Its sequential
+// reader (png_read_image) inflates every byte of image data left after the
+// last row, which made a 2 MB file whose 8x8 image is followed by 2 GB of
+// deflated zeros cost 16 s; the progressive reader stops at the first byte
+// the rows do not need. Rows arrive per Adam7 pass and are placed here, and
+// the count of rows still due tells a complete image from a truncated one.
+// As with png_read_image(), the image is whole once every row is in and the
+// last IDAT chunk's CRC has been checked; what follows (more chunks, a
+// damaged or missing IEND) carries no pixels and cannot fail the decode.
 
-static void on_png_read(png_structp png, png_bytep data, size_t n)
+#define CHUNK_IDAT ((png_uint_32)'I' << 24 | (png_uint_32)'D' << 16 | (png_uint_32)'A' << 8 | 'T')
+
+/* Offset just past the CRC of the last of the consecutive IDAT chunks, from
+ * the chunk headers (it may lie beyond len in a truncated file); 0 if no
+ * IDAT header is found. */
+static uint64_t idat_end(const unsigned char *b, size_t len)
 {
-    png_io *io = png_get_io_ptr(png);
-    if (n > io->src_len - io->src_pos) {
-        io->truncated = 1;
-        png_error(png, "truncated");
+    uint64_t pos = 8, end = 0;
+    while (pos + 8 <= len) {
+        uint32_t n = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 |
+                     (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        int idat = memcmp(b + pos + 4, "IDAT", 4) == 0;
+        if (!idat && end)
+            break;
+        pos += 12 + (uint64_t)n;
+        if (idat)
+            end = pos;
     }
-    memcpy(data, io->src + io->src_pos, n);
-    io->src_pos += n;
+    return end;
 }
 
 typedef struct png_rstate {
     png_io io;
     png_structp png;
     png_infop info;
+    const ic_image_decode_opts *o;
     ic_image img;
-    png_bytep *rows;
+    int rc;              /* our own error, raised from a callback; 0 if none */
+    int interlaced;
+    size_t px;           /* bytes per output pixel */
+    uint64_t rows_due;   /* rows of every pass not yet delivered */
 } png_rstate;
 
 static int read_failed(png_rstate *st)
 {
+    if (st->rc)
+        return st->rc; /* message set by ic_error_set */
     if (st->io.refused)
         return ic_error_set(IC_EFORMAT,
                             "corrupt PNG: a chunk asks for a %zu-byte buffer, limit %zu",
                             st->io.refused, (size_t)PNG_BUFFER_MAX);
     if (st->io.oom)
         return ic_error_set(IC_ENOMEM, "out of memory while decoding PNG");
-    if (st->io.truncated)
-        return ic_error_set(IC_EFORMAT, "PNG is truncated: the data ends after %zu bytes",
-                            st->io.src_len);
     return ic_error_set(IC_EFORMAT, "corrupt PNG: %s", st->io.msg);
 }
 
 /* Sets up libpng's transformations so that rows come out with `c` channels
- * of `depth` bits. */
-static void set_transforms(png_structp png, png_infop info, int ct, int bd, int has_trns, int c,
-                           int depth, int keep_index)
+ * of `depth` bits; `stored` (a gray or palette file read as a label map)
+ * only unpacks samples below 8 bits and byte-swaps 16-bit ones. */
+static void set_transforms(png_structp png, int ct, int bd, int has_trns, int c, int depth,
+                           int stored)
 {
-    int is_palette = ct == PNG_COLOR_TYPE_PALETTE;
-    if (is_palette && keep_index) {
+    if (stored) {
         if (bd < 8)
             png_set_packing(png);
+        if (bd == 16 && host_is_little_endian())
+            png_set_swap(png);
         return;
     }
+    int is_palette = ct == PNG_COLOR_TYPE_PALETTE;
     int is_gray = !(ct & PNG_COLOR_MASK_COLOR);
     /* After expansion, does the row carry alpha? palette_to_rgb turns tRNS
      * into alpha by itself; for gray/RGB we ask only when keeping it. */
@@ -154,39 +179,46 @@ static void set_transforms(png_structp png, png_infop info, int ct, int bd, int 
         png_set_add_alpha(png, depth == 16 ? 0xFFFF : 0xFF, PNG_FILLER_AFTER);
     if (c < 4 && alpha)
         png_set_strip_alpha(png);
-    (void)info;
 }
 
-static int decode_inner(png_rstate *st, const ic_image_decode_opts *o)
+/* Rows of every Adam7 pass that has pixels (libpng skips empty passes). */
+static uint64_t rows_of(png_uint_32 w, png_uint_32 h, int interlaced)
 {
-    png_structp png = st->png;
-    png_infop info = st->info;
-    if (setjmp(png_jmpbuf(png)))
-        return read_failed(st);
-    png_set_read_fn(png, &st->io, on_png_read);
-    /* Our own check below names the numbers; keep libpng's out of the way. */
-    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
-    png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
-    png_read_info(png, info);
+    if (!interlaced)
+        return h;
+    uint64_t n = 0;
+    for (int p = 0; p < 7; p++)
+        if (PNG_PASS_COLS(w, p) > 0)
+            n += PNG_PASS_ROWS(h, p);
+    return n;
+}
 
+/* Raises our own error `rc` (message already set) out of a callback. */
+static void fail_from_callback(png_rstate *st, int rc)
+{
+    st->rc = rc;
+    png_error(st->png, "stopped by the decoder");
+}
+
+static void on_info(png_structp png, png_infop info)
+{
+    png_rstate *st = png_get_progressive_ptr(png);
+    const ic_image_decode_opts *o = st->o;
     png_uint_32 w32, h32;
     int bd, ct, interlace;
     png_get_IHDR(png, info, &w32, &h32, &bd, &ct, &interlace, NULL, NULL);
     int rc = ic_image_check_limits(&o->limits, w32, h32, "PNG");
     if (rc)
-        return rc;
+        fail_from_callback(st, rc);
     int has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
-    int is_palette = ct == PNG_COLOR_TYPE_PALETTE;
-    int keep_index = is_palette && o->keep_index;
-    int depth = (bd == 16 && o->keep16) ? 16 : 8;
+    int stored = o->keep_values && (ct == PNG_COLOR_TYPE_PALETTE || ct == PNG_COLOR_TYPE_GRAY);
+    int depth = bd == 16 && (o->keep16 || stored) ? 16 : 8;
     int c = o->channels;
-    if (keep_index)
+    if (stored)
         c = 1;
     else if (c == 0)
         c = ((ct & PNG_COLOR_MASK_ALPHA) || has_trns) ? 4 : (ct & PNG_COLOR_MASK_COLOR) ? 3 : 1;
-    set_transforms(png, info, ct, bd, has_trns, c, depth, keep_index);
-    if (interlace != PNG_INTERLACE_NONE)
-        png_set_interlace_handling(png);
+    set_transforms(png, ct, bd, has_trns, c, depth, stored);
     png_read_update_info(png, info);
 
     /* Trust but verify: a transform combination libpng does not honour must
@@ -194,23 +226,67 @@ static int decode_inner(png_rstate *st, const ic_image_decode_opts *o)
     size_t want_row = (size_t)w32 * (size_t)c * (size_t)(depth / 8);
     if (png_get_channels(png, info) != c || png_get_bit_depth(png, info) != depth ||
         png_get_rowbytes(png, info) != want_row)
-        return ic_error_set(IC_EUNSUPPORTED,
-                            "PNG colour type %d, %d-bit: libpng gives %d channels of %d bits, "
-                            "expected %d of %d",
-                            ct, bd, png_get_channels(png, info), png_get_bit_depth(png, info), c,
-                            depth);
+        fail_from_callback(
+            st, ic_error_set(IC_EUNSUPPORTED,
+                             "PNG colour type %d, %d-bit: libpng gives %d channels of %d bits, "
+                             "expected %d of %d",
+                             ct, bd, png_get_channels(png, info), png_get_bit_depth(png, info), c,
+                             depth));
+    if ((rc = ic_image_alloc(&st->img, (int)w32, (int)h32, c, depth)) != 0)
+        fail_from_callback(st, rc);
+    st->interlaced = interlace != PNG_INTERLACE_NONE;
+    st->px = (size_t)c * (size_t)(depth / 8);
+    st->rows_due = rows_of(w32, h32, st->interlaced);
+}
 
-    rc = ic_image_alloc(&st->img, (int)w32, (int)h32, c, depth);
-    if (rc)
-        return rc;
-    st->rows = ic_malloc((size_t)h32 * sizeof *st->rows);
-    if (!st->rows)
-        return ic_error_set(IC_ENOMEM, "out of memory for %u PNG row pointers", h32);
-    for (png_uint_32 y = 0; y < h32; y++)
-        st->rows[y] = (png_bytep)st->img.data + (size_t)y * want_row;
-    /* Decoding stops after the last row: the trailing chunks (and a missing
-     * IEND) carry no pixels, and the last IDAT's CRC is checked already. */
-    png_read_image(png, st->rows);
+/* One row of pass `pass` (row `n` of that pass's sub-image when
+ * interlaced), already transformed. */
+static void on_row(png_structp png, png_bytep row, png_uint_32 n, int pass)
+{
+    png_rstate *st = png_get_progressive_ptr(png);
+    ic_image *img = &st->img;
+    if (!row || !img->data || !st->rows_due)
+        return;
+    const size_t stride = ic_image_row_bytes(img);
+    unsigned char *dst = img->data;
+    if (!st->interlaced) {
+        if (n < (png_uint_32)img->h)
+            memcpy(dst + (size_t)n * stride, row, stride);
+    } else {
+        png_uint_32 y = PNG_ROW_FROM_PASS_ROW(n, pass);
+        png_uint_32 x = PNG_PASS_START_COL(pass), dx = 1u << PNG_PASS_COL_SHIFT(pass);
+        for (size_t i = 0; y < (png_uint_32)img->h && x < (png_uint_32)img->w; i++, x += dx)
+            memcpy(dst + (size_t)y * stride + (size_t)x * st->px, row + i * st->px, st->px);
+    }
+    st->rows_due--;
+}
+
+static int decode_inner(png_rstate *st, const void *buf, size_t len)
+{
+    png_structp png = st->png;
+    if (setjmp(png_jmpbuf(png))) {
+        /* An error in a chunk after the image data is harmless. */
+        if (st->img.data && !st->rows_due && png_get_io_chunk_type(png) != CHUNK_IDAT)
+            return 0;
+        return read_failed(st);
+    }
+    /* Our own check names the numbers; keep libpng's out of the way. */
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
+    /* Skip every ancillary chunk but tRNS unread (only its CRC is checked):
+     * nothing else changes the samples we return, and zTXt, iTXt and iCCP
+     * are inflated on reading. An 8x8 PNG of 1000 zTXt chunks that each
+     * inflate to 8 MB kept a worker busy for 67 s. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    png_set_progressive_read_fn(png, st, on_info, on_row, NULL);
+    /* libpng only reads the buffer (its prototype predates const). */
+    png_process_data(png, st->info, (png_bytep)(uintptr_t)buf, len);
+    if (!st->img.data || st->rows_due || idat_end(buf, len) > len) {
+        if (st->img.data && st->io.warning[0])
+            return ic_error_set(IC_EFORMAT, "corrupt PNG: the image data ends %llu rows early (%s)",
+                                (unsigned long long)st->rows_due, st->io.warning);
+        return ic_error_set(IC_EFORMAT, "PNG is truncated: the data ends after %zu bytes", len);
+    }
     return 0;
 }
 
@@ -229,8 +305,7 @@ int ic_image_decode_png(const void *buf, size_t len, const ic_image_decode_opts 
     png_rstate *st = ic_calloc(1, sizeof *st);
     if (!st)
         return ic_error_set(IC_ENOMEM, "out of memory for the PNG decoder");
-    st->io.src = buf;
-    st->io.src_len = len;
+    st->o = &o;
     int rc;
     st->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &st->io, on_png_error,
                                        on_png_warning, &st->io, on_png_malloc, on_png_free);
@@ -239,10 +314,9 @@ int ic_image_decode_png(const void *buf, size_t len, const ic_image_decode_opts 
     if (!st->png || !st->info)
         rc = ic_error_set(IC_ENOMEM, "out of memory creating the PNG decoder");
     else
-        rc = decode_inner(st, &o);
+        rc = decode_inner(st, buf, len);
     if (st->png)
         png_destroy_read_struct(&st->png, st->info ? &st->info : NULL, NULL);
-    ic_free(st->rows);
     if (rc == 0)
         *out = st->img;
     else

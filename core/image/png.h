@@ -19,10 +19,14 @@
  * opts->channels (natural: gray -> 1, RGB and palette -> 3, and 4 (RGBA)
  * whenever the file has an alpha channel or a tRNS chunk). opts->keep16 keeps 16-bit files at depth 16
  * (host byte order); otherwise samples are scaled to 8 bits with rounding.
- * opts->keep_index returns the raw indices of a palette PNG as 1 channel
- * (other colour types decode normally). Gamma and colour profiles are
- * ignored: samples are returned as stored. Interlaced files are supported.
- * IHDR is checked against the limits before any row is allocated.
+ * opts->keep_values returns what a gray or palette file stores (label
+ * maps: indices, unscaled gray of any depth) as 1 channel. Gamma and
+ * colour profiles are ignored: samples are returned as stored.
+ * Interlaced files are supported.
+ * IHDR is checked against the limits before any row is allocated, and the
+ * decoder's work is bounded by the file size and the pixels: ancillary
+ * chunks other than tRNS are skipped without being inflated, and image
+ * data beyond what the rows need is refused (IC_EFORMAT).
  * On success *out owns a new buffer (ic_image_free); on failure *out is
  * untouched. Returns 0, IC_EINVAL, IC_EFORMAT (not PNG, truncated, bad CRC
  * or zlib data, 0-sized), IC_ELIMIT, IC_ENOMEM. */

@@ -129,7 +129,7 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
 {
     memset(gt, 0, sizeof *gt);
     ic_image img = {0};
-    ic_image_decode_opts o = {.keep_index = 1};
+    ic_image_decode_opts o = {.keep16 = 1, .keep_values = 1};
     if (limits)
         o.limits = *limits;
     int rc = ic_image_decode(png, png_len, &o, &img);

@@ -1,6 +1,6 @@
 /* libFuzzer target: ic_image_decode (JPEG and PNG sniffing and decoding)
  * under tight limits, as the daemon decodes every upload. The first byte
- * picks the decode options (channels, keep16, keep_index, ignore_exif) so
+ * picks the decode options (channels, keep16, keep_values, ignore_exif) so
  * that every output path is reached; the rest is the file. */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.limits.max_pixels = 1 << 20;
     o.channels = channels[sel & 3];
     o.keep16 = (sel >> 2) & 1;
-    o.keep_index = (sel >> 3) & 1;
+    o.keep_values = (sel >> 3) & 1;
     o.ignore_exif = (sel >> 4) & 1;
     ic_image img;
     memset(&img, 0, sizeof img);

@@ -22,15 +22,16 @@ START_TEST(test_limits)
     ck_assert_ptr_nonnull(strstr(ic_error_message(), "0x0"));
     ck_assert_int_eq(ic_image_check_limits(NULL, -5, 3, NULL), IC_EFORMAT);
 
-    ic_image_limits l = {100, 50, 1000};
+    ic_image_limits l = {100, 50, 1000, 0};
     ck_assert_int_eq(ic_image_check_limits(&l, 100, 10, "x"), 0);
     ck_assert_int_eq(ic_image_check_limits(&l, 100, 11, "x"), IC_ELIMIT);
     ck_assert_int_eq(ic_image_check_limits(&l, 101, 1, "x"), IC_ELIMIT);
     ck_assert_int_eq(ic_image_check_limits(&l, 1, 51, "x"), IC_ELIMIT);
-    ic_image_limits zero = {0, 0, 0};
+    ic_image_limits zero = {0, 0, 0, 0};
     ic_image_limits r = ic_image_limits_resolve(&zero);
     ck_assert_int_eq(r.max_w, IC_IMAGE_MAX_SIDE_DEFAULT);
     ck_assert_int_eq(r.max_pixels, IC_IMAGE_MAX_PIXELS_DEFAULT);
+    ck_assert_int_eq(r.max_scans, IC_IMAGE_MAX_SCANS_DEFAULT);
     ic_image_decode_opts o = ic_image_decode_opts_default();
     ck_assert_int_eq(o.limits.max_h, IC_IMAGE_MAX_SIDE_DEFAULT);
     ck_assert_int_eq(o.channels, 0);

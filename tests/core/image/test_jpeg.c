@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jpeglib.h>
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "image/jpeg.h"
@@ -349,6 +351,87 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* A 64x48 progressive JPEG whose last scan (coefficient 63 of the luma,
+ * first pass) is repeated until the file has n_scans scans: libjpeg
+ * accepts the repeats (a first pass at full precision may be sent again),
+ * and each costs a pass over the coefficients. */
+static unsigned char *jpeg_with_scans(int n_scans, size_t *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *out = NULL;
+    unsigned long out_len = 0;
+    jpeg_mem_dest(&c, &out, &out_len);
+    c.image_width = 64;
+    c.image_height = 48;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    static const jpeg_scan_info script[5] = {{3, {0, 1, 2}, 0, 0, 0, 0},
+                                             {1, {0}, 1, 62, 0, 0},
+                                             {1, {1}, 1, 63, 0, 0},
+                                             {1, {2}, 1, 63, 0, 0},
+                                             {1, {0}, 63, 63, 0, 0}};
+    c.scan_info = script;
+    c.num_scans = 5;
+    jpeg_start_compress(&c, TRUE);
+    unsigned char row[64 * 3];
+    for (int y = 0; y < 48; y++) {
+        for (int i = 0; i < 64 * 3; i++)
+            row[i] = (unsigned char)(i * 5 + y * 3);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    long last = -1; /* the last SOS marker */
+    for (long i = 0; i + 1 < (long)out_len; i++)
+        if (out[i] == 0xFF && out[i + 1] == 0xDA)
+            last = i;
+    ck_assert_int_gt(last, 0);
+    size_t eoi = out_len - 2, scan = eoi - (size_t)last;
+    *len = out_len + (size_t)(n_scans - 5) * scan;
+    unsigned char *buf = malloc(*len), *q = buf;
+    memcpy(q, out, eoi);
+    q += eoi;
+    for (int k = 5; k < n_scans; k++, q += scan)
+        memcpy(q, out + last, scan);
+    memcpy(q, out + eoi, 2);
+    free(out);
+    return buf;
+}
+
+/* 2000 scans of a 4000x4000 image took 17 s: the scan count is capped. */
+START_TEST(test_scan_limit)
+{
+    size_t len;
+    ic_image img;
+    unsigned char *buf = jpeg_with_scans(IC_IMAGE_MAX_SCANS_DEFAULT, &len);
+    ck_assert_int_eq(ic_image_decode_jpeg(buf, len, NULL, &img), 0);
+    ck_assert_int_eq(img.w, 64);
+    ic_image_free(&img);
+    free(buf);
+    buf = jpeg_with_scans(IC_IMAGE_MAX_SCANS_DEFAULT + 1, &len);
+    ck_assert_int_eq(ic_image_decode_jpeg(buf, len, NULL, &img), IC_ELIMIT);
+    ck_assert_str_eq(ic_error_message(), "JPEG has more than 100 scans, limit 100");
+    free(buf);
+    buf = jpeg_with_scans(2000, &len);
+    ck_assert_int_eq(ic_image_decode_jpeg(buf, len, NULL, &img), IC_ELIMIT);
+    /* The limit is a field of the limits; the five scans of the script pass. */
+    ic_image_decode_opts o = ic_image_decode_opts_default();
+    o.limits.max_scans = 5;
+    ck_assert_int_eq(ic_image_decode_jpeg(buf, len, &o, &img), IC_ELIMIT);
+    ck_assert_str_eq(ic_error_message(), "JPEG has more than 5 scans, limit 5");
+    free(buf);
+    buf = jpeg_with_scans(5, &len);
+    ck_assert_int_eq(ic_image_decode_jpeg(buf, len, &o, &img), 0);
+    ic_image_free(&img);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_truncated_and_corrupt)
 {
     const char *files[] = {"quad.jpg", "quad_prog.jpg", "gray.jpg", "quad_arith.jpg"};
@@ -425,6 +508,7 @@ int main(void)
     tcase_add_test(tc, test_exif_malformed);
     tcase_add_test(tc, test_unsupported);
     tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_scan_limit);
     tcase_add_test(tc, test_truncated_and_corrupt);
     tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);

@@ -374,7 +374,9 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     ic_segment_gt gt, *gtp = NULL;
     if (req->label) {
         int rc = ic_segment_gt_load(&gt, &w->arena, cfg, req->label, req->label_len,
-                                    req->label_segments, &so.limits);
+                                    req->label_segments,
+                                    req->label_segments ? strlen(req->label_segments) : 0,
+                                    &so.limits);
         if (rc) {
             srv_result_engine_error(res, rc, "label");
             goto done;

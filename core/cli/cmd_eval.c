@@ -77,7 +77,8 @@ static int eval_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const char 
     char *segtext = json_dumps(segs, JSON_COMPACT);
     ic_segment_gt gt;
     ic_segment_result res;
-    int rc = ic_segment_gt_load(&gt, arena, cfg, lbl, llen, segtext, NULL);
+    int rc = segtext ? ic_segment_gt_load(&gt, arena, cfg, lbl, llen, segtext, strlen(segtext), NULL)
+                     : IC_ENOMEM;
     if (!rc)
         rc = ic_segment_run(&res, net, arena, img, ilen, so, NULL);
     if (!rc) {

@@ -149,15 +149,8 @@ int cmd_segment(int argc, char **argv)
                 (label_seg && cli_read_file(label_seg, (size_t)1 << 26, &sbuf, &slen))) {
                 status = 1;
             } else {
-                char *segtext = NULL;
-                if (sbuf) { /* NUL-terminate the JSON text */
-                    segtext = ic_realloc(sbuf, slen + 1);
-                    if (segtext) {
-                        segtext[slen] = '\0';
-                        sbuf = (unsigned char *)segtext;
-                    }
-                }
-                if (ic_segment_gt_load(&gt, &arena, cfg, lbuf, llen, segtext, NULL)) {
+                if (ic_segment_gt_load(&gt, &arena, cfg, lbuf, llen, (const char *)sbuf, slen,
+                                       NULL)) {
                     fprintf(stderr, "%s: %s\n", label, ic_error_message());
                     status = 1;
                 }

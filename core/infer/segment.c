@@ -73,12 +73,15 @@ static const ic_pq_segment *find_seg(const ic_pq_segment *s, int n, int32_t id)
 }
 
 static int parse_segments(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *cfg,
-                          const char *text)
+                          const char *text, size_t len)
 {
     json_error_t jerr;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    /* The whole text must be one JSON value: a NUL and garbage after it
+     * are an error, not the end (json_loads stopped at the NUL). */
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return ic_error_set(IC_EFORMAT, "label segments: invalid JSON: %s", jerr.text);
+        return ic_error_set(IC_EFORMAT, "label segments: invalid JSON at byte %d: %s",
+                            jerr.position, jerr.text);
     json_t *arr = json_is_object(root) ? json_object_get(root, "segments_info") : root;
     int rc = 0;
     if (!json_is_array(arr)) {
@@ -86,8 +89,11 @@ static int parse_segments(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_confi
         goto done;
     }
     size_t n = json_array_size(arr);
-    if (n > 1000000) {
-        rc = ic_error_set(IC_ELIMIT, "label segments: %zu segments is too many", n);
+    /* PQ's limit, checked here so that the request is refused before
+     * inference (and as a bad label, not 413). */
+    if (n > IC_PQ_MAX_SEGMENTS) {
+        rc = ic_error_set(IC_EFORMAT, "label segments: %zu segments, at most %d", n,
+                          IC_PQ_MAX_SEGMENTS);
         goto done;
     }
     gt->segments = ic_arena_calloc(arena, n ? n : 1, sizeof *gt->segments);
@@ -125,7 +131,7 @@ done:
 
 int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *cfg,
                        const void *png, size_t png_len, const char *segments_json,
-                       const ic_image_limits *limits)
+                       size_t segments_len, const ic_image_limits *limits)
 {
     memset(gt, 0, sizeof *gt);
     ic_image img = {0};
@@ -148,7 +154,7 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
             rc = ic_error_set(IC_EFORMAT, "label: a panoptic label must be an 8-bit RGB PNG");
             goto done;
         }
-        if ((rc = parse_segments(gt, arena, cfg, segments_json)) != 0)
+        if ((rc = parse_segments(gt, arena, cfg, segments_json, segments_len)) != 0)
             goto done;
         gt->ids = ic_arena_alloc(arena, n * sizeof(int32_t));
         if (!gt->ids) {

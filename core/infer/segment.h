@@ -44,15 +44,18 @@ typedef struct ic_segment_gt {
     int n_segments;
 } ic_segment_gt;
 
-/* Builds a ground truth from a label image: an RGB COCO-panoptic PNG with
- * its segments_info JSON array text (`segments_json`), or a 1-channel
- * (gray or palette index) PNG of class ids with no JSON. Class ids must be
+/* Builds a ground truth from a label image: an 8-bit RGB COCO-panoptic
+ * PNG with its segments_info JSON (`segments_json`, `segments_len` bytes:
+ * an array, or an object with "segments_info"; at most IC_PQ_MAX_SEGMENTS
+ * entries), or, with segments_json NULL, a 1-channel (gray or palette) PNG
+ * of class ids, read at its stored bit depth. Class ids must be
  * < cfg->num_classes or equal cfg->ignore_value. Memory comes from `arena`.
- * Returns 0, IC_EFORMAT (bad PNG/JSON, unknown category, ids not listed),
- * IC_EINVAL, IC_ELIMIT, IC_ENOMEM. */
+ * Returns 0, IC_EFORMAT (bad PNG/JSON, too many segments, unknown
+ * category, ids not listed, class ids out of range), IC_EUNSUPPORTED (not
+ * a PNG or JPEG), IC_EINVAL, IC_ELIMIT (size), IC_ENOMEM. */
 int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *cfg,
                        const void *png, size_t png_len, const char *segments_json,
-                       const ic_image_limits *limits);
+                       size_t segments_len, const ic_image_limits *limits);
 
 struct ic_tent;
 

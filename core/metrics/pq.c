@@ -10,8 +10,6 @@
 #include "base/alloc.h"
 #include "base/err.h"
 
-#define PQ_MAX_SEGMENTS 4095
-
 typedef struct id_slot {
     int32_t id;
     int idx; /* index in the caller's segment list */
@@ -205,9 +203,9 @@ int ic_pq_add(ic_pq *pq, ic_arena *scratch, const int32_t *gt_map, const ic_pq_s
     if (!pq || !pq->cat || !scratch || (n_pixels && (!gt_map || !pred_map)) || n_gt < 0 ||
         n_pred < 0 || (n_gt && !gt) || (n_pred && !pred))
         return ic_error_set(IC_EINVAL, "pq: bad arguments");
-    if (n_gt > PQ_MAX_SEGMENTS || n_pred > PQ_MAX_SEGMENTS)
+    if (n_gt > IC_PQ_MAX_SEGMENTS || n_pred > IC_PQ_MAX_SEGMENTS)
         return ic_error_set(IC_ELIMIT, "pq: %d / %d segments, at most %d", n_gt, n_pred,
-                            PQ_MAX_SEGMENTS);
+                            IC_PQ_MAX_SEGMENTS);
     if ((uint64_t)n_pixels > UINT32_MAX)
         return ic_error_set(IC_ELIMIT, "pq: %zu pixels", n_pixels);
     ic_arena_mark m = ic_arena_get_mark(scratch);

@@ -62,10 +62,14 @@ int ic_pq_init(ic_pq *pq, const ic_pq_category *cats, int n);
 /* Frees the statistics; safe on a zeroed or released struct. */
 void ic_pq_deinit(ic_pq *pq);
 
+/* Most segments on either side of one image: the intersection matrix of
+ * ic_pq_add() has (gt + 1) x (pred + 1) entries of 8 bytes (128 MB here). */
+#define IC_PQ_MAX_SEGMENTS 4095
+
 /* Accumulates one image of n_pixels pixels. Scratch memory (sorted id
  * tables, the gt x pred intersection matrix) comes from `scratch` and is
  * rewound before returning. Errors: IC_EINVAL (duplicate segment id,
- * unknown category), IC_ELIMIT (more than 4095 segments on a side or
+ * unknown category), IC_ELIMIT (more than IC_PQ_MAX_SEGMENTS on a side or
  * 2^32 pixels), IC_ENOMEM; on error nothing is accumulated. */
 int ic_pq_add(ic_pq *pq, ic_arena *scratch, const int32_t *gt_map, const ic_pq_segment *gt,
               int n_gt, const int32_t *pred_map, const ic_pq_segment *pred, int n_pred,

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -63,7 +64,7 @@ static int validate_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const c
     ic_segment_result res;
     if (!rc)
         rc = segtext ? ic_segment_gt_load(&gt, arena, ic_pdl_get_config(net), lbl, llen, segtext,
-                                          NULL)
+                                          strlen(segtext), NULL)
                      : IC_ENOMEM;
     if (!rc)
         rc = ic_segment_run(&res, net, arena, img, ilen, so, NULL);

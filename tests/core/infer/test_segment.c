@@ -115,7 +115,8 @@ START_TEST(test_masks_agree_and_self_label_is_perfect)
     ic_segment_result_deinit(&res);
     ic_arena_reset(&a);
     ic_segment_gt gt;
-    rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), label, label_len, segtext, NULL);
+    rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), label, label_len, segtext,
+                            strlen(segtext), NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
     rc = ic_segment_run(&res, net, &a, png, len, &so, &gt);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
@@ -126,7 +127,7 @@ START_TEST(test_masks_agree_and_self_label_is_perfect)
     ic_segment_result_deinit(&res);
     /* The semantic prediction as a class-id label: perfect mIoU, no PQ. */
     ic_arena_reset(&a);
-    rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), sem_png, sem_len, NULL, NULL);
+    rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), sem_png, sem_len, NULL, 0, NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
     rc = ic_segment_run(&res, net, &a, png, len, &so, &gt);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
@@ -161,22 +162,144 @@ START_TEST(test_errors)
     ck_assert_int_eq(ic_segment_run(&res, net, &a, png, len, &so, NULL), IC_ELIMIT);
     /* A label whose size differs from the image. */
     ic_segment_gt gt;
-    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), png, len, NULL, NULL),
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), png, len, NULL, 0, NULL),
                      IC_EFORMAT); /* RGB without segments */
     ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), png, len, "[{\"id\": 1}]",
-                                        NULL),
+                                        11, NULL),
                      IC_EFORMAT);
     /* The decoder's message behind a single "label: " (the message used to
      * be composed from itself: "label: label: ges are not supported..."). */
     static const unsigned char gif[] = "GIF89a\1\0\1\0\0\0\0;";
     ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), gif, sizeof gif - 1,
-                                        NULL, NULL),
+                                        NULL, 0, NULL),
                      IC_EUNSUPPORTED);
     ck_assert_str_eq(ic_error_message(), "label: GIF images are not supported; send JPEG or PNG");
     unsigned mask;
     ck_assert_int_eq(ic_segment_parse_outputs("panoptic, rle", &mask), 0);
     ck_assert_uint_eq(mask, IC_OUT_PANOPTIC_PNG | IC_OUT_RLE);
     ck_assert_int_eq(ic_segment_parse_outputs("panoptic,bogus", &mask), IC_EINVAL);
+    ic_free(png);
+    ic_arena_deinit(&a);
+}
+END_TEST
+
+/* ---- ground truth: labels read as stored, limits before inference */
+
+/* A 19-class config (void 255), as the shipped model has; gt_load needs
+ * nothing else of it. */
+static const ic_pdl_config *cfg19(void)
+{
+    static ic_pdl_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.num_classes = 19;
+    cfg.ignore_value = 255;
+    return &cfg;
+}
+
+static unsigned char *gray_png(const uint16_t *v, int w, int h, int depth, size_t *len)
+{
+    ic_image img;
+    ck_assert_int_eq(ic_image_alloc(&img, w, h, 1, depth), 0);
+    for (int i = 0; i < w * h; i++) {
+        if (depth == 16)
+            ((uint16_t *)img.data)[i] = v[i];
+        else
+            ((uint8_t *)img.data)[i] = (uint8_t)v[i];
+    }
+    unsigned char *out;
+    ck_assert_int_eq(ic_image_encode_png(&img, NULL, &out, len), 0);
+    ic_image_free(&img);
+    return out;
+}
+
+/* A 16-bit gray label was scaled to 8 bits: 255 (void) became 1 and was
+ * scored, 1000 became 4 and was accepted, 3 became 0. */
+START_TEST(test_label_true_depth)
+{
+    ic_arena a;
+    ic_arena_init(&a, 0, 0);
+    ic_segment_gt gt;
+    const uint16_t v[8] = {0, 3, 18, 255, 255, 1, 2, 3};
+    size_t len;
+    unsigned char *png = gray_png(v, 4, 2, 16, &len);
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, NULL, 0, NULL), 0);
+    ck_assert_int_eq(gt.w, 4);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(gt.sem[i], v[i]);
+    ic_free(png);
+    const uint16_t bad[8] = {0, 3, 18, 1000, 255, 1, 2, 3};
+    png = gray_png(bad, 4, 2, 16, &len);
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, NULL, 0, NULL), IC_EFORMAT);
+    ck_assert_msg(strstr(ic_error_message(), "class id 1000 at pixel 3") != NULL, "%s",
+                  ic_error_message());
+    ic_free(png);
+    /* 8 bits: as before; 19 is not a class. */
+    png = gray_png(v, 4, 2, 8, &len);
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, NULL, 0, NULL), 0);
+    ck_assert_int_eq(gt.sem[3], 255);
+    ic_free(png);
+    const uint16_t nineteen[1] = {19};
+    png = gray_png(nineteen, 1, 1, 8, &len);
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, NULL, 0, NULL), IC_EFORMAT);
+    ic_free(png);
+    /* 4 bits (tests/data/images/gray4.png holds (x + 2y) & 15): the values,
+     * not their 8-bit scaling (class 1 came out as 17). */
+    FILE *f = fopen(tu_path("data/images/gray4.png"), "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char buf[512];
+    len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), buf, len, NULL, 0, NULL), 0);
+    ck_assert_int_eq(gt.w, 7);
+    for (int y = 0; y < gt.h; y++)
+        for (int x = 0; x < gt.w; x++)
+            ck_assert_int_eq(gt.sem[y * gt.w + x], (x + 2 * y) & 15);
+    ic_arena_deinit(&a);
+}
+END_TEST
+
+/* label_segments: at most IC_PQ_MAX_SEGMENTS entries (PQ's own limit; it
+ * was only met after the whole inference, as a 413), and the JSON text is
+ * all of it: a NUL and garbage after the value were accepted. */
+START_TEST(test_label_segments_limits)
+{
+    ic_arena a;
+    ic_arena_init(&a, 0, 0);
+    ic_segment_gt gt;
+    ic_image rgb;
+    ck_assert_int_eq(ic_image_alloc(&rgb, 2, 1, 3, 8), 0);
+    memset(rgb.data, 0, 6);
+    ((uint8_t *)rgb.data)[0] = 1; /* pixel 0: segment 1; pixel 1: void */
+    unsigned char *png;
+    size_t len;
+    ck_assert_int_eq(ic_image_encode_png(&rgb, NULL, &png, &len), 0);
+    ic_image_free(&rgb);
+    for (int n = IC_PQ_MAX_SEGMENTS; n <= IC_PQ_MAX_SEGMENTS + 1; n++) {
+        json_t *arr = json_array();
+        for (int i = 1; i <= n; i++)
+            json_array_append_new(arr, json_pack("{s:i,s:i}", "id", i, "category_id", i % 19));
+        char *text = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        int rc = ic_segment_gt_load(&gt, &a, cfg19(), png, len, text, strlen(text), NULL);
+        if (n == IC_PQ_MAX_SEGMENTS) {
+            ck_assert_msg(rc == 0, "%s", ic_error_message());
+            ck_assert_int_eq(gt.n_segments, n);
+            ck_assert_int_eq(gt.sem[0], 1);
+            ck_assert_int_eq(gt.sem[1], 255);
+        } else {
+            ck_assert_int_eq(rc, IC_EFORMAT);
+            ck_assert_str_eq(ic_error_message(), "label segments: 4096 segments, at most 4095");
+        }
+        free(text);
+        ic_arena_reset(&a);
+    }
+    static const char text[] = "[{\"id\": 1, \"category_id\": 2}]\0[garbage";
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, text, sizeof text - 1, NULL),
+                     IC_EFORMAT);
+    ck_assert_msg(strstr(ic_error_message(), "invalid JSON") != NULL, "%s", ic_error_message());
+    size_t json_len = strlen(text); /* the value alone is fine */
+    ck_assert_int_eq(ic_segment_gt_load(&gt, &a, cfg19(), png, len, text, json_len, NULL), 0);
+    ck_assert_int_eq(gt.sem[0], 2);
     ic_free(png);
     ic_arena_deinit(&a);
 }
@@ -190,6 +313,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_masks_agree_and_self_label_is_perfect);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_label_true_depth);
+    tcase_add_test(tc, test_label_segments_limits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

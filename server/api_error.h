@@ -26,6 +26,10 @@
       "malformed or truncated multipart body, no boundary, or a part without a name")             \
     X(UNKNOWN_FIELD, 400, "unknown_field", "a form field that is neither an upload nor an option") \
     X(BAD_FIELD, 400, "bad_field", "an option value longer than the option allows")               \
+    X(BAD_FRAMING, 400, "bad_framing",                                                            \
+      "ambiguous message framing, refused before any body is read: two different "                \
+      "`Content-Length` values, a `Content-Length` together with `Transfer-Encoding`, or a "      \
+      "`Transfer-Encoding` that does not end with `chunked` (RFC 9112 6.3)")                      \
     X(FORBIDDEN, 403, "forbidden",                                                                \
       "a static path with `..`, a remaining `%` or a control character")                          \
     X(NOT_FOUND, 404, "not_found", "no such route or file")                                       \
@@ -33,11 +37,17 @@
       "`/v2/models/{name}` names a model that is not served")                                     \
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed",                                              \
       "a known path with the wrong method (the `Allow` header lists the right ones)")             \
+    X(REQUEST_TIMEOUT, 408, "request_timeout",                                                    \
+      "the request line and headers took longer than `header_timeout_s`, or the body came "       \
+      "slower than `min_body_rate`; the connection is closed after it")                           \
     X(TOO_LARGE, 413, "too_large",                                                                \
       "body over `max_upload_bytes`: a `Content-Length` over the limit is refused from the "      \
       "headers alone, before any upload (no `100 Continue`); chunked bodies are counted as they " \
-      "arrive. Also images (or labels) with more than `max_pixels` pixels, from the image "       \
+      "arrive and answered as soon as they pass it. Also images (or labels) with more than `max_pixels` pixels, from the image "       \
       "header, before decoding.")                                                                 \
+    X(URI_TOO_LONG, 414, "uri_too_long",                                                          \
+      "a query string over 8 KiB or with more than 256 parameters (longer request lines get "    \
+      "libmicrohttpd's own 414, header blocks over 128 KiB its 431)")                             \
     X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type",                                      \
       "a content type other than image/jpeg, image/png, multipart/form-data")                     \
     X(UNSUPPORTED_IMAGE, 415, "unsupported_image",                                                \
@@ -47,12 +57,18 @@
       "never sent: the client closed the connection while its request was queued (logs and "      \
       "metrics only)")                                                                            \
     X(INTERNAL, 500, "internal", "a bug; please report it")                                       \
+    X(NOT_IMPLEMENTED, 501, "not_implemented",                                                    \
+      "a transfer coding before the final `chunked` (e.g. `Transfer-Encoding: gzip, chunked`), "  \
+      "refused before any body is read")                                                                             \
     X(NOT_READY, 503, "not_ready",                                                                \
       "readiness routes and requests while no model is loaded, the server is draining or the "    \
       "queue is full")                                                                            \
     X(QUEUE_FULL, 503, "queue_full",                                                              \
       "all workers busy and the queue full: answered at once, with `Retry-After`")                \
     X(SHUTTING_DOWN, 503, "shutting_down", "after SIGTERM")                                       \
+    X(TOO_MANY_CONNECTIONS, 503, "too_many_connections",                                          \
+      "the client's address already holds `max_connections_per_ip` connections; the new one is " \
+      "answered and closed at once")                                                              \
     X(OUT_OF_MEMORY, 503, "out_of_memory",                                                        \
       "the worker could not get memory for this image (heap, or its `worker_memory` cap); "       \
       "counted in `instcald_rejected_requests_total{reason=\"out_of_memory\"}`")                  \

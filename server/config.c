@@ -50,8 +50,16 @@ static const key_desc keys[] = {
      "request body cap (suffix K, M, G = KiB, MiB, GiB)"},
     {"max_pixels", K_I64, F(max_pixels), 1, (int64_t)1 << 31, "decoded width*height cap"},
     {"max_connections", K_INT, F(max_connections), 1, 60000, "open connection limit"},
+    {"max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 60000,
+     "open connections one client address may hold (0 = no cap); over it: 503 and close"},
     {"connection_timeout_s", K_INT, F(connection_timeout_s), 1, 3600,
      "idle connection timeout"},
+    {"header_timeout_s", K_INT, F(header_timeout_s), 1, 3600,
+     "deadline for a request line and headers (and for a kept-alive connection's next request)"},
+    {"min_body_rate", K_BYTES, F(min_body_rate), 0, (int64_t)1 << 30,
+     "bytes/s a request body must keep up after its first second (0 = no minimum)"},
+    {"admin_port", K_INT, F(admin_port), -1, 65535,
+     "second listener for health and metrics only (-1 = none, 0 = a free port)"},
     {"drain_timeout_s", K_INT, F(drain_timeout_s), 1, 3600,
      "on SIGTERM, longest wait for queued and running work"},
     {"retry_after_s", K_INT, F(retry_after_s), 1, 3600, "Retry-After sent with 503"},
@@ -82,7 +90,11 @@ void srv_config_defaults(srv_config *c)
     c->max_upload_bytes = 20 << 20;
     c->max_pixels = 16000000;
     c->max_connections = 256;
+    c->max_connections_per_ip = 64;
     c->connection_timeout_s = 30;
+    c->header_timeout_s = 10;
+    c->min_body_rate = 1024;
+    c->admin_port = -1;
     c->drain_timeout_s = 60;
     c->retry_after_s = 1;
     snprintf(c->calibration, sizeof c->calibration, "instcal-c");

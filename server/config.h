@@ -35,7 +35,11 @@ typedef struct srv_config {
     int64_t max_upload_bytes;  /* request body cap */
     int64_t max_pixels;        /* decoded width * height cap */
     int max_connections;       /* libmicrohttpd connection limit */
+    int max_connections_per_ip; /* open connections one client address may hold; 0 = no cap */
     int connection_timeout_s;  /* idle connection timeout */
+    int header_timeout_s;      /* deadline for a request's line and headers */
+    int64_t min_body_rate;     /* bytes/s a body must keep up after its first second; 0 = off */
+    int admin_port;            /* health/metrics-only listener; -1 = none, 0 = a free port */
     int drain_timeout_s;       /* SIGTERM: longest wait for queued work */
     int retry_after_s;         /* Retry-After on 503 */
     char model[4096];          /* model file for the backend ("" = built-in) */

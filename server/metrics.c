@@ -42,6 +42,9 @@ static const struct {
 static const char *const reject_names[SRV_REJ_COUNT] = {
     "queue_full", "too_large", "draining", "deadline", "client_gone", "out_of_memory"};
 
+static const char *const drop_names[SRV_DROP_COUNT] = {"header_timeout", "slow_body",
+                                                       "per_ip_limit"};
+
 #define MAX_REQ_SERIES 256
 #define LABEL_MAX 32
 
@@ -61,6 +64,7 @@ struct srv_metrics {
     histogram hist[SRV_H_COUNT];
     uint64_t bytes_received;
     uint64_t rejected[SRV_REJ_COUNT];
+    uint64_t dropped[SRV_DROP_COUNT];
     uint64_t reloads_ok, reloads_failed;
 };
 
@@ -154,6 +158,15 @@ void srv_metrics_count_rejected(srv_metrics *m, srv_reject_reason r)
         return;
     pthread_mutex_lock(&m->mu);
     m->rejected[r]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_count_dropped(srv_metrics *m, srv_drop_reason r)
+{
+    if (r < 0 || r >= SRV_DROP_COUNT)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->dropped[r]++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -305,6 +318,12 @@ int srv_metrics_render(srv_metrics *m, const srv_gauges *g, srv_buf *out)
     for (int r = 0; rc == 0 && r < SRV_REJ_COUNT; r++)
         rc = srv_buf_printf(b, "instcald_rejected_requests_total{reason=\"%s\"} %llu\n",
                             reject_names[r], (unsigned long long)snap->rejected[r]);
+    if (rc == 0)
+        rc = family(b, "instcald_connections_dropped_total", "counter",
+                    "Connections the server closed itself, by reason.");
+    for (int r = 0; rc == 0 && r < SRV_DROP_COUNT; r++)
+        rc = srv_buf_printf(b, "instcald_connections_dropped_total{reason=\"%s\"} %llu\n",
+                            drop_names[r], (unsigned long long)snap->dropped[r]);
     if (rc == 0)
         rc = family(b, "instcald_model_reloads_total", "counter",
                     "Model reload attempts (SIGHUP), by result.");

@@ -39,6 +39,14 @@ typedef enum srv_reject_reason {
     SRV_REJ_COUNT
 } srv_reject_reason;
 
+/* Why the server closed a connection itself (instcald_connections_dropped_total). */
+typedef enum srv_drop_reason {
+    SRV_DROP_HEADER_TIMEOUT = 0, /* request line + headers not complete within header_timeout_s */
+    SRV_DROP_SLOW_BODY,          /* body slower than min_body_rate */
+    SRV_DROP_PER_IP_LIMIT,       /* the address already held max_connections_per_ip */
+    SRV_DROP_COUNT
+} srv_drop_reason;
+
 /* Gauges sampled by the caller at scrape time. */
 typedef struct srv_gauges {
     long queue_depth;
@@ -74,6 +82,9 @@ void srv_metrics_add_bytes(srv_metrics *m, uint64_t n);
 
 /* Counts a request refused without inference. */
 void srv_metrics_count_rejected(srv_metrics *m, srv_reject_reason r);
+
+/* Counts a connection the server closed itself. */
+void srv_metrics_count_dropped(srv_metrics *m, srv_drop_reason r);
 
 /* Counts a model reload attempt (instcald_model_reloads_total{result}). */
 void srv_metrics_count_reload(srv_metrics *m, int ok);

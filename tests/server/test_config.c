@@ -32,6 +32,27 @@ START_TEST(test_defaults_are_laptop_safe)
     ck_assert_int_eq(c.max_upload_bytes, 20 << 20);
     ck_assert_int_eq(c.deadline_ms, 30000);
     ck_assert(srv_calibration_valid(c.calibration));
+    /* Connection limits on, the admin listener off (a fixed port could clash). */
+    ck_assert_int_eq(c.max_connections_per_ip, 64);
+    ck_assert_int_eq(c.header_timeout_s, 10);
+    ck_assert_int_eq(c.min_body_rate, 1024);
+    ck_assert_int_eq(c.admin_port, -1);
+}
+END_TEST
+
+START_TEST(test_connection_limit_keys)
+{
+    srv_config c;
+    srv_config_defaults(&c);
+    ck_assert_int_eq(srv_config_set(&c, "admin_port", "0", "t", err, sizeof err), 0);
+    ck_assert_int_eq(c.admin_port, 0);
+    ck_assert_int_eq(srv_config_set(&c, "admin-port", "-2", "t", err, sizeof err), IC_EINVAL);
+    ck_assert_int_eq(srv_config_set(&c, "min_body_rate", "2K", "t", err, sizeof err), 0);
+    ck_assert_int_eq(c.min_body_rate, 2048);
+    ck_assert_int_eq(srv_config_set(&c, "min_body_rate", "0", "t", err, sizeof err), 0);
+    ck_assert_int_eq(srv_config_set(&c, "header_timeout_s", "0", "t", err, sizeof err), IC_EINVAL);
+    ck_assert_int_eq(srv_config_set(&c, "max_connections_per_ip", "0", "t", err, sizeof err), 0);
+    ck_assert_int_eq(c.max_connections_per_ip, 0);
 }
 END_TEST
 
@@ -173,6 +194,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_defaults_are_laptop_safe);
     tcase_add_test(tc, test_values_are_checked);
+    tcase_add_test(tc, test_connection_limit_keys);
     tcase_add_test(tc, test_file_format);
     tcase_add_test(tc, test_precedence);
     tcase_add_test(tc, test_bad_sources_fail);

@@ -65,6 +65,9 @@ START_TEST(test_label_escaping_and_counters)
     srv_metrics_count_request(m, "healthz", 200, "");
     srv_metrics_add_bytes(m, 1234);
     srv_metrics_count_rejected(m, SRV_REJ_QUEUE_FULL);
+    srv_metrics_count_dropped(m, SRV_DROP_SLOW_BODY);
+    srv_metrics_count_dropped(m, SRV_DROP_SLOW_BODY);
+    srv_metrics_count_dropped(m, SRV_DROP_COUNT); /* out of range: ignored */
     srv_metrics_count_reload(m, 0);
     char *t = render(m);
     ck_assert_ptr_nonnull(strstr(
@@ -75,6 +78,9 @@ START_TEST(test_label_escaping_and_counters)
         t, "instcald_http_requests_total{route=\"healthz\",status=\"200\",calibration=\"\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "instcald_http_request_bytes_total 1234\n"));
     ck_assert_ptr_nonnull(strstr(t, "instcald_rejected_requests_total{reason=\"queue_full\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "instcald_connections_dropped_total{reason=\"slow_body\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "instcald_connections_dropped_total{reason=\"header_timeout\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(t, "instcald_model_reloads_total{result=\"failure\"} 1\n"));
     ck_assert_ptr_nonnull(
         strstr(t, "instcald_build_info{version=\"1.0\",model=\"we\\\"ird\\\\model\\nname\"} 1\n"));

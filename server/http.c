@@ -2,9 +2,17 @@
  * into bounded buffers, the suspend/resume hand-off to the worker pool, the
  * per-request log line and request metrics.
  *
- * All of this runs on libmicrohttpd's single polling thread (epoll), so the
+ * All of this runs on libmicrohttpd's single polling thread, so the
  * per-connection state needs no locking; only srv_job is shared with the
- * workers (see job.h for its life cycle). */
+ * workers (see job.h for its life cycle), and the connection guard
+ * (guard.h) has its own lock.
+ *
+ * Around libmicrohttpd 0.9.75's limits: every request's framing is checked
+ * first (framing.h); the query string in the URI callback, before
+ * libmicrohttpd parses it; GET routes answer on the handler's last call so
+ * the connection stays alive; a chunked body that passes max_upload_bytes
+ * gets its 413 at once, written to the socket (rawhttp.h); and a client
+ * that half-closed gets its answer through late.h. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -15,12 +23,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "framing.h"
+#include "guard.h"
 #include "job.h"
+#include "late.h"
 #include "log.h"
+#include "multipart_end.h"
+#include "rawhttp.h"
 #include "server.h"
 
 /* Bytes we keep reading (and discarding) after deciding to refuse an upload,
@@ -28,7 +44,7 @@
 #define DISCARD_SLACK ((uint64_t)4 << 20)
 #define PP_BUFFER_SIZE (64 * 1024)
 
-typedef enum phase { PH_NEW, PH_BODY, PH_WAIT, PH_DONE } phase;
+typedef enum phase { PH_NEW, PH_ROUTE, PH_BODY, PH_WAIT, PH_DONE } phase;
 
 /* Per-request state, owned by the HTTP thread (MHD's *con_cls). */
 typedef struct srv_req {
@@ -43,8 +59,14 @@ typedef struct srv_req {
     uint64_t bytes_in, bytes_out;
 
     phase ph;
-    int in_flight; /* counted in s->in_flight */
+    int started;      /* the access handler saw this request */
+    int uri_too_long; /* the URI callback cut the query string */
+    int answered_raw; /* the answer went straight to the socket (rawhttp.h) */
+    int http11;       /* the request said HTTP/1.1 */
+    uint64_t content_length; /* of the body, 0 if none or chunked */
+    int in_flight;    /* counted in s->in_flight */
     struct MHD_PostProcessor *pp;
+    srv_mp_end mp_end; /* where the multipart body ends (epilogue ignored) */
     srv_buf image, label, label_segments;
     char image_type[32];
     char f_calibration[32], f_m[32], f_outputs[128], f_rle[16];
@@ -77,20 +99,18 @@ static void set_id(srv_server *s, struct MHD_Connection *conn, srv_req *req)
              (unsigned long)atomic_fetch_add(&s->next_id, 1) + 1);
 }
 
-static srv_req *req_new(srv_server *s, struct MHD_Connection *conn, const char *method,
-                        const char *url)
+static srv_req *req_new(srv_server *s, const char *url)
 {
     srv_req *req = ic_calloc(1, sizeof *req);
     if (!req)
         return NULL;
     req->s = s;
     req->start_ns = srv_clock_ns();
-    snprintf(req->method, sizeof req->method, "%s", method);
     snprintf(req->path, sizeof req->path, "%s", url);
+    req->path[strcspn(req->path, "?")] = '\0';
     srv_buf_init(&req->image, (size_t)s->cfg.max_upload_bytes);
     srv_buf_init(&req->label, (size_t)s->cfg.max_upload_bytes);
     srv_buf_init(&req->label_segments, (size_t)s->cfg.max_upload_bytes);
-    set_id(s, conn, req);
     return req;
 }
 
@@ -107,18 +127,15 @@ static void req_free(srv_req *req)
 
 // ---- responses ----------------------------------------------------------------
 
-static enum MHD_Result queue_reply(struct MHD_Connection *conn, srv_req *req, srv_reply *r)
+int srv_http_queue(struct MHD_Connection *conn, srv_reply *r, const char *id, int close_after)
 {
     struct MHD_Response *resp;
-    if (r->file_fd >= 0) {
+    if (r->file_fd >= 0)
         resp = MHD_create_response_from_fd64(r->file_size, r->file_fd);
-        req->bytes_out = r->file_size;
-    } else if (r->body) {
+    else if (r->body)
         resp = MHD_create_response_from_buffer_with_free_callback(r->len, r->body, &free);
-        req->bytes_out = r->len;
-    } else {
+    else
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    }
     if (!resp) {
         if (r->file_fd >= 0)
             close(r->file_fd);
@@ -127,7 +144,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, srv_req *req, sr
     }
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    MHD_add_response_header(resp, "X-Request-Id", req->id);
+    if (id && id[0])
+        MHD_add_response_header(resp, "X-Request-Id", id);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->retry_after > 0) {
@@ -135,13 +153,20 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, srv_req *req, sr
         snprintf(v, sizeof v, "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
-    if (atomic_load(&req->s->draining))
+    if (close_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    req->status = r->status;
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
-    req->ph = PH_DONE;
     return ret;
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, srv_req *req, srv_reply *r)
+{
+    req->bytes_out = r->file_fd >= 0 ? r->file_size : r->len;
+    req->status = r->status;
+    req->ph = PH_DONE;
+    srv_guard_set_phase(req->s->guard, srv_guard_of(conn), SRV_CONN_BUSY);
+    return (enum MHD_Result)srv_http_queue(conn, r, req->id, atomic_load(&req->s->draining));
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *conn, srv_req *req, srv_err e,
@@ -188,6 +213,7 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
+        req->content_length = n;
         if (errno == ERANGE || n > (unsigned long long)s->cfg.max_upload_bytes) {
             char msg[128];
             snprintf(msg, sizeof msg, "the body is larger than %lld bytes",
@@ -207,6 +233,7 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
         snprintf(req->image_type, sizeof req->image_type, "image/%s",
                  strcasecmp(mt, "image/png") == 0 ? "png" : "jpeg");
     } else if (strcasecmp(mt, "multipart/form-data") == 0) {
+        srv_mp_end_init(&req->mp_end, ct); /* no boundary: the post-processor refuses */
         req->pp = MHD_create_post_processor(conn, PP_BUFFER_SIZE, post_iter, req);
         if (!req->pp)
             return reply_error(conn, req, SRV_ERR_BAD_MULTIPART,
@@ -290,20 +317,62 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     return rc == 0 ? MHD_YES : MHD_NO;
 }
 
+/* Answers the refusal at once, straight on the socket, while the body is
+ * still coming (libmicrohttpd queues no response mid-body): a chunked
+ * upload over the limit may never end. The reading side stays open so the
+ * client can read the answer; segment_body closes after DISCARD_SLACK. */
+static void answer_now(struct MHD_Connection *conn, srv_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    int retry = srv_err_status(req->reject_err) == 503 ? req->s->cfg.retry_after_s : 0;
+    srv_raw_send_error(ci->connect_fd, req->reject_err, req->reject_msg, req->id, retry);
+    shutdown(ci->connect_fd, SHUT_WR);
+    req->answered_raw = 1;
+    req->status = srv_err_status(req->reject_err);
+}
+
+/* Whether the client has closed and what it sent can no longer make up the
+ * Content-Length: then the rest in the socket is worth nothing, and reading
+ * it (a burst of dead uploads leaves hundreds of MB behind) would only
+ * delay everyone else. libmicrohttpd hands over all it buffered on each
+ * call, so what is left is in the socket. Chunked bodies cannot tell. */
+static int body_cannot_complete(struct MHD_Connection *conn, srv_req *req)
+{
+    if (!req->content_length)
+        return 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd p = {.fd = ci ? ci->connect_fd : -1, .events = POLLRDHUP};
+    if (!ci || poll(&p, 1, 0) <= 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        return 0;
+    int queued = 0;
+    if (!(p.revents & (POLLHUP | POLLERR)) && ioctl(p.fd, FIONREAD, &queued) != 0)
+        return 0;
+    return req->bytes_in + (uint64_t)(queued > 0 ? queued : 0) < req->content_length;
+}
+
 /* Body chunk: counted as it arrives, so chunked uploads (no Content-Length)
  * hit the same cap. Always consumes everything (partial consumption
  * semantics changed after 0.9.75). Returns MHD_NO to drop the connection
  * once a refused upload keeps coming. */
-static enum MHD_Result segment_body(srv_server *s, srv_req *req, const char *data, size_t n)
+static enum MHD_Result segment_body(srv_server *s, struct MHD_Connection *conn, srv_req *req,
+                                    const char *data, size_t n)
 {
     req->bytes_in += n;
     srv_metrics_add_bytes(s->metrics, n);
+    srv_guard_add_body(s->guard, srv_guard_of(conn), n);
+    if (body_cannot_complete(conn, req))
+        return MHD_NO;
     if (req->reject_err)
         return req->bytes_in > (uint64_t)s->cfg.max_upload_bytes + DISCARD_SLACK ? MHD_NO
                                                                                 : MHD_YES;
     if (req->bytes_in > (uint64_t)s->cfg.max_upload_bytes) {
         srv_metrics_count_rejected(s->metrics, SRV_REJ_TOO_LARGE);
         reject(req, SRV_ERR_TOO_LARGE, "the body is larger than max_upload_bytes");
+        answer_now(conn, req);
         return MHD_YES;
     }
     if (!req->pp) {
@@ -311,7 +380,8 @@ static enum MHD_Result segment_body(srv_server *s, srv_req *req, const char *dat
             reject(req, SRV_ERR_OUT_OF_MEMORY, "cannot buffer the upload");
         return MHD_YES;
     }
-    if (MHD_post_process(req->pp, data, n) != MHD_YES)
+    size_t keep = srv_mp_end_feed(&req->mp_end, data, n); /* an epilogue is ignored */
+    if (keep && MHD_post_process(req->pp, data, keep) != MHD_YES)
         reject(req, SRV_ERR_BAD_MULTIPART, "malformed multipart/form-data body");
     return MHD_YES;
 }
@@ -392,6 +462,9 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         if (ok != MHD_YES)
             reject(req, SRV_ERR_BAD_MULTIPART, "truncated or malformed multipart/form-data body");
     }
+    srv_guard_set_phase(s->guard, srv_guard_of(conn), SRV_CONN_BUSY);
+    if (req->answered_raw)
+        return MHD_NO; /* the refusal went out mid-body (answer_now): close */
     if (req->reject_err)
         return reply_error(conn, req, req->reject_err, req->reject_msg);
     if (atomic_load(&s->draining)) {
@@ -431,6 +504,7 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     job->fd = ci ? ci->connect_fd : -1;
+    job->http11 = req->http11;
 
     /* Push and suspend under job->mu: a worker that pops the job at once
      * blocks in srv_job_finish until the connection really is suspended. */
@@ -456,8 +530,9 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
     return MHD_YES;
 }
 
-/* Called by libmicrohttpd after a worker resumed the connection. */
-static enum MHD_Result segment_resumed(srv_server *s, struct MHD_Connection *conn, srv_req *req)
+/* The answer to a finished job, into r. Returns 0 when the client is gone
+ * (nobody to answer). Takes the job's result. */
+static int segment_reply(srv_server *s, srv_req *req, srv_reply *r)
 {
     srv_job *job = req->job;
     pthread_mutex_lock(&job->mu);
@@ -468,27 +543,133 @@ static enum MHD_Result segment_resumed(srv_server *s, struct MHD_Connection *con
     double total = (double)ns_since(req->start_ns) * 1e-9;
     if (gone) {
         json_decref(res.json);
-        req->status = 499;
-        req->ph = PH_DONE;
-        return MHD_NO; /* nobody to answer: close */
+        return 0;
     }
     srv_metrics_observe(s->metrics, SRV_H_REQUEST, total);
     if (res.err != SRV_ERR_NONE || !res.json) {
         json_decref(res.json);
-        return reply_error(conn, req, res.err != SRV_ERR_NONE ? res.err : SRV_ERR_INTERNAL,
-                           res.message);
+        srv_reply_error(r, res.err != SRV_ERR_NONE ? res.err : SRV_ERR_INTERNAL, res.message);
+        if (r->status == 503)
+            r->retry_after = s->cfg.retry_after_s;
+        return 1;
     }
     json_object_set_new(res.json, "request_id", json_string(req->id));
     json_object_set_new(res.json, "timings",
                         json_pack("{s:f,s:f,s:f,s:f,s:f}", "queue_s", job->queue_wait_s,
                                   "decode_s", res.decode_s, "inference_s", res.inference_s,
                                   "postprocess_s", res.postprocess_s, "total_s", total));
+    srv_reply_json(r, 200, res.json);
+    return 1;
+}
+
+/* Called by libmicrohttpd after a worker resumed the connection. */
+static enum MHD_Result segment_resumed(srv_server *s, struct MHD_Connection *conn, srv_req *req)
+{
     srv_reply r = {.file_fd = -1};
-    srv_reply_json(&r, 200, res.json);
+    if (!segment_reply(s, req, &r)) {
+        req->status = 499;
+        req->ph = PH_DONE;
+        return MHD_NO; /* nobody to answer: close */
+    }
     return queue_reply(conn, req, &r);
 }
 
+/* libmicrohttpd closes a resumed connection without calling the handler
+ * when it reads the client's end of stream first: the client half-closed
+ * after a complete request (allowed by HTTP). The socket is still open
+ * here (MHD_USE_TURBO skips its shutdown), so the answer goes out raw. */
+static void segment_late(srv_server *s, struct MHD_Connection *conn, srv_req *req)
+{
+    if (!req->job)
+        return;
+    pthread_mutex_lock(&req->job->mu);
+    int finished = req->job->state == SRV_JOB_FINISHED;
+    pthread_mutex_unlock(&req->job->mu);
+    if (!finished)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    srv_reply r = {.file_fd = -1};
+    if (!ci || !segment_reply(s, req, &r))
+        return;
+    srv_buf msg;
+    srv_buf_init(&msg, 0);
+    int rc = srv_raw_format(&msg, &r, req->id);
+    free(r.body);
+    if (rc == 0 && srv_late_send(s->late, ci->connect_fd, &msg) >= 0) {
+        req->status = r.status;
+        req->bytes_out = r.len;
+        req->answered_raw = 1;
+    }
+    srv_buf_free(&msg);
+}
+
 // ---- the access handler ---------------------------------------------------------------
+
+/* Collects the framing headers (Content-Length, Transfer-Encoding) only, so
+ * that however many other headers come, none of these is missed. */
+typedef struct framing_headers {
+    srv_header h[32];
+    size_t n;
+    int overflow;
+} framing_headers;
+
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    framing_headers *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 &&
+        strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0)
+        return MHD_YES;
+    if (f->n == sizeof f->h / sizeof f->h[0]) {
+        f->overflow = 1;
+        return MHD_NO;
+    }
+    f->h[f->n++] = (srv_header){key, value ? value : ""};
+    return MHD_YES;
+}
+
+/* The first call for a request: its headers are complete, no body has
+ * been read. Refusals here are early responses, after which libmicrohttpd
+ * reads no body and closes. Routes other than the upload answer on the
+ * last call, which keeps the connection alive for the next request. */
+static enum MHD_Result request_begin(srv_server *s, struct MHD_Connection *conn, srv_req *req,
+                                     const char *url, const char *method, const char *version)
+{
+    req->started = 1;
+    snprintf(req->method, sizeof req->method, "%s", method);
+    snprintf(req->path, sizeof req->path, "%s", url); /* decoded now */
+    req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    set_id(s, conn, req);
+    srv_guard_set_phase(s->guard, srv_guard_of(conn), SRV_CONN_BODY);
+    int segment = srv_routes_is_segment(url) && strcmp(method, "POST") == 0;
+    if (segment)
+        req->route = "segment";
+    if (req->uri_too_long)
+        return reply_error(conn, req, SRV_ERR_URI_TOO_LONG,
+                           "the query string is longer than 8 KiB or has more than 256 "
+                           "parameters");
+    framing_headers f = {.n = 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_framing, &f);
+    const char *why = "too many Content-Length or Transfer-Encoding headers";
+    srv_err e = f.overflow ? SRV_ERR_BAD_FRAMING : srv_framing_check(f.h, f.n, &why);
+    if (e != SRV_ERR_NONE)
+        return reply_error(conn, req, e, why);
+    if (segment)
+        return segment_begin(s, conn, req);
+    req->ph = PH_ROUTE;
+    return MHD_YES;
+}
+
+/* The last call of a route request (its body, if any, was discarded). */
+static enum MHD_Result route_reply(srv_server *s, struct MHD_Connection *conn, srv_req *req,
+                                   const char *url)
+{
+    srv_reply r = {.file_fd = -1};
+    srv_routes_handle(s, req->method, url, &r);
+    req->route = r.route;
+    return queue_reply(conn, req, &r);
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
@@ -497,22 +678,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     srv_server *s = cls;
     srv_req *req = *con_cls;
-    if (!req) {
-        req = req_new(s, conn, method, url);
+    if (!req) { /* the URI callback could not allocate */
+        req = req_new(s, url);
         if (!req)
             return MHD_NO;
         *con_cls = req;
-        if (srv_routes_is_segment(url) && strcmp(method, "POST") == 0) {
-            req->route = "segment";
-            return segment_begin(s, conn, req);
-        }
-        srv_reply r = {.file_fd = -1};
-        srv_routes_handle(s, method, url, &r);
-        req->route = r.route;
-        return queue_reply(conn, req, &r);
     }
+    if (!req->started)
+        return request_begin(s, conn, req, url, method, version);
     if (req->ph == PH_WAIT)
         return segment_resumed(s, conn, req);
+    if (req->ph == PH_ROUTE) {
+        if (*upload_data_size) { /* a body on a GET: read and dropped, up to the cap */
+            req->bytes_in += *upload_data_size;
+            *upload_data_size = 0;
+            return req->bytes_in > (uint64_t)s->cfg.max_upload_bytes ? MHD_NO : MHD_YES;
+        }
+        return route_reply(s, conn, req, url);
+    }
     if (req->ph != PH_BODY) {
         *upload_data_size = 0; /* a response is queued; ignore the rest */
         return MHD_YES;
@@ -520,9 +703,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return segment_body(s, req, upload_data, n);
+        return segment_body(s, conn, req, upload_data, n);
     }
     return segment_end(s, conn, req);
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line is in, nothing else is
+ * parsed yet. The request's state starts here, and an oversized query
+ * string is refused (on the handler's first call) before libmicrohttpd
+ * parses it into its per-connection memory, which it would exhaust. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    srv_req *req = req_new(cls, uri);
+    if (srv_query_too_big(uri)) {
+        /* libmicrohttpd located the '?' before this call and parses what
+         * follows it right after: leave it an empty query. */
+        char *q = strchr((char *)uri, '?');
+        q[1] = '\0';
+        if (req)
+            req->uri_too_long = 1;
+    }
+    return req;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -533,9 +734,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    srv_guard_conn *gc = srv_guard_of(conn);
+    int late = req->ph == PH_WAIT && !req->status && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
+    if (late)
+        segment_late(s, conn, req);
     if (req->in_flight)
         atomic_fetch_sub(&s->in_flight, 1);
-    int status = req->status ? req->status : 499; /* no response: the client went away */
+    int status = req->status;
+    if (!status) /* answered by the guard, or refused by libmicrohttpd's own parser */
+        status = srv_guard_dropped(s->guard, gc);
+    if (status <= 0 && !req->started) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = ci ? (int)ci->http_status : 0;
+    }
+    if (status <= 0)
+        status = 499; /* no response: the client went away */
     int is_seg = req->route && strcmp(req->route, "segment") == 0;
     srv_metrics_count_request(s->metrics, req->route ? req->route : "unknown", status,
                               is_seg ? req->calibration : "");
@@ -557,23 +771,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 req->route ? req->route : "unknown", status, (unsigned long long)req->bytes_in,
                 (unsigned long long)req->bytes_out, stages,
                 (double)ns_since(req->start_ns) * 1e-6,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK     ? "ok"
+                late && req->answered_raw                      ? "half_closed"
+                : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK     ? "ok"
                 : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT   ? "client_abort"
                 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
                 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
                                                                 : "error");
     }
     req_free(req);
+    srv_guard_set_phase(s->guard, gc, SRV_CONN_IDLE); /* if kept alive: the next request's */
 }
 
 // ---- daemon ---------------------------------------------------------------------------
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
+void srv_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512], q[600];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    srv_log(SRV_LOG_WARN, "event=mhd msg=%s", srv_log_quote(q, sizeof q, msg));
+    /* Every abandoned upload says this; the request line says it too. */
+    int routine = strstr(msg, "closed by remote side") != NULL;
+    srv_log(routine ? SRV_LOG_DEBUG : SRV_LOG_WARN, "event=mhd msg=%s",
+            srv_log_quote(q, sizeof q, msg));
 }
 
 static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
@@ -587,8 +806,16 @@ int srv_http_start(srv_server *s)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    /* poll, not epoll: with edge-triggered epoll libmicrohttpd 0.9.75 takes
+     * a short read for "drained", so when a client's last bytes and its FIN
+     * arrive together the FIN is never read, and the dead connection holds
+     * its slot until connection_timeout_s (a burst of 260 half-uploads that
+     * closed at once kept 256 slots for 30 s). Level-triggered poll sees
+     * the end of stream on the next turn. TURBO: no shutdown() before the
+     * completion callback, so a half-closed client can still get its
+     * answer (late.h). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, s->cfg.bind, &v4->sin_addr) == 1) {
@@ -603,16 +830,32 @@ int srv_http_start(srv_server *s)
                             s->cfg.bind);
     }
     MHD_set_panic_func(mhd_panic, NULL);
+    srv_guard_limits lim = {
+        .per_ip = s->cfg.max_connections_per_ip,
+        .header_ns = (int64_t)s->cfg.header_timeout_s * 1000000000,
+        .min_body_rate = s->cfg.min_body_rate,
+        .max_connections = s->cfg.max_connections,
+        .retry_after_s = s->cfg.retry_after_s,
+    };
+    int rc = srv_guard_create(&lim, s->metrics, &s->guard);
+    if (rc == 0)
+        rc = srv_late_create((int64_t)s->cfg.connection_timeout_s * 1000000000, &s->late);
+    if (rc != 0)
+        return rc;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_logger, s, MHD_OPTION_SOCK_ADDR, &ss,
+        srv_http_mhd_log, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
-    if (!s->daemon)
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, srv_guard_notify, s->guard,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
+    if (!s->daemon) {
+        srv_late_destroy(&s->late);
+        srv_guard_destroy(&s->guard);
         return ic_error_set(IC_EIO, "cannot listen on %s port %d: %s", s->cfg.bind, s->cfg.port,
                             strerror(errno));
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     return 0;
@@ -653,4 +896,6 @@ void srv_http_stop(srv_server *s)
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    srv_late_destroy(&s->late);
+    srv_guard_destroy(&s->guard);
 }

@@ -1,7 +1,9 @@
 /* Job life cycle and the single resume point (see job.h). */
 #include "job.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,12 +69,21 @@ int srv_job_fail(srv_job *job, srv_err e, const char *message)
     return srv_job_finish(job, &res);
 }
 
-int srv_job_client_gone(const srv_job *job)
+int srv_job_client_gone(srv_job *job)
 {
     if (job->fd < 0)
         return 0;
     struct pollfd p = {.fd = job->fd, .events = POLLRDHUP};
     if (poll(&p, 1, 0) <= 0)
         return 0;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    if (p.revents & (POLLHUP | POLLERR))
+        return 1;
+    if (!(p.revents & POLLRDHUP) || !job->http11 || job->probed)
+        return 0; /* half-closed, and we cannot (or did) ask: serve it */
+    job->probed = 1;
+    static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (send(job->fd, probe, sizeof probe - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        return errno != EAGAIN && errno != EWOULDBLOCK;
+    p.events = 0; /* POLLHUP and POLLERR are always reported */
+    return poll(&p, 1, SRV_JOB_PROBE_MS) > 0 && (p.revents & (POLLHUP | POLLERR));
 }

@@ -49,6 +49,8 @@ typedef struct srv_job {
     int64_t deadline_ns;
     struct MHD_Connection *conn; /* valid while state == SRV_JOB_QUEUED */
     int fd;                      /* the connection's socket, for disconnect checks */
+    int http11;                  /* HTTP/1.1 request: may get an interim 100 (the probe) */
+    int probed;                  /* the probe was sent (srv_job_client_gone) */
 
     /* owned by the worker, read by the HTTP thread after FINISHED */
     srv_result res;
@@ -71,9 +73,19 @@ int srv_job_finish(srv_job *job, srv_result *res);
 /* Shortcut for srv_job_finish with the error e. */
 int srv_job_fail(srv_job *job, srv_err e, const char *message);
 
-/* Whether the client has closed its end of a suspended connection
- * (libmicrohttpd does not notice while a connection is suspended). Only
- * valid while the job is queued. */
-int srv_job_client_gone(const srv_job *job);
+/* Whether the client of a suspended connection is gone (libmicrohttpd does
+ * not notice while a connection is suspended). Only valid while the job is
+ * queued, from the thread that holds it.
+ *
+ * A reset or error is gone. An end of stream alone is not: a client may
+ * half-close once its request is sent (HTTP allows it) and still read the
+ * answer. To tell that client from one that closed for good, an HTTP/1.1
+ * client gets an interim `100 Continue` (RFC 9110 15.2: clients accept
+ * unexpected 1xx answers): a socket that was closed answers it with a
+ * reset, which arrives within a round trip; the call waits up to
+ * SRV_JOB_PROBE_MS for it, once per job. */
+int srv_job_client_gone(srv_job *job);
+
+#define SRV_JOB_PROBE_MS 20
 
 #endif

@@ -178,6 +178,8 @@ int main(int argc, char **argv)
         rc = srv_pool_create(s->cfg.workers, s->queue, s->ops, s->backend, s->metrics, &s->pool);
     if (rc == 0)
         rc = srv_http_start(s);
+    if (rc == 0)
+        rc = srv_admin_start(s);
     if (rc != 0) {
         srv_log(SRV_LOG_ERROR, "event=startup error=%s",
                 srv_log_quote(q, sizeof q, ic_error_message()));
@@ -186,10 +188,10 @@ int main(int argc, char **argv)
     const char *host = s->cfg.bind;
     int v6 = strchr(host, ':') != NULL;
     srv_log(SRV_LOG_INFO,
-            "event=listening address=%s port=%d url=http://%s%s%s:%d/ version=%s backend=%s "
-            "model=%s workers=%d blas_threads=%d queue_length=%d",
-            host, s->port, v6 ? "[" : "", host, v6 ? "]" : "", s->port, SRV_VERSION,
-            s->ops->name, srv_log_quote(q, sizeof q, model), s->cfg.workers,
+            "event=listening address=%s port=%d url=http://%s%s%s:%d/ admin_port=%d version=%s "
+            "backend=%s model=%s workers=%d blas_threads=%d queue_length=%d",
+            host, s->port, v6 ? "[" : "", host, v6 ? "]" : "", s->port, s->admin_port,
+            SRV_VERSION, s->ops->name, srv_log_quote(q, sizeof q, model), s->cfg.workers,
             s->cfg.blas_threads, s->cfg.queue_length);
 
     for (;;) {
@@ -216,6 +218,7 @@ int main(int argc, char **argv)
     }
     drain(s);
     srv_http_stop(s);
+    srv_admin_stop(s); /* liveness answered to the end */
     s->ops->destroy(s->backend);
     srv_queue_destroy(&s->queue);
     srv_metrics_destroy(&s->metrics);

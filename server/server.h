@@ -8,6 +8,7 @@
 #define SRV_SERVER_H
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +19,10 @@
 #include "pool.h"
 #include "queue.h"
 
+struct MHD_Connection;
 struct MHD_Daemon;
+struct srv_guard;
+struct srv_late;
 
 /* The service version reported by /v2, build_info and logs. */
 #ifndef SRV_VERSION
@@ -35,8 +39,12 @@ typedef struct srv_server {
     srv_queue *queue;
     srv_pool *pool;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *admin;   /* the admin listener (admin.c), NULL if none */
+    struct srv_guard *guard;    /* per-connection limits of the main listener (guard.h) */
+    struct srv_late *late;      /* answers to half-closed clients (late.h) */
     char static_root[PATH_MAX]; /* realpath of cfg.static_dir, "" if none */
     int port;                   /* the port actually bound */
+    int admin_port;             /* the admin port bound, -1 if none */
     atomic_int draining;        /* set on SIGTERM: refuse new work */
     atomic_long in_flight;      /* segment requests accepted, response not yet sent */
     atomic_ulong next_id;       /* request id counter */
@@ -78,6 +86,22 @@ void srv_sample_gauges(srv_server *s, srv_gauges *g);
 /* Starts libmicrohttpd on cfg.bind:cfg.port and stores the bound port in
  * s->port. Returns 0 or IC_EIO with a message. */
 int srv_http_start(srv_server *s);
+
+/* Queues r on conn (taking r's body or file), with X-Request-Id: id when
+ * id is non-empty and `Connection: close` when close is non-zero. Returns
+ * libmicrohttpd's answer. Shared by both listeners. */
+int srv_http_queue(struct MHD_Connection *conn, srv_reply *r, const char *id, int close);
+
+/* libmicrohttpd's log messages as logfmt lines (MHD_OPTION_EXTERNAL_LOGGER). */
+void srv_http_mhd_log(void *cls, const char *fmt, va_list ap);
+
+/* Starts the admin listener on cfg.bind:cfg.admin_port unless admin_port
+ * is -1, and stores the bound port in s->admin_port (-1 if none). Returns 0
+ * or IC_EIO with a message. */
+int srv_admin_start(srv_server *s);
+
+/* Stops the admin listener (if any). */
+void srv_admin_stop(srv_server *s);
 
 /* Answers with 504 every queued job whose deadline has passed (called
  * periodically by main, since suspended connections never time out). */

@@ -265,7 +265,7 @@ def accepted_requests_not_lost():
     th = threading.Thread(target=honest_loop)
     th.start()
     for _ in range(3):
-        close_all(open_many(100, lambda i: HDR + b"Content-Length: %d\r\n\r\n" % L + b"\xff" * (L // 4), srcs), rst=True)
+        close_all(open_many(100, lambda i: HDR + b"Content-Length: %d\r\n\r\n" % L + b"\xff" * (L // 4), srcs))
     th.join()
     bad = [r for r in res if r[0] != 200 or r[1] > BURST_HONEST_S * SLOW]
     assert not bad, "honest requests lost or late: %s" % bad

@@ -200,8 +200,10 @@ def normal_time():
 
 def check_honest():
     """An honest request must be served within its normal time plus one
-    queue slot (one more request's time) plus 100 ms of scheduling noise."""
-    bound = (2 * normal_time() + 0.1) * SLOW
+    queue slot (one more request's time) plus 300 ms of scheduling noise
+    (the tiny model's normal time is a few ms; on a loaded 2-core CI box
+    one request in a few dozen waited 120 ms for the CPU)."""
+    bound = (2 * normal_time() + 0.3) * SLOW
     st, dt = honest_segment(timeout=bound + 5)
     assert st == 200, "honest request got %s after %.2f s" % (st, dt)
     assert dt <= bound, "honest request took %.0f ms > %.0f ms" % (dt * 1e3, bound * 1e3)

@@ -71,7 +71,7 @@ static void reply_ready(srv_server *s, srv_reply *r, int v2)
                                   : json_pack("{s:s}", "status", "ready"));
         return;
     }
-    const char *why = !s->ops->ready(s->backend) ? "the model is not loaded"
+    const char *why = !s->ops->ready(s->backend) ? "the model is not loaded or the workers are warming up"
                       : atomic_load(&s->draining) ? "the server is shutting down"
                                                   : "the queue is full";
     srv_reply_error(r, SRV_ERR_NOT_READY, why);
@@ -223,7 +223,7 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
         } else if (s->ops->ready(s->backend)) {
             srv_reply_json(r, 200, json_pack("{s:s,s:b}", "name", model, "ready", 1));
         } else {
-            srv_reply_error(r, SRV_ERR_NOT_READY, "the model is not loaded");
+            srv_reply_error(r, SRV_ERR_NOT_READY, "the model is not loaded or the workers are warming up");
         }
         return;
     }

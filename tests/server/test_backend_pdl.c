@@ -258,6 +258,38 @@ static void *run_requests(void *arg)
     return NULL;
 }
 
+/* ready() only after every worker has run its start-up request; the first
+ * request of a worker waits for that warm-up instead of racing it. */
+START_TEST(test_warmup_before_ready)
+{
+    ck_assert(srv_backend_pdl.ready(ctx)); /* no worker yet: nothing to warm */
+    void *w[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(srv_backend_pdl.worker_init(ctx, i, &w[i]), 0);
+    /* a whole request (PNG encode, decode, forward, post) takes far longer
+     * than getting here */
+    ck_assert(!srv_backend_pdl.ready(ctx));
+    size_t len;
+    unsigned char *png = make_png(&len, 0);
+    srv_request rq = make_req(png, len, "none");
+    srv_result res;
+    memset(&res, 0, sizeof res);
+    ck_assert_int_eq(srv_backend_pdl.process(ctx, w[0], &rq, &res), 0);
+    ck_assert_msg(res.err == SRV_ERR_NONE, "%s", res.message);
+    json_decref(res.json);
+    int ready = 0;
+    for (int k = 0; k < 6000 && !ready; k++) {
+        ready = srv_backend_pdl.ready(ctx);
+        if (!ready)
+            usleep(10000);
+    }
+    ck_assert(ready);
+    for (int i = 0; i < 2; i++)
+        srv_backend_pdl.worker_deinit(ctx, w[i]);
+    ic_free(png);
+}
+END_TEST
+
 START_TEST(test_reload_under_load)
 {
     char bad[] = "/tmp/instcal-bad-model-XXXXXX";
@@ -274,6 +306,8 @@ START_TEST(test_reload_under_load)
         ck_assert_int_eq(srv_backend_pdl.worker_init(ctx, i, &rs[i].w), 0);
         pthread_create(&th[i], NULL, run_requests, &rs[i]);
     }
+    while (!srv_backend_pdl.ready(ctx)) /* the workers' start-up warm-up */
+        usleep(10000);
     srv_config c2 = cfg;
     for (int k = 0; k < 6; k++) {
         snprintf(c2.model, sizeof c2.model, "%s", k % 2 ? bad : tu_path(MODEL));
@@ -315,6 +349,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_process_modes_and_errors);
     tcase_add_test(tc, test_tent_off_and_describe);
+    tcase_add_test(tc, test_warmup_before_ready);
     tcase_add_test(tc, test_reload_under_load);
     suite_add_tcase(s, tc);
     return s;

@@ -62,6 +62,15 @@ start main --workers 2 --blas-threads 1 --queue-length 8 --max-upload-bytes 1M \
 grep -q 'event=listening .*backend=pdl model=tiny-test' "$TMP/main.log" &&
     ok "startup names backend and model" || fail "startup log: $(grep listening "$TMP/main.log")"
 
+# no cold start: each worker runs one request before the server says ready
+for _ in $(seq 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ] && break
+    sleep 0.05
+done
+[ "$(grep -c 'event=warmup worker=[01] result=success' "$TMP/main.log")" = 2 ] &&
+    ok "both workers warmed up before /readyz said ready" ||
+    fail "warm-up log: $(grep warmup "$TMP/main.log")"
+
 expect 200 "GET /v1/models" "$URL/v1/models"
 jq -e '.models[0] | .name == "tiny-test" and (.classes | length) == 4 and .thing_ids == [2,3]
        and .calibration_modes == ["none","manual","tbn","instcal-u","instcal-c","tent"]

@@ -24,33 +24,7 @@
 
 #include "api_error.h"
 #include "config.h"
-
-/* Which optional outputs a request asked for (`outputs` option). */
-enum {
-    SRV_OUT_PANOPTIC = 1u << 0,   /* COCO-panoptic PNG, base64 */
-    SRV_OUT_SEMANTIC = 1u << 1,   /* semantic PNG, base64 */
-    SRV_OUT_CONFIDENCE = 1u << 2, /* confidence map / statistics */
-    SRV_OUT_OVERLAY = 1u << 3,    /* the image with class colours, base64 PNG */
-};
-
-/* One segmentation request as the backend sees it. All pointers stay valid
- * for the duration of process(). */
-typedef struct srv_request {
-    const char *id;                /* request id (logs, response) */
-    const unsigned char *image;    /* uploaded bytes, image_len > 0 */
-    size_t image_len;
-    const char *image_type;        /* "image/jpeg", "image/png", or "" if unknown */
-    const unsigned char *label;    /* optional ground-truth PNG, else NULL */
-    size_t label_len;
-    const char *label_segments;    /* segments_info JSON text of a panoptic label, or NULL */
-    const char *calibration;       /* a valid mode (config.h) */
-    double m;                      /* strength for "manual"; has_m says if given */
-    int has_m;
-    unsigned outputs;              /* SRV_OUT_* bits */
-    int rle;                       /* include COCO RLE per segment */
-    int64_t max_pixels;            /* refuse images with more pixels (413) */
-    int64_t deadline_ns;           /* srv_clock_ns() time; backends may stop early */
-} srv_request;
+#include "request.h"
 
 /* What process() produces. On success set json (an object; ownership
  * passes to the server, which adds "request_id" and "timings"). On failure
@@ -89,7 +63,7 @@ typedef struct srv_backend_ops {
     /* Per-worker state (scratch memory sized for the largest image). */
     int (*worker_init)(void *ctx, int worker, void **wctx);
     void (*worker_deinit)(void *ctx, void *wctx);
-    /* Runs one request. A negative return without res->status set is
+    /* Runs one request. A negative return without res->err set is
      * answered as srv_result_engine_error() maps the IC_E* code. */
     int (*process)(void *ctx, void *wctx, const srv_request *req, srv_result *res);
     /* Fills obj with model metadata for GET /v1/models: name, classes,

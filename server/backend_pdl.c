@@ -419,15 +419,10 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     const ic_pdl_config *cfg = ic_pdl_get_config(m->net);
     ic_arena_reset(&w->arena);
 
-    ic_segment_opts so;
-    memset(&so, 0, sizeof so);
+    ic_segment_opts so = req->opts;
     ic_segment_result sr;
     memset(&sr, 0, sizeof sr);
     json_t *o = NULL;
-    if (ic_calib_mode_parse(req->calibration, &so.calib.mode) != 0) {
-        srv_result_error(res, SRV_ERR_BAD_PARAMETER, "%s", ic_error_message());
-        goto done;
-    }
     if (!mode_available(m, so.calib.mode)) {
         if (so.calib.mode == IC_CALIB_TENT)
             srv_result_error(res, SRV_ERR_BAD_PARAMETER,
@@ -436,20 +431,15 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
             srv_result_error(res, SRV_ERR_BAD_PARAMETER,
                              "calibration mode '%s' is not available for model '%s' (see "
                              "GET /v1/models)",
-                             req->calibration, m->name);
+                             ic_calib_mode_name(so.calib.mode), m->name);
         goto done;
     }
-    so.calib.m = req->has_m ? (float)req->m : 0.0f;
     if (so.calib.mode == IC_CALIB_TENT)
         so.tent = m->tents[w->index];
-    so.outputs = ((req->outputs & SRV_OUT_PANOPTIC) ? IC_OUT_PANOPTIC_PNG : 0) |
-                 ((req->outputs & SRV_OUT_SEMANTIC) ? IC_OUT_SEMANTIC_PNG : 0) |
-                 ((req->outputs & SRV_OUT_CONFIDENCE) ? IC_OUT_CONFIDENCE_PNG : 0) |
-                 ((req->outputs & SRV_OUT_OVERLAY) ? IC_OUT_OVERLAY_PNG : 0) |
-                 (req->rle ? IC_OUT_RLE : 0);
-    so.limits.max_pixels = req->max_pixels;
+    const unsigned char *image = (const unsigned char *)req->image.data;
+    size_t image_len = req->image.len;
 
-    ic_image_format fmt = ic_image_sniff(req->image, req->image_len);
+    ic_image_format fmt = ic_image_sniff(image, image_len);
     const char *type = fmt == IC_IMAGE_FORMAT_JPEG  ? "image/jpeg"
                        : fmt == IC_IMAGE_FORMAT_PNG ? "image/png"
                                                     : NULL;
@@ -471,10 +461,10 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
 
     double t0 = now_s();
     ic_segment_gt gt, *gtp = NULL;
-    if (req->label) {
-        int rc = ic_segment_gt_load(&gt, &w->arena, cfg, req->label, req->label_len,
-                                    req->label_segments,
-                                    req->label_segments ? strlen(req->label_segments) : 0,
+    if (req->label.len) {
+        int rc = ic_segment_gt_load(&gt, &w->arena, cfg, req->label.data, req->label.len,
+                                    req->label_segments.len ? req->label_segments.data : NULL,
+                                    req->label_segments.len,
                                     &so.limits);
         if (rc) {
             srv_result_engine_error(res, rc, "label");
@@ -483,7 +473,7 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
         gtp = &gt;
     }
     double t_label = now_s() - t0;
-    int rc = ic_segment_run(&sr, m->net, &w->arena, req->image, req->image_len, &so, gtp);
+    int rc = ic_segment_run(&sr, m->net, &w->arena, image, image_len, &so, gtp);
     if (rc) {
         srv_result_engine_error(res, rc, rc == IC_ESHAPE ? "label" : "image");
         goto done;
@@ -495,7 +485,7 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
         goto done;
     }
     json_t *img = json_object_get(o, "image");
-    json_object_set_new(img, "bytes", json_integer((json_int_t)req->image_len));
+    json_object_set_new(img, "bytes", json_integer((json_int_t)image_len));
     json_object_set_new(img, "type", json_string(type));
     json_object_set_new(o, "backend", json_string("pdl"));
     res->decode_s = sr.t.decode + sr.t.preprocess + t_label;

@@ -125,14 +125,16 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     test_ctx *t = ctx;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    const char *type = sniff(req->image, req->image_len);
+    const unsigned char *image = (const unsigned char *)req->image.data;
+    const unsigned char *label = (const unsigned char *)req->label.data;
+    const char *type = sniff(image, req->image.len);
     if (!type || (req->image_type[0] && strcmp(type, req->image_type) != 0)) {
         srv_result_error(res, SRV_ERR_BAD_IMAGE, "the upload is not a %s image",
                          req->image_type[0] ? req->image_type : "JPEG or PNG");
         return 0;
     }
-    if (req->label && !(req->label_len >= 8 && sniff(req->label, req->label_len) &&
-                        strcmp(sniff(req->label, req->label_len), "image/png") == 0)) {
+    const char *label_type = req->label.len ? sniff(label, req->label.len) : NULL;
+    if (req->label.len && !(label_type && strcmp(label_type, "image/png") == 0)) {
         srv_result_error(res, SRV_ERR_BAD_LABEL, "the label is not a PNG image");
         return 0;
     }
@@ -150,27 +152,23 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     test_model_name(ctx, name, sizeof name);
     json_t *o = json_object();
     json_t *outs = json_array();
-    if (req->outputs & SRV_OUT_PANOPTIC)
-        json_array_append_new(outs, json_string("panoptic"));
-    if (req->outputs & SRV_OUT_SEMANTIC)
-        json_array_append_new(outs, json_string("semantic"));
-    if (req->outputs & SRV_OUT_CONFIDENCE)
-        json_array_append_new(outs, json_string("confidence"));
-    if (req->outputs & SRV_OUT_OVERLAY)
-        json_array_append_new(outs, json_string("overlay"));
-    json_t *cal = json_pack("{s:s}", "mode", req->calibration);
+    unsigned outputs = req->opts.outputs;
+    for (int i = 0; i < IC_OUT_COUNT; i++) /* the images; rle is reported on its own */
+        if ((outputs & (1u << i)) && (1u << i) != IC_OUT_RLE)
+            json_array_append_new(outs, json_string(ic_segment_output_name(i)));
+    json_t *cal = json_pack("{s:s}", "mode", ic_calib_mode_name(req->opts.calib.mode));
     if (req->has_m)
-        json_object_set_new(cal, "m", json_real(req->m));
+        json_object_set_new(cal, "m", json_real(req->opts.calib.m));
     json_object_set_new(o, "model", json_string(name));
     json_object_set_new(o, "backend", json_string("test"));
-    json_object_set_new(o, "image", json_pack("{s:I,s:s}", "bytes", (json_int_t)req->image_len,
+    json_object_set_new(o, "image", json_pack("{s:I,s:s}", "bytes", (json_int_t)req->image.len,
                                               "type", type));
     json_object_set_new(o, "calibration", cal);
     json_object_set_new(o, "outputs", outs);
-    json_object_set_new(o, "rle", json_boolean(req->rle));
+    json_object_set_new(o, "rle", json_boolean((outputs & IC_OUT_RLE) != 0));
     json_object_set_new(o, "segments", json_array());
-    if (req->label)
-        json_object_set_new(o, "label", json_pack("{s:I}", "bytes", (json_int_t)req->label_len));
+    if (req->label.len)
+        json_object_set_new(o, "label", json_pack("{s:I}", "bytes", (json_int_t)req->label.len));
     res->postprocess_s = elapsed_s(&t0);
     res->json = o;
     return 0;

@@ -12,19 +12,8 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "calib/calib.h"
 #include "log.h"
-
-const char *const srv_calibration_modes[] = {"none",      "manual",    "tbn",
-                                             "instcal-u", "instcal-c", "tent"};
-const int srv_n_calibration_modes = 6;
-
-int srv_calibration_valid(const char *s)
-{
-    for (int i = 0; i < srv_n_calibration_modes; i++)
-        if (strcmp(s, srv_calibration_modes[i]) == 0)
-            return 1;
-    return 0;
-}
 
 enum key_type { K_INT, K_I64, K_BYTES, K_STR, K_CALIB, K_LEVEL, K_BACKEND, K_BOOL };
 
@@ -192,11 +181,9 @@ int srv_config_set(srv_config *c, const char *key, const char *value, const char
             *(int64_t *)field = x;
         return 0;
     case K_CALIB:
-        if (!srv_calibration_valid(value))
-            return fail(err, errlen,
-                        "%s: calibration = '%s' is not one of none, manual, tbn, instcal-u, "
-                        "instcal-c, tent",
-                        origin, value);
+        if (ic_calib_mode_parse(value, &(ic_calib_mode){0}) != 0)
+            return fail(err, errlen, "%s: calibration = '%s' is not one of %s", origin, value,
+                        ic_calib_mode_list());
         break;
     case K_LEVEL: {
         srv_log_level l;

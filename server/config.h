@@ -16,14 +16,6 @@
 
 #include "buf.h"
 
-/* Calibration modes a request may ask for (design.md), in display order. */
-extern const char *const srv_calibration_modes[];
-/* Number of entries in srv_calibration_modes. */
-extern const int srv_n_calibration_modes;
-
-/* Whether s names a calibration mode. */
-int srv_calibration_valid(const char *s);
-
 /* The effective settings. Strings are NUL-terminated and bounded. */
 typedef struct srv_config {
     char bind[64];             /* IPv4 or IPv6 literal to listen on */
@@ -43,7 +35,7 @@ typedef struct srv_config {
     int drain_timeout_s;       /* SIGTERM: longest wait for queued work */
     int retry_after_s;         /* Retry-After on 503 */
     char model[4096];          /* model file for the backend ("" = built-in) */
-    char calibration[16];      /* default calibration mode */
+    char calibration[16];      /* default calibration mode (a name of calib/calib.h) */
     char static_dir[4096];     /* demo page root ("" = none) */
     char log_level[8];         /* error, warn, info, debug */
     char backend[16];          /* "pdl" (the model) or "test" (no model) */

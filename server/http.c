@@ -2,6 +2,13 @@
  * into bounded buffers, the suspend/resume hand-off to the worker pool, the
  * per-request log line and request metrics.
  *
+ * A segmentation request, top to bottom: segment_begin() decides from the
+ * headers whether to take the body; segment_body() streams the uploads into
+ * the request object (request.h) and keeps the form's option fields;
+ * segment_end() has srv_request_parse() turn options and headers into the
+ * engine's options, moves the request into a job and queues it; a worker
+ * hands job->req to the backend (pool.c); segment_resumed() answers.
+ *
  * All of this runs on libmicrohttpd's single polling thread, so the
  * per-connection state needs no locking; only srv_job is shared with the
  * workers (see job.h for its life cycle), and the connection guard
@@ -16,7 +23,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,6 +43,7 @@
 #include "log.h"
 #include "multipart_end.h"
 #include "rawhttp.h"
+#include "request.h"
 #include "server.h"
 
 /* Bytes we keep reading (and discarding) after deciding to refuse an upload,
@@ -67,9 +74,9 @@ typedef struct srv_req {
     int in_flight;    /* counted in s->in_flight */
     struct MHD_PostProcessor *pp;
     srv_mp_end mp_end; /* where the multipart body ends (epilogue ignored) */
-    srv_buf image, label, label_segments;
-    char image_type[32];
-    char f_calibration[32], f_m[32], f_outputs[128], f_rle[16];
+    srv_request r;                                    /* uploads stream into it */
+    char form[SRV_OPT_COUNT][SRV_OPT_VALUE_MAX + 1]; /* option fields of a form */
+    char image_part_type[32];                         /* Content-Type of the image part */
     srv_err reject_err; /* refuse at end of body */
     char reject_msg[192];
     srv_job *job;
@@ -108,9 +115,7 @@ static srv_req *req_new(srv_server *s, const char *url)
     req->start_ns = srv_clock_ns();
     snprintf(req->path, sizeof req->path, "%s", url);
     req->path[strcspn(req->path, "?")] = '\0';
-    srv_buf_init(&req->image, (size_t)s->cfg.max_upload_bytes);
-    srv_buf_init(&req->label, (size_t)s->cfg.max_upload_bytes);
-    srv_buf_init(&req->label_segments, (size_t)s->cfg.max_upload_bytes);
+    srv_request_init(&req->r, (size_t)s->cfg.max_upload_bytes);
     return req;
 }
 
@@ -118,9 +123,7 @@ static void req_free(srv_req *req)
 {
     if (req->pp)
         MHD_destroy_post_processor(req->pp);
-    srv_buf_free(&req->image);
-    srv_buf_free(&req->label);
-    srv_buf_free(&req->label_segments);
+    srv_request_free(&req->r);
     srv_job_unref(req->job);
     ic_free(req);
 }
@@ -186,9 +189,7 @@ static void reject(srv_req *req, srv_err e, const char *msg)
         return;
     req->reject_err = e;
     snprintf(req->reject_msg, sizeof req->reject_msg, "%s", msg);
-    srv_buf_free(&req->image);
-    srv_buf_free(&req->label);
-    srv_buf_free(&req->label_segments);
+    srv_request_free(&req->r);
 }
 
 // ---- POST /v1/segment: headers ---------------------------------------------------
@@ -224,21 +225,14 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
-    char mt[64] = "";
-    if (ct) {
-        size_t n = strcspn(ct, "; \t");
-        snprintf(mt, sizeof mt, "%.*s", (int)(n < sizeof mt ? n : sizeof mt - 1), ct);
-    }
-    if (strcasecmp(mt, "image/jpeg") == 0 || strcasecmp(mt, "image/png") == 0) {
-        snprintf(req->image_type, sizeof req->image_type, "image/%s",
-                 strcasecmp(mt, "image/png") == 0 ? "png" : "jpeg");
-    } else if (strcasecmp(mt, "multipart/form-data") == 0) {
+    srv_body_kind kind = srv_request_body_kind(ct);
+    if (kind == SRV_BODY_MULTIPART) {
         srv_mp_end_init(&req->mp_end, ct); /* no boundary: the post-processor refuses */
         req->pp = MHD_create_post_processor(conn, PP_BUFFER_SIZE, post_iter, req);
         if (!req->pp)
             return reply_error(conn, req, SRV_ERR_BAD_MULTIPART,
                                "malformed multipart/form-data header (boundary)");
-    } else {
+    } else if (kind != SRV_BODY_IMAGE) {
         return reply_error(conn, req, SRV_ERR_UNSUPPORTED_MEDIA_TYPE,
                            "send image/jpeg, image/png or multipart/form-data");
     }
@@ -281,16 +275,10 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
         reject(req, SRV_ERR_BAD_MULTIPART, "a form part has no name");
         return MHD_NO;
     }
-    srv_buf *file = strcmp(key, "image") == 0            ? &req->image
-                    : strcmp(key, "label") == 0          ? &req->label
-                    : strcmp(key, "label_segments") == 0 ? &req->label_segments
-                                                         : NULL;
+    srv_buf *file = srv_request_upload(&req->r, key);
     if (file) {
-        if (off == 0 && file == &req->image && content_type &&
-            (strcasecmp(content_type, "image/jpeg") == 0 ||
-             strcasecmp(content_type, "image/png") == 0))
-            snprintf(req->image_type, sizeof req->image_type, "%s",
-                     strcasecmp(content_type, "image/png") == 0 ? "image/png" : "image/jpeg");
+        if (off == 0 && file == &req->r.image && content_type)
+            snprintf(req->image_part_type, sizeof req->image_part_type, "%s", content_type);
         if (srv_buf_append(file, data, size) != 0) {
             srv_metrics_count_rejected(req->s->metrics, SRV_REJ_TOO_LARGE);
             reject(req, SRV_ERR_TOO_LARGE, "the upload is larger than max_upload_bytes");
@@ -298,19 +286,14 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
         }
         return MHD_YES;
     }
+    srv_option o = srv_option_find(key);
     int rc;
-    if (strcmp(key, "calibration") == 0)
-        rc = append_field(req, req->f_calibration, sizeof req->f_calibration, key, data, off, size);
-    else if (strcmp(key, "m") == 0)
-        rc = append_field(req, req->f_m, sizeof req->f_m, key, data, off, size);
-    else if (strcmp(key, "outputs") == 0)
-        rc = append_field(req, req->f_outputs, sizeof req->f_outputs, key, data, off, size);
-    else if (strcmp(key, "rle") == 0)
-        rc = append_field(req, req->f_rle, sizeof req->f_rle, key, data, off, size);
-    else {
+    if (o != SRV_OPT_COUNT) {
+        rc = append_field(req, req->form[o], srv_option_max_len(o) + 1, key, data, off, size);
+    } else {
         char msg[160];
-        snprintf(msg, sizeof msg, "unknown form field '%.64s' (image, label, label_segments, "
-                 "calibration, m, outputs, rle)", key);
+        snprintf(msg, sizeof msg, "unknown form field '%.64s' (%s)", key,
+                 srv_request_field_names());
         reject(req, SRV_ERR_UNKNOWN_FIELD, msg);
         rc = -1;
     }
@@ -376,7 +359,7 @@ static enum MHD_Result segment_body(srv_server *s, struct MHD_Connection *conn, 
         return MHD_YES;
     }
     if (!req->pp) {
-        if (srv_buf_append(&req->image, data, n) != 0)
+        if (srv_buf_append(&req->r.image, data, n) != 0)
             reject(req, SRV_ERR_OUT_OF_MEMORY, "cannot buffer the upload");
         return MHD_YES;
     }
@@ -388,70 +371,38 @@ static enum MHD_Result segment_body(srv_server *s, struct MHD_Connection *conn, 
 
 // ---- POST /v1/segment: end of body -> queue ------------------------------------------
 
-static const char *option(struct MHD_Connection *conn, const char *field, const char *name)
+/* Parses the request's options (form fields, else query arguments) and
+ * headers into req->r; answers the error, if any. Returns 0 when parsed. */
+static int parse_request(srv_server *s, struct MHD_Connection *conn, srv_req *req,
+                         enum MHD_Result *answer)
 {
-    if (field[0])
-        return field;
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* Validates the options into job; returns NULL or the error message. */
-static const char *parse_options(srv_server *s, struct MHD_Connection *conn, srv_req *req,
-                                 srv_job *job)
-{
-    const char *cal = option(conn, req->f_calibration, "calibration");
-    if (!cal || !cal[0])
-        cal = s->cfg.calibration;
+    srv_kv form[SRV_OPT_COUNT], query[SRV_OPT_COUNT];
+    size_t nf = 0, nq = 0;
+    for (int o = 0; o < SRV_OPT_COUNT; o++) {
+        const char *name = srv_option_name((srv_option)o);
+        if (req->form[o][0])
+            form[nf++] = (srv_kv){name, req->form[o]};
+        const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+        if (q)
+            query[nq++] = (srv_kv){name, q};
+    }
+    srv_request_args a = {
+        .form = form,
+        .n_form = nf,
+        .query = query,
+        .n_query = nq,
+        .content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .image_part_type = req->image_part_type[0] ? req->image_part_type : NULL,
+    };
+    srv_err e = srv_request_parse(&req->r, &a, &s->cfg);
+    ic_calib_mode mode = req->r.opts.calib.mode;
     snprintf(req->calibration, sizeof req->calibration, "%s",
-             srv_calibration_valid(cal) ? cal : "invalid");
-    if (!srv_calibration_valid(cal))
-        return "calibration must be one of none, manual, tbn, instcal-u, instcal-c, tent";
-    snprintf(job->calibration, sizeof job->calibration, "%s", cal);
-    const char *m = option(conn, req->f_m, "m");
-    if (m && m[0]) {
-        char *end;
-        double v = strtod(m, &end);
-        if (*end || !isfinite(v) || v < 0 || v > 1)
-            return "m must be a number in [0, 1]";
-        job->m = v;
-        job->has_m = 1;
-    } else if (strcmp(cal, "manual") == 0) {
-        return "calibration=manual needs m";
-    }
-    const char *outs = option(conn, req->f_outputs, "outputs");
-    if (!outs || !outs[0])
-        outs = "panoptic,semantic";
-    job->outputs = 0;
-    job->rle = 0;
-    for (const char *p = outs; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == 8 && strncmp(p, "panoptic", 8) == 0)
-            job->outputs |= SRV_OUT_PANOPTIC;
-        else if (len == 8 && strncmp(p, "semantic", 8) == 0)
-            job->outputs |= SRV_OUT_SEMANTIC;
-        else if (len == 10 && strncmp(p, "confidence", 10) == 0)
-            job->outputs |= SRV_OUT_CONFIDENCE;
-        else if (len == 7 && strncmp(p, "overlay", 7) == 0)
-            job->outputs |= SRV_OUT_OVERLAY;
-        else if (len == 3 && strncmp(p, "rle", 3) == 0)
-            job->rle = 1;
-        else if (!(len == 4 && strncmp(p, "none", 4) == 0))
-            return "outputs is a comma list of panoptic, semantic, confidence, overlay, rle "
-                   "(or none)";
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    const char *rle = option(conn, req->f_rle, "rle");
-    if (!rle || !rle[0])
-        ; /* keep what outputs said */
-    else if (strcmp(rle, "0") == 0 || strcmp(rle, "false") == 0)
-        job->rle = 0;
-    else if (strcmp(rle, "1") == 0 || strcmp(rle, "true") == 0)
-        job->rle = 1;
-    else
-        return "rle must be true, false, 1 or 0";
-    return NULL;
+             mode < IC_CALIB_COUNT ? ic_calib_mode_name(mode) : "invalid");
+    if (e == SRV_ERR_NONE)
+        return 0;
+    *answer = reply_error(conn, req, e, ic_error_message());
+    return -1;
 }
 
 static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, srv_req *req)
@@ -471,36 +422,16 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         srv_metrics_count_rejected(s->metrics, SRV_REJ_DRAINING);
         return reply_error(conn, req, SRV_ERR_SHUTTING_DOWN, "the server is shutting down");
     }
+    enum MHD_Result answer;
+    if (parse_request(s, conn, req, &answer) != 0)
+        return answer;
     srv_job *job = srv_job_new();
     if (!job)
         return reply_error(conn, req, SRV_ERR_OUT_OF_MEMORY, "out of memory");
     req->job = job; /* the HTTP side's reference */
-    const char *bad = parse_options(s, conn, req, job);
-    if (bad) {
-        srv_job_unref(job); /* the queue's reference, never used */
-        return reply_error(conn, req, SRV_ERR_BAD_PARAMETER, bad);
-    }
-    if (req->image.len == 0) {
-        srv_job_unref(job);
-        return reply_error(conn, req, SRV_ERR_MISSING_IMAGE,
-                           "no image: send it as the body or as the form field 'image'");
-    }
-    if (req->label_segments.len && !req->label.len) {
-        srv_job_unref(job);
-        return reply_error(conn, req, SRV_ERR_BAD_PARAMETER,
-                           "label_segments needs a label (the COCO-panoptic PNG it describes)");
-    }
-    snprintf(job->id, sizeof job->id, "%s", req->id);
-    job->image = req->image;
-    job->label = req->label;
-    job->label_segments = req->label_segments;
-    srv_buf_init(&req->image, 0);
-    srv_buf_init(&req->label, 0);
-    srv_buf_init(&req->label_segments, 0);
-    snprintf(job->image_type, sizeof job->image_type, "%s", req->image_type);
-    job->max_pixels = s->cfg.max_pixels;
-    job->arrival_ns = req->start_ns;
-    job->deadline_ns = req->start_ns + s->cfg.deadline_ms * 1000000;
+    snprintf(req->r.id, sizeof req->r.id, "%s", req->id);
+    req->r.deadline_ns = req->start_ns + s->cfg.deadline_ms * 1000000;
+    srv_request_move(&job->req, &req->r);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     job->fd = ci ? ci->connect_fd : -1;
@@ -509,7 +440,7 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
     /* Push and suspend under job->mu: a worker that pops the job at once
      * blocks in srv_job_finish until the connection really is suspended. */
     pthread_mutex_lock(&job->mu);
-    int rc = srv_queue_push(s->queue, job, job->deadline_ns);
+    int rc = srv_queue_push(s->queue, job, job->req.deadline_ns);
     if (rc == 0) {
         MHD_suspend_connection(conn);
         job->conn = conn;

@@ -17,9 +17,7 @@ srv_job *srv_job_new(void)
     pthread_mutex_init(&job->mu, NULL);
     job->refs = 2;
     job->fd = -1;
-    srv_buf_init(&job->image, 0);
-    srv_buf_init(&job->label, 0);
-    srv_buf_init(&job->label_segments, 0);
+    srv_request_init(&job->req, 0);
     return job;
 }
 
@@ -33,9 +31,7 @@ void srv_job_unref(srv_job *job)
     if (left > 0)
         return;
     json_decref(job->res.json);
-    srv_buf_free(&job->image);
-    srv_buf_free(&job->label);
-    srv_buf_free(&job->label_segments);
+    srv_request_free(&job->req);
     pthread_mutex_destroy(&job->mu);
     ic_free(job);
 }

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "buf.h"
+#include "request.h"
 
 /* Where a job is in its life. */
 typedef enum srv_job_state {
@@ -33,20 +33,8 @@ typedef struct srv_job {
     int refs;
     srv_job_state state;
 
-    /* set by the HTTP thread before the push */
-    char id[72];
-    srv_buf image;
-    srv_buf label;
-    srv_buf label_segments;      /* NUL-terminated JSON text when len > 0 */
-    char image_type[32];
-    char calibration[32];
-    double m;
-    int has_m;
-    unsigned outputs;
-    int rle;
-    int64_t max_pixels;
-    int64_t arrival_ns;
-    int64_t deadline_ns;
+    /* set by the HTTP thread before the push, then read-only */
+    srv_request req;             /* the parsed request, uploads included */
     struct MHD_Connection *conn; /* valid while state == SRV_JOB_QUEUED */
     int fd;                      /* the connection's socket, for disconnect checks */
     int http11;                  /* HTTP/1.1 request: may get an interim 100 (the probe) */
@@ -58,10 +46,10 @@ typedef struct srv_job {
     double queue_wait_s;
 } srv_job;
 
-/* Allocates a job with refs = 2 and empty buffers. Returns NULL on OOM. */
+/* Allocates a job with refs = 2 and an empty request. Returns NULL on OOM. */
 srv_job *srv_job_new(void);
 
-/* Drops one reference; the last one frees the job and its buffers.
+/* Drops one reference; the last one frees the job and its request.
  * Accepts NULL. */
 void srv_job_unref(srv_job *job);
 

@@ -33,7 +33,7 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
     int64_t now = srv_clock_ns();
     job->queue_wait_s = (double)(now - enqueued_ns) * 1e-9;
     srv_metrics_observe(p->metrics, SRV_H_QUEUE_WAIT, job->queue_wait_s);
-    if (now >= job->deadline_ns) {
+    if (now >= job->req.deadline_ns) {
         srv_metrics_count_rejected(p->metrics, SRV_REJ_DEADLINE);
         srv_job_fail(job, SRV_ERR_DEADLINE_EXCEEDED,
                      "the request's deadline passed while it waited in the queue");
@@ -45,26 +45,10 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
         srv_job_fail(job, SRV_ERR_CLIENT_GONE, "the client closed the connection");
         return;
     }
-    srv_request req = {
-        .id = job->id,
-        .image = (const unsigned char *)job->image.data,
-        .image_len = job->image.len,
-        .image_type = job->image_type,
-        .label = job->label.len ? (const unsigned char *)job->label.data : NULL,
-        .label_len = job->label.len,
-        .label_segments = job->label_segments.len ? job->label_segments.data : NULL,
-        .calibration = job->calibration,
-        .m = job->m,
-        .has_m = job->has_m,
-        .outputs = job->outputs,
-        .rle = job->rle,
-        .max_pixels = job->max_pixels,
-        .deadline_ns = job->deadline_ns,
-    };
     srv_result res;
     memset(&res, 0, sizeof res);
     ic_error_clear();
-    int rc = p->ops->process(p->ctx, w->wctx, &req, &res);
+    int rc = p->ops->process(p->ctx, w->wctx, &job->req, &res);
     if (rc < 0 && res.err == SRV_ERR_NONE)
         srv_result_engine_error(&res, rc, "image");
     if (res.err == SRV_ERR_NONE && !res.json)

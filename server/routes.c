@@ -84,8 +84,8 @@ static void reply_models(srv_server *s, srv_reply *r)
     s->ops->describe(s->backend, model);
     if (!json_object_get(model, "calibration_modes")) { /* the backend knows better */
         json_t *modes = json_array();
-        for (int i = 0; i < srv_n_calibration_modes; i++)
-            json_array_append_new(modes, json_string(srv_calibration_modes[i]));
+        for (int i = 0; i < IC_CALIB_COUNT; i++)
+            json_array_append_new(modes, json_string(ic_calib_mode_name((ic_calib_mode)i)));
         json_object_set_new(model, "calibration_modes", modes);
     }
     json_object_set_new(model, "default_calibration", json_string(s->cfg.calibration));
@@ -94,8 +94,10 @@ static void reply_models(srv_server *s, srv_reply *r)
                                   (json_int_t)s->cfg.max_upload_bytes, "max_pixels",
                                   (json_int_t)s->cfg.max_pixels, "deadline_ms",
                                   (json_int_t)s->cfg.deadline_ms));
-    json_object_set_new(model, "outputs", json_pack("[s,s,s,s,s]", "panoptic", "semantic",
-                                                    "confidence", "overlay", "rle"));
+    json_t *outputs = json_array();
+    for (int i = 0; i < IC_OUT_COUNT; i++)
+        json_array_append_new(outputs, json_string(ic_segment_output_name(i)));
+    json_object_set_new(model, "outputs", outputs);
     srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model));
 }
 

@@ -6,25 +6,44 @@
 
 #include "base/err.h"
 
-static const char *const mode_names[IC_CALIB_COUNT] = {"none", "manual", "tbn", "instcal-u",
-                                                       "instcal-c", "tent"};
+static const struct {
+    const char *name;
+    int needs_m;
+} modes[IC_CALIB_COUNT] = {
+#define IC_CALIB_ROW(id, name, needs_m) {name, needs_m},
+    IC_CALIB_MODES(IC_CALIB_ROW)
+#undef IC_CALIB_ROW
+};
+
+/* ", none, manual, ..., tent": each name after a separator. */
+#define IC_CALIB_LIST(id, name, needs_m) ", " name
+static const char mode_list[] = IC_CALIB_MODES(IC_CALIB_LIST);
+#undef IC_CALIB_LIST
 
 const char *ic_calib_mode_name(ic_calib_mode mode)
 {
-    return (unsigned)mode < IC_CALIB_COUNT ? mode_names[mode] : "?";
+    return (unsigned)mode < IC_CALIB_COUNT ? modes[mode].name : "?";
+}
+
+int ic_calib_mode_needs_m(ic_calib_mode mode)
+{
+    return (unsigned)mode < IC_CALIB_COUNT && modes[mode].needs_m;
+}
+
+const char *ic_calib_mode_list(void)
+{
+    return mode_list + 2;
 }
 
 int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode)
 {
     for (int i = 0; i < IC_CALIB_COUNT; i++)
-        if (name && !strcmp(name, mode_names[i])) {
+        if (name && !strcmp(name, modes[i].name)) {
             *ret_mode = (ic_calib_mode)i;
             return 0;
         }
-    return ic_error_set(IC_EINVAL,
-                        "unknown calibration mode '%s' (use none, manual, tbn, instcal-u, instcal-c "
-                        "or tent)",
-                        name ? name : "");
+    return ic_error_set(IC_EINVAL, "unknown calibration mode '%s' (use one of %s)",
+                        name ? name : "", ic_calib_mode_list());
 }
 
 static float clampf(float v, float lo, float hi)

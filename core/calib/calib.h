@@ -15,20 +15,32 @@
 
 #include <stddef.h>
 
+/* The calibration modes, one row each: X(ID, name, needs_m), where needs_m
+ * says that a request must give the strength m. A new mode is one row here
+ * (its position is its enum value) plus its case in ic_calib_strengths(). */
+#define IC_CALIB_MODES(X)        \
+    X(NONE, "none", 0)           \
+    X(MANUAL, "manual", 1)       \
+    X(TBN, "tbn", 0)             \
+    X(INSTCAL_U, "instcal-u", 0) \
+    X(INSTCAL_C, "instcal-c", 0) \
+    X(TENT, "tent", 0)
+
 typedef enum ic_calib_mode {
-    IC_CALIB_NONE = 0,
-    IC_CALIB_MANUAL,
-    IC_CALIB_TBN,
-    IC_CALIB_INSTCAL_U,
-    IC_CALIB_INSTCAL_C,
-    IC_CALIB_TENT,
+#define IC_CALIB_ENUM(id, name, needs_m) IC_CALIB_##id,
+    IC_CALIB_MODES(IC_CALIB_ENUM)
+#undef IC_CALIB_ENUM
     IC_CALIB_COUNT
 } ic_calib_mode;
 
-/* "none", "manual", "tbn", "instcal-u", "instcal-c", "tent". */
+/* The mode's name ("none", "manual", ...); "?" for others. */
 const char *ic_calib_mode_name(ic_calib_mode mode);
 /* Parses a mode name; returns 0 or IC_EINVAL (message lists the modes). */
 int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode);
+/* Whether a request for this mode must give the strength m (manual). */
+int ic_calib_mode_needs_m(ic_calib_mode mode);
+/* Every mode name, comma-separated: "none, manual, tbn, ...". */
+const char *ic_calib_mode_list(void);
 
 /* What a request asks for. */
 typedef struct ic_calib_opts {

@@ -96,9 +96,7 @@ int cmd_segment(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    ic_segment_opts so = {.outputs = out ? IC_OUT_PANOPTIC_PNG | IC_OUT_SEMANTIC_PNG |
-                                               IC_OUT_CONFIDENCE_PNG | IC_OUT_OVERLAY_PNG | IC_OUT_RLE
-                                         : IC_OUT_DEFAULT};
+    ic_segment_opts so = {.outputs = out ? IC_OUT_ALL : IC_OUT_DEFAULT};
     if (cli_calib_opts(mode, m, &so.calib) || cli_int("repeat", repeat, 1, 1000, &so.repeat))
         return 2;
     if (outputs && ic_segment_parse_outputs(outputs, &so.outputs)) {

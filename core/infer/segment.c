@@ -24,31 +24,47 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static const char *const output_names[IC_OUT_COUNT] = {
+#define IC_OUT_NAME(id, name, what) name,
+    IC_OUTPUTS(IC_OUT_NAME)
+#undef IC_OUT_NAME
+};
+
+/* ", panoptic, ..., rle": each name after a separator. */
+#define IC_OUT_LIST(id, name, what) ", " name
+static const char output_list[] = IC_OUTPUTS(IC_OUT_LIST);
+#undef IC_OUT_LIST
+
+const char *ic_segment_output_name(int i)
+{
+    return i >= 0 && i < IC_OUT_COUNT ? output_names[i] : NULL;
+}
+
+/* The mask of the n-character name at p, or -1. */
+static long output_bits(const char *p, size_t n)
+{
+    for (int i = 0; i < IC_OUT_COUNT; i++)
+        if (strlen(output_names[i]) == n && !strncmp(p, output_names[i], n))
+            return 1L << i;
+    if (n == 3 && !strncmp(p, "all", 3))
+        return IC_OUT_ALL;
+    if (n == 4 && !strncmp(p, "none", 4))
+        return 0;
+    return -1;
+}
+
 int ic_segment_parse_outputs(const char *list, unsigned *ret_mask)
 {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {{"panoptic", IC_OUT_PANOPTIC_PNG}, {"semantic", IC_OUT_SEMANTIC_PNG},
-                 {"confidence", IC_OUT_CONFIDENCE_PNG}, {"overlay", IC_OUT_OVERLAY_PNG},
-                 {"rle", IC_OUT_RLE}, {"all", IC_OUT_PANOPTIC_PNG | IC_OUT_SEMANTIC_PNG |
-                                               IC_OUT_CONFIDENCE_PNG | IC_OUT_OVERLAY_PNG | IC_OUT_RLE},
-                 {"none", 0}};
     unsigned mask = 0;
     const char *p = list ? list : "";
     while (*p) {
         size_t n = strcspn(p, ", ");
         if (n) {
-            size_t i = 0;
-            for (; i < sizeof names / sizeof names[0]; i++)
-                if (strlen(names[i].name) == n && !strncmp(p, names[i].name, n))
-                    break;
-            if (i == sizeof names / sizeof names[0])
-                return ic_error_set(IC_EINVAL,
-                                    "unknown output '%.*s' (use panoptic, semantic, confidence, "
-                                    "overlay, rle, all or none)",
-                                    (int)n, p);
-            mask |= names[i].bit;
+            long bits = output_bits(p, n);
+            if (bits < 0)
+                return ic_error_set(IC_EINVAL, "unknown output '%.*s' (use %s, all or none)",
+                                    (int)n, p, output_list + 2);
+            mask |= (unsigned)bits;
         }
         p += n;
         while (*p == ',' || *p == ' ')

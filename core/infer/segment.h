@@ -20,18 +20,36 @@
 #include "model/pdl.h"
 #include "post/panoptic.h"
 
-/* Which encoded outputs to produce (bit mask). */
+/* The encoded outputs, one row each: X(ID, name, what). Each is one bit
+ * IC_OUT_<ID> of an outputs mask; `name` is what the `outputs` option of a
+ * request and `instcal segment --outputs` call it. */
+#define IC_OUTPUTS(X)                                                                     \
+    X(PANOPTIC_PNG, "panoptic", "COCO-panoptic RGB ids (segment ids 1..n)")               \
+    X(SEMANTIC_PNG, "semantic", "palette PNG, index = class id")                          \
+    X(CONFIDENCE_PNG, "confidence", "8-bit gray, max softmax probability x 255")          \
+    X(OVERLAY_PNG, "overlay", "the image with class colours and instance outlines")       \
+    X(RLE, "rle", "COCO compressed RLE string per segment")
+
 enum {
-    IC_OUT_PANOPTIC_PNG = 1 << 0,   /* COCO-panoptic RGB ids (segment ids 1..n) */
-    IC_OUT_SEMANTIC_PNG = 1 << 1,   /* palette PNG, index = class id */
-    IC_OUT_CONFIDENCE_PNG = 1 << 2, /* 8-bit gray, max softmax probability x 255 */
-    IC_OUT_OVERLAY_PNG = 1 << 3,    /* the image with class colours and instance outlines */
-    IC_OUT_RLE = 1 << 4,            /* COCO compressed RLE string per segment */
+#define IC_OUT_INDEX(id, name, what) IC_OUT_INDEX_##id,
+    IC_OUTPUTS(IC_OUT_INDEX)
+#undef IC_OUT_INDEX
+    IC_OUT_COUNT
+};
+
+enum {
+#define IC_OUT_BIT(id, name, what) IC_OUT_##id = 1u << IC_OUT_INDEX_##id,
+    IC_OUTPUTS(IC_OUT_BIT)
+#undef IC_OUT_BIT
+    IC_OUT_ALL = (1u << IC_OUT_COUNT) - 1,
     IC_OUT_DEFAULT = IC_OUT_PANOPTIC_PNG | IC_OUT_SEMANTIC_PNG,
 };
 
-/* Parses a comma-separated output list ("panoptic,semantic,confidence,
- * overlay,rle", or "all" / "none") into a mask. Returns 0 or IC_EINVAL. */
+/* The name of output i (0 <= i < IC_OUT_COUNT; bit 1 << i), else NULL. */
+const char *ic_segment_output_name(int i);
+
+/* Parses a list of output names separated by commas or spaces (the names
+ * above, "all" or "none") into a mask. Returns 0 or IC_EINVAL. */
 int ic_segment_parse_outputs(const char *list, unsigned *ret_mask);
 
 /* A ground truth for one image. Either a panoptic id map with its segments

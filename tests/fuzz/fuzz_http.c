@@ -1,6 +1,7 @@
-/* libFuzzer target: instcald's request parsing, in process and over a real
- * loopback socket, because the parsing functions in server/http.c are static
- * and take a libmicrohttpd connection. The harness starts the daemon once
+/* libFuzzer target: instcald's HTTP handling (framing, multipart, headers,
+ * routes), in process over a real loopback socket, since that part lives
+ * in libmicrohttpd's callbacks. The option parser itself is also fuzzed
+ * directly, without a socket, by fuzz_request.c. The harness starts the daemon once
  * (test backend, or FUZZ_HTTP_BACKEND=pdl with FUZZ_HTTP_MODEL=<file>), then
  * sends one request per input and reads the answer to EOF.
  *
@@ -75,8 +76,21 @@ static int connect_daemon(void)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("fuzz_http: connect");
-        abort();
+        /* libFuzzer's once-a-second timeout alarm can interrupt connect();
+         * the connection then completes on its own: wait for it. */
+        int err = errno;
+        if (err == EINTR) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t len = sizeof err;
+            while (poll(&p, 1, 20000) < 0 && errno == EINTR) {
+            }
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+        }
+        if (err) {
+            fprintf(stderr, "fuzz_http: connect: %s\n", strerror(err));
+            abort();
+        }
     }
     int one = 1; /* no Nagle: head and body would wait for a delayed ACK */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

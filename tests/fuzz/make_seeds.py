@@ -124,6 +124,21 @@ def main():
     write("http", "raw_static_traversal", b"\3GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")
     write("http", "raw_v2", b"\3GET /v2/models/test/ready HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc.1\r\n\r\n")
 
+    # fuzz_request: upload bits, Content-Type line, image part type line, then
+    # F(orm)/Q(uery) key=value lines (see fuzz_request.c).
+    write("request", "defaults", b"\1image/png\n\n")
+    write("request", "form_all", b"\1multipart/form-data; boundary=x\nimage/jpeg\nFcalibration=manual\nFm=0.5\n"
+          b"Foutputs=panoptic,semantic,confidence,overlay,rle\nFrle=false\n")
+    write("request", "query_opts", b"\1image/jpeg\n\nQcalibration=tbn\nQoutputs=semantic\nQrle=1\n")
+    write("request", "form_over_query", b"\1multipart/form-data; boundary=x\n\nFcalibration=none\nQcalibration=tent\nQm=1\n")
+    write("request", "bad_m", b"\1image/png\n\nQcalibration=manual\nQm=1e999\n")
+    write("request", "manual_no_m", b"\1image/png\n\nFcalibration=manual\n")
+    write("request", "unknown_field", b"\1multipart/form-data\n\nFcolour=red\n")
+    write("request", "too_long", b"\1multipart/form-data\n\nFoutputs=" + b"panoptic," * 20 + b"\n")
+    write("request", "label_segments_only", b"\5image/png\n\n")
+    write("request", "no_image", b"\0image/png\n\nFcalibration=tbn\n")
+    write("request", "outputs_all_spaces", b"\3IMAGE/PNG; charset=x\n\nQoutputs=all, none  ,rle\n")
+
 
 if __name__ == "__main__":
     main()

@@ -120,10 +120,17 @@ static void teardown(void)
     ctx = NULL;
 }
 
+/* A parsed request for img (a copy; srv_request_free() it) in mode. */
 static srv_request make_req(const unsigned char *img, size_t len, const char *mode)
 {
-    srv_request r = {.id = "t", .image = img, .image_len = len, .image_type = "image/png",
-                     .calibration = mode, .outputs = SRV_OUT_PANOPTIC, .max_pixels = 16000000};
+    srv_request r;
+    srv_request_init(&r, 0);
+    snprintf(r.id, sizeof r.id, "t");
+    ck_assert_int_eq(srv_buf_append(&r.image, img, len), 0);
+    snprintf(r.image_type, sizeof r.image_type, "image/png");
+    ck_assert_int_eq(ic_calib_mode_parse(mode, &r.opts.calib.mode), 0);
+    r.opts.outputs = IC_OUT_PANOPTIC_PNG;
+    r.opts.limits.max_pixels = 16000000;
     return r;
 }
 
@@ -136,7 +143,7 @@ START_TEST(test_process_modes_and_errors)
     const char *modes[] = {"none", "manual", "tbn", "instcal-u", "instcal-c", "tent"};
     for (int i = 0; i < 6; i++) {
         srv_request rq = make_req(png, len, modes[i]);
-        rq.m = 0.3;
+        rq.opts.calib.m = 0.3f;
         rq.has_m = 1;
         srv_result res;
         memset(&res, 0, sizeof res);
@@ -150,6 +157,7 @@ START_TEST(test_process_modes_and_errors)
                                                  "panoptic_png")));
         ck_assert(res.inference_s > 0 && res.decode_s > 0 && res.postprocess_s > 0);
         json_decref(res.json);
+        srv_request_free(&rq);
     }
     struct {
         const unsigned char *data;
@@ -167,8 +175,8 @@ START_TEST(test_process_modes_and_errors)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         srv_request rq = make_req(bad[i].data, bad[i].len, "none");
-        rq.image_type = bad[i].type;
-        rq.max_pixels = bad[i].max_pixels;
+        snprintf(rq.image_type, sizeof rq.image_type, "%s", bad[i].type);
+        rq.opts.limits.max_pixels = bad[i].max_pixels;
         srv_result res;
         memset(&res, 0, sizeof res);
         srv_backend_pdl.process(ctx, w, &rq, &res);
@@ -177,6 +185,7 @@ START_TEST(test_process_modes_and_errors)
                       "case %zu: %d %s %s", i, srv_err_status(res.err), srv_err_code(res.err),
                       res.message);
         ck_assert_ptr_null(res.json);
+        srv_request_free(&rq);
     }
     /* a label of the wrong size */
     size_t llen;
@@ -187,13 +196,13 @@ START_TEST(test_process_modes_and_errors)
     ck_assert_int_eq(ic_image_encode_png(&lab, NULL, &lpng, &llen), 0);
     ic_image_free(&lab);
     srv_request rq = make_req(png, len, "none");
-    rq.label = lpng;
-    rq.label_len = llen;
+    ck_assert_int_eq(srv_buf_append(&rq.label, lpng, llen), 0);
     srv_result res;
     memset(&res, 0, sizeof res);
     srv_backend_pdl.process(ctx, w, &rq, &res);
     ck_assert_msg(srv_err_status(res.err) == 400 && !strcmp(srv_err_code(res.err), "bad_label"),
                   "%d %s", srv_err_status(res.err), srv_err_code(res.err));
+    srv_request_free(&rq);
     ic_free(lpng);
     ic_free(png);
     srv_backend_pdl.worker_deinit(ctx, w);
@@ -223,6 +232,7 @@ START_TEST(test_tent_off_and_describe)
     srv_backend_pdl.process(x, w, &rq, &res);
     ck_assert_int_eq(srv_err_status(res.err), 400);
     ck_assert_str_eq(srv_err_code(res.err), "bad_parameter");
+    srv_request_free(&rq);
     ic_free(png);
     srv_backend_pdl.worker_deinit(x, w);
     srv_backend_pdl.destroy(x);
@@ -253,6 +263,7 @@ static void *run_requests(void *arg)
         else
             r->failed++;
         json_decref(res.json);
+        srv_request_free(&rq);
     }
     ic_free(png);
     return NULL;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "calib/calib.h"
 #include "config.h"
 
 static char err[1024];
@@ -31,7 +32,7 @@ START_TEST(test_defaults_are_laptop_safe)
     ck_assert_int_eq(c.queue_length, 16);
     ck_assert_int_eq(c.max_upload_bytes, 20 << 20);
     ck_assert_int_eq(c.deadline_ms, 30000);
-    ck_assert(srv_calibration_valid(c.calibration));
+    ck_assert_int_eq(ic_calib_mode_parse(c.calibration, &(ic_calib_mode){0}), 0);
     /* Connection limits on, the admin listener off (a fixed port could clash). */
     ck_assert_int_eq(c.max_connections_per_ip, 64);
     ck_assert_int_eq(c.header_timeout_s, 10);

@@ -129,7 +129,12 @@ static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const 
 
 int ic_calib_uses_stats(const ic_calib_opts *opts)
 {
-    return opts->mode == IC_CALIB_INSTCAL_C;
+    return opts->mode == IC_CALIB_INSTCAL_C || opts->mode == IC_CALIB_INSTCAL_G;
+}
+
+int ic_calib_uses_mixture(const ic_calib_opts *opts)
+{
+    return opts->mode == IC_CALIB_INSTCAL_G;
 }
 
 int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
@@ -171,6 +176,12 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
             instcal_c_one(m_var + (size_t)b * c, &layer->cc, 1, cs, c, var_t + (size_t)b * c, var_s,
                           scratch);
         }
+        return 0;
+    case IC_CALIB_INSTCAL_G:
+        if (!layer->g.u[0] || !layer->g.u[1] || !layer->g.gate)
+            return ic_error_set(IC_EINVAL, "model has no InstCal-G parameters");
+        ic_calib_g_strengths(m_mu, m_var, NULL, &layer->g, cs->clamp_eps, n, c, mean_t, var_t,
+                             mean_s, var_s);
         return 0;
     default:
         return ic_error_set(IC_EINVAL, "bad calibration mode %d", (int)opts->mode);

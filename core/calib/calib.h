@@ -9,11 +9,15 @@
  *   instcal-u  learned per-channel strengths, projected into [eps, 1 - eps]
  *   instcal-c  m = clamp(prior + softmax(MLP([stat_t; stat_s])) . basis, eps, 1 - eps),
  *              one MLP and basis for the mean and one for the variance
- * exactly as the official InstCal-Pano code (shared/research/instcal.md). */
+ * exactly as the official InstCal-Pano code (shared/research/instcal.md), and
+ *   instcal-g  m = gate(drift of this image's statistics) * learned strengths,
+ *              with the mixture variance (not in the paper: calib/gate.h). */
 #ifndef IC_CALIB_CALIB_H
 #define IC_CALIB_CALIB_H
 
 #include <stddef.h>
+
+#include "calib/gate.h"
 
 /* The calibration modes, one row each: X(ID, name, needs_m), where needs_m
  * says that a request must give the strength m. A new mode is one row here
@@ -24,7 +28,8 @@
     X(TBN, "tbn", 0)             \
     X(INSTCAL_U, "instcal-u", 0) \
     X(INSTCAL_C, "instcal-c", 0) \
-    X(TENT, "tent", 0)
+    X(TENT, "tent", 0)           \
+    X(INSTCAL_G, "instcal-g", 0)
 
 typedef enum ic_calib_mode {
 #define IC_CALIB_ENUM(id, name, needs_m) IC_CALIB_##id,
@@ -66,6 +71,7 @@ typedef struct ic_calib_layer {
     const float *u_mean;    /* InstCal-U (C) strengths for the mean, or NULL */
     const float *u_var;     /* InstCal-U (C) strengths for the variance, or NULL */
     ic_calib_c_layer cc;    /* InstCal-C, basis[0] == NULL when absent */
+    ic_calib_g_layer g;     /* InstCal-G, u[0] == NULL when absent */
 } ic_calib_layer;
 
 /* Shape constants shared by every InstCal-C layer of a model. */
@@ -88,6 +94,9 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
  * (InstCal-C only). When they do not, a BN layer can compute each plane's
  * statistics and normalise it in one pass (ic_bn_forward_instance). */
 int ic_calib_uses_stats(const ic_calib_opts *opts);
+
+/* Whether the mode normalises with the mixture variance (bn.mixture; InstCal-G). */
+int ic_calib_uses_mixture(const ic_calib_opts *opts);
 
 /* Scratch floats ic_calib_strengths() needs for a layer of width c. */
 size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c);

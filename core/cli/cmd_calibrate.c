@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "image/preprocess.h"
 #include "io/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
@@ -20,17 +21,25 @@
 #include "train/validate.h"
 
 static const char usage[] =
-    "usage: instcal calibrate --method u|c (--data DIR | --synth N) --out FILE [options]\n"
+    "usage: instcal calibrate --method u|c|g (--data DIR | --synth N) --out FILE [options]\n"
     "  --model FILE           trained model (default $INSTCAL_MODEL or models/default.safetensors)\n"
     "  --config FILE          model config (default: the one inside the weights)\n"
-    "  --method u|c           InstCal-U (per-channel strengths) or InstCal-C (conditional)\n"
+    "  --method u|c|g         InstCal-U (per-channel strengths), InstCal-C (conditional) or\n"
+    "                         InstCal-G (strengths gated by this image's drift, mixture variance)\n"
     "  --data DIR             COCO-panoptic source-domain training set\n"
     "  --synth N              N SynthCity source scenes rendered on the fly\n"
     "  --synth-seed S         scene seed of --synth (default 0)\n"
     "  --render HxW           SynthCity render size (default: --size)\n"
     "  --size HxW             training crop, multiples of 16 (default: config train_crop,\n"
     "                         else 256x512)\n"
-    "  --init X               InstCal-U initial strength (default: the config's, 0.1 officially)\n"
+    "  --init X               InstCal-U / -G initial strength (default: the config's, 0.1\n"
+    "                         officially)\n"
+    "  --gate-images N        InstCal-G: clean source images that set the gates (default 32)\n"
+    "  --gate-slope X         InstCal-G: initial gate slope per std of the log drift (default 2)\n"
+    "  --gate-margin X        InstCal-G: half open X std above clean images (default 2)\n"
+    "  --clean-fraction P     share of training images left clean (default 0.1; the gate of\n"
+    "                         InstCal-G learns from them not to move)\n"
+    "  --scale MIN,MAX        random scale range of the crops (default 0.5,2)\n"
     "  --prior X              InstCal-C prior strength (default: the config's, 0.1 officially)\n"
     "  --batch B              images per micro-batch (default 4, as the official recipe)\n"
     "  --accum A              micro-batches per step (default 1)\n"
@@ -75,13 +84,49 @@ static char *config_text(const char *config, const char *model)
     return r;
 }
 
+/* InstCal-G's gates from the first n clean (unaugmented) images of the
+ * training set, rendered at h x w (ic_pdl_fit_gate). */
+static int fit_gate(ic_pdl *net, ic_dataset *ds, const ic_pdl_config *cfg, int h, int w, int n,
+                    double slope, double margin)
+{
+    if (n > ic_dataset_size(ds))
+        n = ic_dataset_size(ds);
+    float *buf = ic_malloc((size_t)n * 3 * (size_t)h * (size_t)w * sizeof(float));
+    if (!buf) {
+        fprintf(stderr, "no memory for %d gate images\n", n);
+        return 1;
+    }
+    ic_tensor x = ic_tensor_wrap(buf, n, 3, h, w);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        ic_train_item it = {0};
+        rc = ic_dataset_get(ds, i, &it);
+        if (!rc && (it.img.h != h || it.img.w != w))
+            rc = ic_error_set(IC_ESHAPE, "gate image %d is %dx%d, not %dx%d (use --render)", i,
+                              it.img.h, it.img.w, h, w);
+        if (!rc)
+            rc = ic_image_to_tensor(&it.img, cfg->pixel_mean, cfg->pixel_std, &x, i);
+        ic_train_item_deinit(&it);
+    }
+    if (!rc)
+        rc = ic_pdl_fit_gate(net, &x, (float)slope, (float)margin);
+    ic_free(buf);
+    if (rc)
+        fprintf(stderr, "fitting the InstCal-G gates: %s\n", ic_error_message());
+    else
+        fprintf(stderr, "InstCal-G gates set on %d clean source images (slope %g, margin %g)\n", n,
+                slope, margin);
+    return rc != 0;
+}
+
 int cmd_calibrate(int argc, char **argv)
 {
     const char *model = NULL, *config = NULL, *method = NULL, *data = NULL, *synth = NULL,
                *synth_seed = NULL, *render = NULL, *size = NULL, *init = NULL, *prior = NULL, *batch = NULL,
                *accum = NULL, *iters = NULL, *lr = NULL, *warmup = NULL, *seed = NULL,
                *augment = NULL, *out = NULL, *ckdir = NULL, *ckevery = NULL, *val = NULL,
-               *val_every = NULL, *val_limit = NULL, *log_every = NULL;
+               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *gate_images = NULL,
+               *gate_slope = NULL, *gate_margin = NULL, *clean = NULL, *scale = NULL;
     int resume = 0;
     cli_opt opts[] = {
         {"model", &model, NULL}, {"config", &config, NULL}, {"method", &method, NULL},
@@ -92,16 +137,31 @@ int cmd_calibrate(int argc, char **argv)
         {"augment", &augment, NULL}, {"out", &out, NULL}, {"checkpoint-dir", &ckdir, NULL},
         {"checkpoint-every", &ckevery, NULL}, {"resume", NULL, &resume}, {"val", &val, NULL},
         {"val-every", &val_every, NULL}, {"val-limit", &val_limit, NULL},
-        {"log-every", &log_every, NULL}};
+        {"log-every", &log_every, NULL}, {"gate-images", &gate_images, NULL},
+        {"gate-slope", &gate_slope, NULL}, {"gate-margin", &gate_margin, NULL},
+        {"clean-fraction", &clean, NULL}, {"scale", &scale, NULL}};
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
     if (npos || !method || !out || (!data == !synth) || (resume && !ckdir) ||
-        (strcmp(method, "u") && strcmp(method, "c"))) {
+        (strcmp(method, "u") && strcmp(method, "c") && strcmp(method, "g"))) {
         fputs(usage, stderr);
         return 2;
     }
-    const int is_u = !strcmp(method, "u");
+    const int is_u = !strcmp(method, "u"), is_g = !strcmp(method, "g");
+    int n_gate = 32;
+    double g_slope = 2, g_margin = 2, clean_frac = -1;
+    float smin = 0, smax = 0;
+    if (cli_int("gate-images", gate_images, 1, 100000, &n_gate) ||
+        cli_double("gate-slope", gate_slope, 1e-3, 100, &g_slope) ||
+        cli_double("gate-margin", gate_margin, -100, 100, &g_margin) ||
+        cli_double("clean-fraction", clean, 0, 1, &clean_frac))
+        return 2;
+    if (scale && (sscanf(scale, "%f,%f", &smin, &smax) != 2 || !(smin > 0) || !(smax >= smin) ||
+                  smax > 16)) {
+        fprintf(stderr, "--scale must be MIN,MAX with 0 < MIN <= MAX <= 16, not '%s'\n", scale);
+        return 2;
+    }
     int n_iters = 1000, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
     double base_lr = 2.5e-3, u_init = -1, c_prior = -1;
     uint64_t sd = 0, sseed = 0;
@@ -148,7 +208,7 @@ int cmd_calibrate(int argc, char **argv)
         goto out;
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    ic_calib_mode mode = is_u ? IC_CALIB_INSTCAL_U : IC_CALIB_INSTCAL_C;
+    ic_calib_mode mode = is_u ? IC_CALIB_INSTCAL_U : is_g ? IC_CALIB_INSTCAL_G : IC_CALIB_INSTCAL_C;
     if (!have_ck && !is_u && c_prior >= 0 && ic_pdl_set_calib_prior(net, (float)c_prior)) {
         fprintf(stderr, "--prior: %s\n", ic_error_message());
         goto out;
@@ -183,12 +243,22 @@ int cmd_calibrate(int argc, char **argv)
     if (lo.targets.small_instance_area < 1)
         lo.targets.small_instance_area = 1;
     lo.targets.small_instance_weight = to.loss.small_instance_weight;
+    if (clean_frac >= 0)
+        lo.strong_p.p_identity = (float)clean_frac;
+    if (scale) {
+        lo.geom.scale_min = smin;
+        lo.geom.scale_max = smax;
+    }
+    if (is_g && !have_ck && fit_gate(net, ds, cfg, rh, rw, n_gate, g_slope, g_margin))
+        goto out;
     to.iters = n_iters;
     to.sched = ic_lr_schedule_default(base_lr, n_iters);
     if (warm >= 0)
         to.sched.warmup_iters = warm;
     to.seed = sd;
-    to.grads = is_u ? IC_PARAM_CALIB_U : IC_PARAM_CALIB_C;
+    to.grads = is_u ? IC_PARAM_CALIB_U
+               : is_g ? IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE
+                      : IC_PARAM_CALIB_C;
     to.fwd.bn = IC_PDL_BN_CALIBRATED;
     to.fwd.calib.mode = mode;
     to.log = stderr;
@@ -227,7 +297,9 @@ int cmd_calibrate(int argc, char **argv)
             fprintf(stderr, "validation: %s\n", ic_error_message());
             goto out;
         }
-        ic_val_summary_print(stdout, is_u ? "val instcal-u" : "val instcal-c", &vs);
+        char title[32];
+        snprintf(title, sizeof title, "val %s", ic_calib_mode_name(mode));
+        ic_val_summary_print(stdout, title, &vs);
     }
     status = 0;
 out:

@@ -23,7 +23,7 @@ static const char usage[] =
     "                        (category ids must be the model's class ids)\n"
     "  --model FILE          weights (default $INSTCAL_MODEL or models/default.safetensors)\n"
     "  --config FILE         model config (default: the one inside the weights)\n"
-    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c (default none)\n"
+    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c, instcal-g (default none)\n"
     "  --m X                 strength for manual calibration\n"
     "  --limit N             evaluate only the first N images\n"
     "  --json FILE           write the numbers as JSON\n"

@@ -34,7 +34,7 @@ static const char usage[] =
     "  --count N          images per domain (default 200)\n"
     "  --aug-count N      augmented source images for choosing manual m (default 100)\n"
     "  --size HxW         render size (default: the model's test size, else 128x256)\n"
-    "  --rows LIST        modes (default none,manual,tbn,instcal-u,instcal-c,tent)\n"
+    "  --rows LIST        modes (default none,manual,tbn,instcal-u,instcal-c,tent,instcal-g)\n"
     "  --markdown FILE    also write the table as Markdown\n"
     "  --json FILE        also write every number as JSON\n";
 
@@ -130,7 +130,7 @@ int cmd_eval_suite(int argc, char **argv)
 {
     const char *suite = NULL, *model = NULL, *config = NULL, *root = "synthcity-eval",
                *count_s = NULL, *aug_s = NULL, *size = NULL,
-               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent", *md = NULL, *json_path = NULL;
+               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g", *md = NULL, *json_path = NULL;
     cli_opt opts[] = {{"suite", &suite, NULL}, {"model", &model, NULL}, {"config", &config, NULL},
                       {"root", &root, NULL}, {"count", &count_s, NULL}, {"aug-count", &aug_s, NULL},
                       {"size", &size, NULL}, {"rows", &rows_s, NULL}, {"markdown", &md, NULL},

@@ -265,10 +265,16 @@ static int bind_calib(ic_pdl *net, binder *bd, int kind)
                 sk[1] = {K};
         binder probe = *bd;
         probe.missing = 0;
+        int64_t s2g[1] = {2};
         if (kind == 0) {
             snprintf(pre, sizeof pre, "%s.norm.calib_", l->name);
             CHECK(bind(&probe, &l->cal.u_mean, pre, "mean", 1, sc));
             CHECK(bind(&probe, &l->cal.u_var, pre, "var", 1, sc));
+        } else if (kind == 2) {
+            snprintf(pre, sizeof pre, "%s.norm.instcal_g.", l->name);
+            CHECK(bind(&probe, &l->cal.g.u[0], pre, "mean", 1, sc));
+            CHECK(bind(&probe, &l->cal.g.u[1], pre, "var", 1, sc));
+            CHECK(bind(&probe, &l->cal.g.gate, pre, "gate", 1, s2g));
         } else {
             static const char *const nets[2] = {"mean_net", "var_net"};
             static const char *const bases[2] = {"basis_mean", "basis_var"};
@@ -283,7 +289,7 @@ static int bind_calib(ic_pdl *net, binder *bd, int kind)
                 CHECK(bind(&probe, &cc->fc2_b[s], pre, "fc2.bias", 1, sk));
             }
         }
-        int expected = kind == 0 ? 2 : 10;
+        int expected = kind == 0 ? 2 : kind == 2 ? 3 : 10;
         if (probe.missing == expected) {
             absent++;
             if (!first_absent[0])
@@ -397,6 +403,10 @@ int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
             rc = bind_calib(net, &bd, 1);
             if (rc >= 0) {
                 net->has_c = rc;
+                rc = bind_calib(net, &bd, 2);
+            }
+            if (rc >= 0) {
+                net->has_g = rc;
                 rc = 0;
             }
         }
@@ -458,6 +468,8 @@ int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode)
         return net->has_u;
     case IC_CALIB_INSTCAL_C:
         return net->has_c;
+    case IC_CALIB_INSTCAL_G:
+        return net->has_g;
     case IC_CALIB_TENT:
         return 0; /* lands with the training work (issue 4) */
     default:

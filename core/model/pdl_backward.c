@@ -62,17 +62,38 @@ static int bn_calibrated_backward(bwd *b, const tape_op *op, const ic_tensor *dy
     size_t nc = (size_t)n * (size_t)c;
     int want_u = (b->want & IC_PARAM_CALIB_U) && co->mode == IC_CALIB_INSTCAL_U;
     int want_c = (b->want & IC_PARAM_CALIB_C) && co->mode == IC_CALIB_INSTCAL_C;
+    int want_g = (b->want & (IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE)) &&
+                 co->mode == IC_CALIB_INSTCAL_G;
     float *dm_mu = NULL, *dm_var = NULL;
-    if (want_u || want_c) {
+    if (want_u || want_c || want_g) {
         dm_mu = ic_arena_calloc(b->arena, nc, sizeof(float));
         dm_var = ic_arena_calloc(b->arena, nc, sizeof(float));
         if (!dm_mu || !dm_var)
             return IC_ENOMEM;
     }
     int aff = (b->want & IC_PARAM_BN_AFFINE) != 0;
+    ic_bn bn = l->bn;
+    bn.mixture = ic_calib_uses_mixture(co);
     CHECK(ic_bn_backward_calibrated(dx, aff ? t->dgamma : NULL, aff ? t->dbeta : NULL, dm_mu, dm_var,
-                                    dy, &op->out, &op->in[0], &l->bn, op->m_mu, op->m_var, 1,
+                                    dy, &op->out, &op->in[0], &bn, op->m_mu, op->m_var, 1,
                                     op->mean_t, op->var_t, op->relu));
+    if (want_g) {
+        /* the strengths' and the gate's gradients, each asked for or not */
+        float *scratch = ic_arena_calloc(b->arena, 2 * (size_t)c + 2, sizeof(float));
+        if (!scratch)
+            return IC_ENOMEM;
+        ic_calib_g_grads g = {{scratch, scratch + c}, scratch + 2 * c};
+        for (int i = 0; i < n; i++)
+            ic_calib_g_backward(&g, dm_mu + (size_t)i * c, dm_var + (size_t)i * c, &l->cal.g,
+                                b->net->cshape.clamp_eps, c, op->mean_t + (size_t)i * c,
+                                op->var_t + (size_t)i * c, l->bn.mean, l->bn.var);
+        if (b->want & IC_PARAM_CALIB_G)
+            for (int k = 0; k < 2 * c; k++)
+                t->dgu[k / c][k % c] += scratch[k];
+        if (b->want & IC_PARAM_CALIB_G_GATE)
+            for (int k = 0; k < 2; k++)
+                t->dgate[k] += scratch[2 * c + k];
+    }
     if (want_u) {
         /* The [eps, 1-eps] projection is outside the graph (official code):
          * the gradient reaches the parameters unchanged. */

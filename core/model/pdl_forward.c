@@ -140,7 +140,9 @@ static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
         }
         CHECK(ic_calib_strengths(mm, mv, f->opts, &l->cal, &f->net->cshape, c.n, mt, vt, l->bn.mean,
                                  l->bn.var, f->cscratch));
-        CHECK(ic_bn_forward_calibrated(y, &c, &l->bn, mm, mv, 1, mt, vt, l->p.relu));
+        ic_bn bn = l->bn;
+        bn.mixture = ic_calib_uses_mixture(f->opts);
+        CHECK(ic_bn_forward_calibrated(y, &c, &bn, mm, mv, 1, mt, vt, l->p.relu));
         RECORD(f, op, OP_BN, li, y, 1, &c);
         op->mean_t = mt;
         op->var_t = vt;
@@ -196,8 +198,10 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
         f->m_var_sum += f->m_var[i];
     }
     f->m_count += nc;
+    ic_bn bn = l->bn;
+    bn.mixture = ic_calib_uses_mixture(f->opts);
     if (stats_first)
-        CHECK(ic_bn_forward_calibrated(y, y, &l->bn, f->m_mu, f->m_var, 1, f->mean_t, f->var_t,
+        CHECK(ic_bn_forward_calibrated(y, y, &bn, f->m_mu, f->m_var, 1, f->mean_t, f->var_t,
                                        l->p.relu));
     else
         CHECK(ic_bn_forward_instance(y, y, &l->bn, f->m_mu, f->m_var, f->mean_t, f->var_t,

@@ -53,6 +53,7 @@ typedef struct layer_train {
     float *dw, *db, *dgamma, *dbeta;
     float *u[2], *du[2];                          /* InstCal-U mean / var strengths */
     float *basis[2], *fc1_w[2], *fc1_b[2], *fc2_w[2], *fc2_b[2];      /* InstCal-C */
+    float *gu[2], *dgu[2], *gate, *dgate;         /* InstCal-G strengths and gate */
     float *dbasis[2], *dfc1_w[2], *dfc1_b[2], *dfc2_w[2], *dfc2_b[2];
 } layer_train;
 
@@ -98,7 +99,7 @@ struct ic_pdl {
     unit offset_head[2];
     int n_offset_head, offset_pred;
     int n_bn;
-    int has_u, has_c;
+    int has_u, has_c, has_g;
     ic_calib_c_shape cshape;
     char *config_json;        /* the config's text, for saving */
     layer_train *lt;          /* training storage, NULL until made trainable */

@@ -112,6 +112,15 @@ static int rebuild_params(ic_pdl *net)
                                 IC_PARAM_CALIB_C));
             }
         }
+        if (t->gu[0]) {
+            int64_t s2[1] = {2};
+            CHECK(add_param(net, &cap, norm, ".instcal_g.mean", t->gu[0], t->dgu[0], 1, &c,
+                            IC_PARAM_CALIB_G));
+            CHECK(add_param(net, &cap, norm, ".instcal_g.var", t->gu[1], t->dgu[1], 1, &c,
+                            IC_PARAM_CALIB_G));
+            CHECK(add_param(net, &cap, norm, ".instcal_g.gate", t->gate, t->dgate, 1, s2,
+                            IC_PARAM_CALIB_G_GATE));
+        }
     }
     return 0;
 }
@@ -176,6 +185,17 @@ static int make_layer_trainable(ic_pdl *net, int i)
             cc->fc2_w[s] = t->fc2_w[s];
             cc->fc2_b[s] = t->fc2_b[s];
         }
+    }
+    if (l->cal.g.u[0]) {
+        ic_calib_g_layer *g = &l->cal.g;
+        for (int s = 0; s < 2; s++) {
+            OWN(t->gu[s], g->u[s], c);
+            OWN(t->dgu[s], NULL, c);
+            g->u[s] = t->gu[s];
+        }
+        OWN(t->gate, g->gate, 2);
+        OWN(t->dgate, NULL, 2);
+        g->gate = t->gate;
     }
     return 0;
 }
@@ -282,8 +302,9 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
 {
     if (!net->lt)
         return ic_error_set(IC_EINVAL, "add_calibration: the model is not trainable");
-    if (mode != IC_CALIB_INSTCAL_U && mode != IC_CALIB_INSTCAL_C)
-        return ic_error_set(IC_EINVAL, "add_calibration: mode must be instcal-u or instcal-c");
+    if (mode != IC_CALIB_INSTCAL_U && mode != IC_CALIB_INSTCAL_C && mode != IC_CALIB_INSTCAL_G)
+        return ic_error_set(IC_EINVAL,
+                            "add_calibration: mode must be instcal-u, instcal-c or instcal-g");
     ic_rng r;
     ic_rng_seed(&r, seed);
     size_t K = (size_t)net->cshape.num_basis, H = (size_t)net->cshape.hidden;
@@ -293,6 +314,22 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
         size_t c = (size_t)l->p.cout;
         if (!l->has_norm)
             continue;
+        if (mode == IC_CALIB_INSTCAL_G) {
+            for (int s = 0; s < 2; s++) {
+                OWN(t->gu[s], NULL, c);
+                OWN(t->dgu[s], NULL, c);
+                for (size_t k = 0; k < c; k++)
+                    t->gu[s][k] = u_init;
+                l->cal.g.u[s] = t->gu[s];
+            }
+            OWN(t->gate, NULL, 2);
+            OWN(t->dgate, NULL, 2);
+            /* closed until ic_pdl_fit_gate(): slope 1, threshold log(1) = 0 */
+            t->gate[0] = 1.0f;
+            t->gate[1] = 0.0f;
+            l->cal.g.gate = t->gate;
+            continue;
+        }
         if (mode == IC_CALIB_INSTCAL_U) {
             for (int s = 0; s < 2; s++) {
                 OWN(t->u[s], NULL, c);
@@ -328,9 +365,60 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
     }
     if (mode == IC_CALIB_INSTCAL_U)
         net->has_u = 1;
-    else
+    else if (mode == IC_CALIB_INSTCAL_C)
         net->has_c = 1;
+    else
+        net->has_g = 1;
     return rebuild_params(net);
+}
+
+int ic_pdl_fit_gate(ic_pdl *net, const ic_tensor *x, float slope, float margin)
+{
+    if (!net->lt || !net->has_g)
+        return ic_error_set(IC_EINVAL, "fit_gate: the model is not trainable or has no InstCal-G");
+    if (!(slope > 0.0f && slope < 1e3f) || !(margin > -1e3f && margin < 1e3f) || !x || x->n < 1)
+        return ic_error_set(IC_EINVAL, "fit_gate: need slope in (0, 1e3), a finite margin and images");
+    double *sum = ic_calloc((size_t)net->n_layers * 2, sizeof *sum);
+    if (!sum)
+        return ic_error_set(IC_ENOMEM, "fit_gate: no memory");
+    double *sq = sum + net->n_layers;
+    ic_arena a;
+    ic_arena_init(&a, (size_t)16 << 20, 0);
+    ic_pdl_train_opts o = {.bn = IC_PDL_BN_CALIBRATED, .calib = {.mode = IC_CALIB_MANUAL, .m = 0}};
+    size_t img = (size_t)x->c * x->h * x->w;
+    int rc = 0;
+    /* one image at a time: the tape of a large batch would not fit */
+    for (int i = 0; i < x->n && !rc; i++) {
+        ic_tensor xi = ic_tensor_wrap(x->data + (size_t)i * img, 1, x->c, x->h, x->w);
+        ic_pdl_tape *tape = NULL;
+        ic_pdl_outputs out;
+        rc = ic_pdl_forward_train(net, &xi, &o, &a, &tape, &out);
+        for (int k = 0; !rc && k < tape->n; k++) {
+            const tape_op *op = &tape->ops[k];
+            if (op->kind != OP_BN || !op->mean_t)
+                continue;
+            const layer *l = &net->layers[op->layer];
+            double z = ic_calib_g_log_drift(l->p.cout, op->mean_t, op->var_t, l->bn.mean, l->bn.var);
+            sum[op->layer] += z;
+            sq[op->layer] += z * z;
+        }
+        ic_arena_reset(&a);
+    }
+    for (int li = 0; !rc && li < net->n_layers; li++) {
+        layer_train *t = &net->lt[li];
+        if (!net->layers[li].has_norm || !t->gate)
+            continue;
+        double mean = sum[li] / x->n, var = sq[li] / x->n - mean * mean;
+        /* a floor: one image, or a layer whose drift hardly varies */
+        double sd = sqrt(var > 0 ? var : 0);
+        if (sd < 0.05)
+            sd = 0.05;
+        t->gate[0] = (float)(slope / sd);
+        t->gate[1] = (float)(mean + margin * sd);
+    }
+    ic_arena_deinit(&a);
+    ic_free(sum);
+    return rc;
 }
 
 int ic_pdl_drop_calibration(ic_pdl *net)
@@ -353,10 +441,13 @@ int ic_pdl_drop_calibration(ic_pdl *net)
         memset(t->dfc1_b, 0, sizeof t->dfc1_b);
         memset(t->dfc2_w, 0, sizeof t->dfc2_w);
         memset(t->dfc2_b, 0, sizeof t->dfc2_b);
+        memset(t->gu, 0, sizeof t->gu);
+        memset(t->dgu, 0, sizeof t->dgu);
+        t->gate = t->dgate = NULL;
         memset(&net->layers[i].cal, 0, sizeof net->layers[i].cal);
         net->layers[i].cal.c = c;
     }
-    net->has_u = net->has_c = 0;
+    net->has_u = net->has_c = net->has_g = 0;
     return rebuild_params(net);
 }
 

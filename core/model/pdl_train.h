@@ -20,6 +20,8 @@ typedef enum ic_param_kind {
     IC_PARAM_BN_STAT = 4,    /* running mean / var: saved, never optimised */
     IC_PARAM_CALIB_U = 8,    /* InstCal-U strengths */
     IC_PARAM_CALIB_C = 16,   /* InstCal-C basis and MLPs */
+    IC_PARAM_CALIB_G = 32,   /* InstCal-G strengths (projected into [eps, 1-eps]) */
+    IC_PARAM_CALIB_G_GATE = 64, /* InstCal-G gate slope and threshold */
 } ic_param_kind;
 
 typedef struct ic_param {
@@ -44,9 +46,18 @@ int ic_pdl_make_trainable(ic_pdl *net);
 
 /* Adds calibration tensors of `mode` (IC_CALIB_INSTCAL_U: every strength
  * `u_init`, the official 0.1 unless the config says otherwise;
- * IC_CALIB_INSTCAL_C: basis N(0, 0.05^2), MLP weights N(0, 0.01^2), biases 0).
- * Replaces existing ones. The model must be trainable. */
+ * IC_CALIB_INSTCAL_C: basis N(0, 0.05^2), MLP weights N(0, 0.01^2), biases 0;
+ * IC_CALIB_INSTCAL_G: strengths u_init, gate slope 1 and threshold 0 until
+ * ic_pdl_fit_gate()). Replaces existing ones. The model must be trainable. */
 int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64_t seed);
+
+/* Sets every InstCal-G gate from the drift its layer sees on `x`, a batch
+ * of clean source images (network run with m = 0): with z the log drift,
+ * mean and std over the images, k = slope / std and t = mean + margin *
+ * std, so g = sigmoid(slope ((z - mean) / std - margin)): nearly closed on
+ * typical clean images, half open `margin` deviations above them. Needs the
+ * InstCal-G tensors (ic_pdl_add_calibration). Returns 0, IC_EINVAL, IC_ENOMEM. */
+int ic_pdl_fit_gate(ic_pdl *net, const ic_tensor *x, float slope, float margin);
 
 /* Removes every calibration tensor (for training the network itself on from
  * a calibrated model: the old strengths were learned for other weights, and

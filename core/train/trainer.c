@@ -113,13 +113,13 @@ ic_trainer_opts ic_trainer_opts_default(int64_t iters)
     return o;
 }
 
-/* The official InstCal-U clamp of the strengths' .data. */
+/* The official InstCal-U clamp of the strengths' .data (InstCal-G's too). */
 static void project_strengths(ic_trainer *t)
 {
     float lo = t->clamp_eps, hi = 1.0f - t->clamp_eps;
     for (int i = 0; i < t->n_params; i++) {
         ic_param *p = &t->params[i];
-        if (p->kind != IC_PARAM_CALIB_U)
+        if (p->kind != IC_PARAM_CALIB_U && p->kind != IC_PARAM_CALIB_G)
             continue;
         for (size_t j = 0; j < p->n; j++)
             p->data[j] = p->data[j] < lo ? lo : p->data[j] > hi ? hi : p->data[j];

@@ -7,6 +7,7 @@ training mode the C trainer uses:
   instcal-u  learned per-channel strengths (instance statistics are stop-gradient, as the official code)
   instcal-c  learned MLP strengths
   tbn        m = 1 (TENT adapts gamma/beta this way)
+  instcal-g  gated strengths and gate (core/calib/gate.h), mixture variance
 
   /usr/bin/python3 tests/golden/gen_model_grad.py   # writes fixtures/model_tiny_grad.safetensors
   /usr/bin/python3 tests/golden/gen_model_grad.py --check-fd   # checks autograd by finite differences
@@ -31,7 +32,7 @@ import pdl_torch  # noqa: E402
 import stio  # noqa: E402
 
 MODES = {'train': ('train', None), 'source': ('manual', 0.0), 'instcal-u': ('instcal-u', None),
-         'instcal-c': ('instcal-c', None), 'tbn': ('tbn', None)}
+         'instcal-c': ('instcal-c', None), 'tbn': ('tbn', None), 'instcal-g': ('instcal-g', None)}
 
 # A cross-section of the network: every kind of layer, both heads, both calibration kinds.
 SELECT = [
@@ -59,8 +60,19 @@ def load_model():
     io, _ = stio.load(os.path.join(HERE, 'fixtures', 'model_tiny_io.safetensors'))
     cfg = pdl_torch.validate_config(json.loads(meta['config']))
     model = pdl_torch.build_model(cfg).double()
-    model.attach_calibration()
+    model.attach_calibration(('instcal-u', 'instcal-c', 'instcal-g'))
     model.load_state_dict({k: torch.from_numpy(np.array(v)).double() for k, v in w.items()}, strict=False)
+    # InstCal-G is not in the weights fixture: strengths U(0.2, 0.9) and gates sigmoid(k (z - t))
+    # with k in [0.7, 1.5], t in [-3.5, -2.5] (z of this model's layers is about -4 to -1, so no
+    # gate saturates); the C test loads the same values (g-init.*)
+    gen = torch.Generator().manual_seed(15)
+    with torch.no_grad():
+        for _, bn in model.bns():
+            p = bn.instcal_g
+            p.mean.copy_(torch.rand(p.mean.shape, generator=gen, dtype=torch.float64) * 0.7 + 0.2)
+            p.var.copy_(torch.rand(p.var.shape, generator=gen, dtype=torch.float64) * 0.7 + 0.2)
+            k, t = torch.rand(2, generator=gen, dtype=torch.float64)
+            p.gate.copy_(torch.stack([0.7 + 0.8 * k, -3.5 + t]))
     img = torch.from_numpy(np.array(io['image'])).double()[:, :, :32, :64]  # [2,3,32,64]
     x = model.normalize(img)
     # The official InstCal-U projects its strengths into [eps, 1-eps] in place before every
@@ -77,11 +89,14 @@ def load_model():
 def trained(name, tag):
     calib_u = name.endswith('.calib_mean') or name.endswith('.calib_var')
     calib_c = '.instcal_c.' in name
+    calib_g = '.instcal_g.' in name
     if tag == 'instcal-u':
         return calib_u
     if tag == 'instcal-c':
         return calib_c
-    return not calib_u and not calib_c
+    if tag == 'instcal-g':
+        return calib_g
+    return not calib_u and not calib_c and not calib_g
 
 
 def check_fd(h=1e-7, tol=1e-6):
@@ -151,6 +166,11 @@ def main():
         elif tag == 'instcal-c':
             names = [b + '.instcal_c.' + s for b in CALIB for s in
                      ('basis_mean', 'basis_var', 'mean_net.fc1.weight', 'var_net.fc2.weight', 'var_net.fc1.bias')]
+        elif tag == 'instcal-g':
+            names = [b + '.instcal_g.' + s for b in CALIB for s in ('mean', 'var', 'gate')]
+            for n, p in params.items():
+                if '.instcal_g.' in n:
+                    out['g-init.' + n] = p.detach().float()
         for n in names:
             g = params[n].grad
             if g is None:

@@ -9,7 +9,7 @@ Two layers:
   * pure Python (no torch needed): load_config / validate_config / stage_plan /
     expected_tensors / bn_layers / calib_tensor_specs. tools/convert_detectron2.py uses these.
   * torch (only if importable): build_model(cfg) -> PanopticDeepLab nn.Module, with per-BN
-    calibration modes none | manual | tbn | instcal-u | instcal-c (forward only).
+    calibration modes none | manual | tbn | instcal-u | instcal-c | instcal-g (forward only).
 
 Self-test:  /usr/bin/python3 tests/golden/pdl_torch.py --self-test
 """
@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, '..', '..'))
 CONFIG_DIR = os.path.join(REPO, 'models', 'configs')
 
-CALIB_MODES = ('none', 'manual', 'tbn', 'instcal-u', 'instcal-c')
+CALIB_MODES = ('none', 'manual', 'tbn', 'instcal-u', 'instcal-c', 'instcal-g')
 
 
 class ConfigError(ValueError):
@@ -365,6 +365,21 @@ if torch is not None:
                     nn.init.normal_(fc.weight, 0.0, 0.01)
                     nn.init.zeros_(fc.bias)
 
+    class InstCalGParams(nn.Module):
+        """<bn>.instcal_g.{mean [C], var [C], gate [2] = (slope, threshold)} (core/calib/gate.h)."""
+
+        def __init__(self, c, init):
+            super().__init__()
+            self.mean = nn.Parameter(torch.full((c,), float(init)))
+            self.var = nn.Parameter(torch.full((c,), float(init)))
+            self.gate = nn.Parameter(torch.tensor([1.0, 0.0]))
+
+    def drift_log(mu_t, var_t, mu_s, var_s):
+        """InstCal-G's z: log of the channel mean of the squared Hellinger distance."""
+        a, b = var_s + 1e-5, var_t + 1e-5
+        bc = torch.sqrt(2 * torch.sqrt(a * b) / (a + b)) * torch.exp(-(mu_t - mu_s) ** 2 / (4 * (a + b)))
+        return torch.log((1 - bc).mean(dim=1).clamp_min(1e-12))
+
     class CalibBN(nn.Module):
         """BatchNorm2d with detectron2's state_dict names plus calibration modes (forward only).
 
@@ -373,6 +388,7 @@ if torch is not None:
         mode 'tbn'      : m = 1 exactly (pure instance statistics)
         mode 'instcal-u': m = clamp(calib_mean / calib_var, eps, 1-eps) per channel
         mode 'instcal-c': m = clamp(prior + softmax(MLP([stat_t; stat_s])) @ basis, eps, 1-eps)
+        mode 'instcal-g': m = sigmoid(k (log drift - t)) * clamp(u, eps, 1-eps), mixture variance
         mode 'collect'  : (tests only) batch statistics over N,H,W are used AND stored as running stats
         """
 
@@ -400,6 +416,9 @@ if torch is not None:
             self.instcal_c.reset_parameters()
             self.instcal_c.to(self.running_mean.dtype)
             self.prior = prior
+
+        def attach_instcal_g(self, init=0.9):
+            self.instcal_g = InstCalGParams(self.num_features, init).to(self.running_mean.dtype)
 
         def forward(self, x):
             mode = self.mode
@@ -433,10 +452,19 @@ if torch is not None:
                 a_var = p.var_net(torch.cat([var_t, var_s.expand_as(var_t)], dim=1))   # [N,K]
                 m_mu = torch.clamp(self.prior + a_mu @ p.basis_mean, e, 1.0 - e)       # [N,C]
                 m_var = torch.clamp(self.prior + a_var @ p.basis_var, e, 1.0 - e)
+            elif mode == 'instcal-g':
+                p = self.instcal_g
+                with torch.no_grad():
+                    z = drift_log(mu_t, var_t, mu_s, var_s)                              # [N]
+                g = torch.sigmoid(p.gate[0] * (z - p.gate[1])).unsqueeze(1)              # [N,1]
+                m_mu = g * p.mean.clamp(e, 1.0 - e).unsqueeze(0)
+                m_var = g * p.var.clamp(e, 1.0 - e).unsqueeze(0)
             else:
                 raise ValueError('unknown calibration mode %r' % mode)
             mu = (1 - m_mu) * mu_s + m_mu * mu_t
             var = (1 - m_var) * var_s + m_var * var_t
+            if mode == 'instcal-g':  # the mixture's variance (ops/bn.h, bn.mixture)
+                var = var + m_var * (1 - m_var) * (mu_t - mu_s) ** 2
             scale = self.weight * torch.rsqrt(var + self.eps)
             shift = self.bias - mu * scale
             return x * scale[:, :, None, None] + shift[:, :, None, None]
@@ -655,6 +683,8 @@ if torch is not None:
                 if 'instcal-c' in kinds:
                     c = cal['instcal_c']
                     m.attach_instcal_c(c['num_basis'], c['hidden'], c['prior'])
+                if 'instcal-g' in kinds:
+                    m.attach_instcal_g()
 
         def set_calibration(self, mode, m=None):
             if mode not in CALIB_MODES + ('collect', 'train'):

@@ -1,6 +1,6 @@
 /* Whole-network gradients against PyTorch autograd (float64) for a random
  * linear loss of the tiny model's outputs, in every training mode
- * (tests/golden/gen_model_grad.py). */
+ * (tests/golden/gen_model_grad.py), InstCal-G included. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,25 @@ static void run_mode(const char *tag, ic_pdl_train_opts o, unsigned kinds)
     ck_assert_int_eq(ic_pdl_make_trainable(net), 0);
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     ic_safetensors *io = tu_fixture("model_tiny_io"), *gs = tu_fixture("model_tiny_grad");
+    if (o.calib.mode == IC_CALIB_INSTCAL_G) {
+        /* the weights fixture has no InstCal-G: add it, then take the
+         * reference's values (g-init.<name>) for every one of its tensors */
+        ck_assert_int_eq(ic_pdl_add_calibration(net, IC_CALIB_INSTCAL_G, 0.5f, 0), 0);
+        ic_param *ps;
+        int np, set = 0;
+        ck_assert_int_eq(ic_pdl_params(net, &ps, &np), 0);
+        for (int k = 0; k < np; k++) {
+            if (!(ps[k].kind & (IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE)))
+                continue;
+            char key[256];
+            snprintf(key, sizeof key, "g-init.%s", ps[k].name);
+            const ic_st_tensor *v = tu_fixture_tensor(gs, key);
+            ck_assert_uint_eq(v->numel, ps[k].n);
+            memcpy(ps[k].data, v->f32, ps[k].n * sizeof(float));
+            set++;
+        }
+        ck_assert_int_eq(set, 3 * ic_pdl_bn_count(net));
+    }
     ic_arena a;
     ic_arena_init(&a, 0, 0);
     const ic_st_tensor *img = ic_st_find(io, "image");
@@ -63,6 +82,7 @@ static void run_mode(const char *tag, ic_pdl_train_opts o, unsigned kinds)
     for (size_t i = 0; i < ic_st_count(gs); i++) {
         const ic_st_tensor *g = ic_st_get(gs, i);
         if (strncmp(g->name, tag, prefix - 1) || g->name[prefix - 1] != '.' ||
+            strchr(g->name + prefix, '-') ||
             !strcmp(g->name + prefix, "loss"))
             continue;
         const ic_param *p = NULL;
@@ -115,6 +135,14 @@ START_TEST(test_instcal_c)
 }
 END_TEST
 
+START_TEST(test_instcal_g)
+{
+    run_mode("instcal-g",
+             (ic_pdl_train_opts){.bn = IC_PDL_BN_CALIBRATED, .calib = {.mode = IC_CALIB_INSTCAL_G}},
+             IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE);
+}
+END_TEST
+
 START_TEST(test_tbn)
 {
     run_mode("tbn", (ic_pdl_train_opts){.bn = IC_PDL_BN_CALIBRATED, .calib = {.mode = IC_CALIB_TBN}},
@@ -132,6 +160,7 @@ int main(void)
     tcase_add_test(tc, test_instcal_u);
     tcase_add_test(tc, test_instcal_c);
     tcase_add_test(tc, test_tbn);
+    tcase_add_test(tc, test_instcal_g);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -184,9 +184,30 @@ static void calibrate_only(ic_calib_mode mode, unsigned kind)
     ck_assert_int_eq(ic_pdl_create(&net, &cfg, text, 1), 0);
     snap before = take(net);
     ck_assert_int_eq(ic_pdl_add_calibration(net, mode, 0.1f, 2), 0);
-    snap init = take(net);
     ic_dataset *d;
     ck_assert_int_eq(ic_dataset_open_synth(&d, 3, 6, H, W, &cfg), 0);
+    if (mode == IC_CALIB_INSTCAL_G) {
+        /* gates from two clean images: slope / std > 0, a finite threshold */
+        ic_batch b;
+        ck_assert_int_eq(ic_batch_init(&b, 2, H, W), 0);
+        ic_loader_opts lo0 = ic_loader_opts_default(&cfg, H, W, 0, 4);
+        ck_assert_int_eq(ic_loader_fill(&b, d, &lo0, 9, 0), 0);
+        ck_assert_int_eq(ic_pdl_fit_gate(net, &b.image, 2.0f, 2.0f), 0);
+        ck_assert_int_eq(ic_pdl_fit_gate(net, &b.image, 0.0f, 2.0f), IC_EINVAL);
+        ic_batch_deinit(&b);
+        snap g = take(net);
+        int gates = 0;
+        for (int i = 0; i < g.n; i++)
+            if (g.kind[i] == IC_PARAM_CALIB_G_GATE) {
+                gates++;
+                ck_assert_msg(g.data[i][0] > 0 && isfinite(g.data[i][1]) &&
+                              (g.data[i][0] != 1.0f || g.data[i][1] != 0.0f),
+                              "%s not fitted", g.name[i]);
+            }
+        ck_assert_int_eq(gates, ic_pdl_bn_count(net));
+        drop(&g);
+    }
+    snap init = take(net);
     ic_loader_opts lo = ic_loader_opts_default(&cfg, H, W, 1, 4);
     ic_trainer_opts o = base_opts(3);
     o.grads = kind;
@@ -199,7 +220,7 @@ static void calibrate_only(ic_calib_mode mode, unsigned kind)
     int n_calib = 0, n_changed = 0;
     for (int i = 0; i < after.n; i++) {
         size_t len;
-        if (after.kind[i] == (int)kind) {
+        if (after.kind[i] & (int)kind) {
             n_calib++;
             const float *x = find(&init, after.name[i], &len);
             ck_assert(x != NULL);
@@ -207,11 +228,11 @@ static void calibrate_only(ic_calib_mode mode, unsigned kind)
             /* the tiny config's InstCal-C MLPs have 3 hidden ReLUs, which
              * can all be off for a layer (no gradient to fc1 / fc2.weight);
              * strengths, bases and output biases always learn */
-            if (kind == IC_PARAM_CALIB_U || strstr(after.name[i], "basis") ||
+            if (kind != IC_PARAM_CALIB_C || strstr(after.name[i], "basis") ||
                 strstr(after.name[i], "fc2.bias"))
                 ck_assert_msg(ch, "%s did not learn", after.name[i]);
             n_changed += ch;
-            if (kind == IC_PARAM_CALIB_U)
+            if (after.kind[i] == IC_PARAM_CALIB_U || after.kind[i] == IC_PARAM_CALIB_G)
                 for (size_t j = 0; j < len; j++)
                     ck_assert(after.data[i][j] >= cfg.clamp_eps &&
                               after.data[i][j] <= 1 - cfg.clamp_eps);
@@ -244,6 +265,12 @@ START_TEST(test_calibrate_c_only)
 }
 END_TEST
 
+START_TEST(test_calibrate_g_only)
+{
+    calibrate_only(IC_CALIB_INSTCAL_G, IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE);
+}
+END_TEST
+
 START_TEST(test_train_config)
 {
     ic_pdl_config cfg;
@@ -271,6 +298,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_calibrate_u_only);
     tcase_add_test(tc, test_calibrate_c_only);
+    tcase_add_test(tc, test_calibrate_g_only);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -20,6 +20,7 @@ const MODE_INFO = {
   'tbn': ['Test-time BN', 'BatchNorm uses only the statistics of this image.'],
   'instcal-u': ['InstCal-U', 'A learnt, per-channel blend of training and image statistics.'],
   'instcal-c': ['InstCal-C', 'A small network predicts the blend for this particular image.'],
+  'instcal-g': ['InstCal-G', 'Blends in this image\'s statistics only as far as they look shifted.'],
   'tent': ['TENT', 'A few entropy-minimisation steps on this image, then reset.'],
 };
 const modeName = (m) => (MODE_INFO[m] ? MODE_INFO[m][0] : m);

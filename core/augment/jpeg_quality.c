@@ -164,3 +164,19 @@ int ic_aug_jpeg(ic_aug_rng *rng, ic_image *img, float magnitude)
     ic_free(pix);
     return 0;
 }
+
+int ic_aug_jpeg_quality(ic_image *img, int quality)
+{
+    int rc = aug_check_rgb(img, 0.0f, "jpeg");
+    if (rc)
+        return rc;
+    if (quality < 1 || quality > 100)
+        return ic_error_set(IC_EINVAL, "jpeg: quality %d outside [1, 100]", quality);
+    uint8_t *pix = NULL;
+    rc = roundtrip(img, quality, &pix);
+    if (rc)
+        return rc;
+    memcpy(img->data, pix, aug_nsamples(img));
+    ic_free(pix);
+    return 0;
+}

@@ -105,4 +105,8 @@ int ic_aug_noise(ic_aug_rng *rng, ic_image *img, float magnitude);
  * (8 at m = 1: blocks and ringing); the size never changes. */
 int ic_aug_jpeg(ic_aug_rng *rng, ic_image *img, float magnitude);
 
+/* The same round trip at an explicit libjpeg quality in [1, 100] (the
+ * held-out corruptions of core/corrupt use it). */
+int ic_aug_jpeg_quality(ic_image *img, int quality);
+
 #endif

@@ -28,7 +28,7 @@ static const char usage[] =
     "  --limit N             evaluate only the first N images\n"
     "  --json FILE           write the numbers as JSON\n"
     "  --quiet               no per-image progress\n"
-    "or: instcal eval --suite synthcity [options]   (see instcal eval --suite synthcity --help)\n";
+    "or: instcal eval --suite synthcity|robust [options]   (see instcal eval --suite synthcity --help)\n";
 
 static double now_s(void)
 {

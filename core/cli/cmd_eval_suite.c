@@ -1,11 +1,17 @@
-/* `instcal eval --suite synthcity`: the paper-style cross-domain table.
+/* `instcal eval --suite synthcity|robust`: the paper-style cross-domain
+ * tables.
  *
- * Validation sets of every SynthCity domain are rendered from the same
- * layouts (seed 1000) if missing. The `manual` strength is chosen on
- * strongly augmented source images (seed 2000), never on a target domain.
- * Every calibration mode the model supports is then evaluated on every
- * domain: mIoU / PQ / ECE per cell, forward milliseconds per image per row,
- * and the mean over the shifted domains. */
+ * synthcity: validation sets of every SynthCity domain, rendered from the
+ * same layouts (seed 1000) if missing.
+ * robust: the held-out corruption suite (core/corrupt): fresh source scenes
+ * of a seed no training uses (5000), clean and under each corruption family
+ * (noise, blur, weather, digital) at severities 1, 3 and 5; image i of a
+ * cell gets the family's (i mod size)-th corruption.
+ * The `manual` strength is chosen on strongly augmented source images (seed
+ * 2000), never on a target domain. Every calibration mode the model
+ * supports is then evaluated on every domain: mIoU / PQ / ECE per cell,
+ * forward milliseconds per image per row, and the mean over the shifted
+ * domains (all but the first). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -27,10 +33,11 @@
 #include "infer/result_json.h"
 
 static const char usage[] =
-    "usage: instcal eval --suite synthcity [options]\n"
+    "usage: instcal eval --suite synthcity|robust [options]\n"
     "  --model FILE       weights (default $INSTCAL_MODEL or models/default.safetensors)\n"
     "  --config FILE      model config (default: the one inside the weights)\n"
-    "  --root DIR         where the validation sets live / are rendered (default synthcity-eval)\n"
+    "  --root DIR         where the validation sets live / are rendered (default synthcity-eval\n"
+    "                     or robust-eval)\n"
     "  --count N          images per domain (default 200)\n"
     "  --aug-count N      augmented source images for choosing manual m (default 100)\n"
     "  --size HxW         render size (default: the model's test size, else 128x256)\n"
@@ -38,8 +45,13 @@ static const char usage[] =
     "  --markdown FILE    also write the table as Markdown\n"
     "  --json FILE        also write every number as JSON\n";
 
-#define N_DOMAINS 7
-static const char *const domains[N_DOMAINS] = {"source", "fog1", "fog2", "fog3", "night", "rain", "style"};
+#define MAX_DOMAINS 16
+#define SYNTH_DOMAINS 7
+static const char *const synth_domains[SYNTH_DOMAINS] = {"source", "fog1", "fog2", "fog3",
+                                                        "night",  "rain", "style"};
+/* the robust suite: its seed (never used in training) and severities */
+#define ROBUST_SEED 5000
+static const int robust_sev[3] = {1, 3, 5};
 
 static int exists(const char *path)
 {
@@ -128,7 +140,7 @@ typedef struct cell {
 
 int cmd_eval_suite(int argc, char **argv)
 {
-    const char *suite = NULL, *model = NULL, *config = NULL, *root = "synthcity-eval",
+    const char *suite = NULL, *model = NULL, *config = NULL, *root = NULL,
                *count_s = NULL, *aug_s = NULL, *size = NULL,
                *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g", *md = NULL, *json_path = NULL;
     cli_opt opts[] = {{"suite", &suite, NULL}, {"model", &model, NULL}, {"config", &config, NULL},
@@ -139,10 +151,25 @@ int cmd_eval_suite(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     int count = 200, aug_count = 100;
-    if (!suite || strcmp(suite, "synthcity") || npos || cli_int("count", count_s, 1, 100000, &count) ||
+    if (!suite || (strcmp(suite, "synthcity") && strcmp(suite, "robust")) || npos ||
+        cli_int("count", count_s, 1, 100000, &count) ||
         cli_int("aug-count", aug_s, 1, 100000, &aug_count)) {
         fputs(usage, stderr);
         return 2;
+    }
+    const int robust = !strcmp(suite, "robust");
+    if (!root)
+        root = robust ? "robust-eval" : "synthcity-eval";
+    char dnames[MAX_DOMAINS][32];
+    int n_dom = 0;
+    if (robust) {
+        snprintf(dnames[n_dom++], 32, "clean");
+        for (int f = 0; f < IC_CORRUPT_FAMILIES; f++)
+            for (int k = 0; k < 3; k++)
+                snprintf(dnames[n_dom++], 32, "%s-%d", ic_corruption_family_name(f), robust_sev[k]);
+    } else {
+        for (int d = 0; d < SYNTH_DOMAINS; d++)
+            snprintf(dnames[n_dom++], 32, "%s", synth_domains[d]);
     }
     if (!model)
         model = cli_default_model();
@@ -165,9 +192,25 @@ int cmd_eval_suite(int argc, char **argv)
     }
     char dir[2048];
     int status = 0;
-    for (int d = 0; d < N_DOMAINS && !status; d++) {
-        snprintf(dir, sizeof dir, "%s/%s", root, domains[d]);
-        status = render_set(dir, domains[d], 1000, count, h, w);
+    char clean[2048];
+    snprintf(clean, sizeof clean, "%s/%s", root, dnames[0]);
+    for (int d = 0; d < n_dom && !status; d++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
+        if (!robust) {
+            status = render_set(dir, dnames[d], 1000, count, h, w);
+        } else if (d == 0) {
+            status = render_set(dir, "source", ROBUST_SEED, count, h, w);
+        } else {
+            /* an existing set made from this clean set is kept */
+            char marker[2100];
+            snprintf(marker, sizeof marker, "%s/panoptic.json", dir);
+            int f = (d - 1) / 3, sev = robust_sev[(d - 1) % 3];
+            if (!exists(marker)) {
+                status = cli_corrupt_set(clean, dir, IC_CORRUPT_COUNT, f, sev, ROBUST_SEED);
+                if (!status)
+                    fprintf(stderr, "corrupted %d images into %s\n", count, dir);
+            }
+        }
     }
     char augdir[2048];
     snprintf(augdir, sizeof augdir, "%s/source-aug", root);
@@ -214,7 +257,7 @@ int cmd_eval_suite(int argc, char **argv)
             if (!status)
                 fprintf(stderr, "\nmanual m = %.1f\n", best_m);
         }
-    cell table[IC_CALIB_COUNT][N_DOMAINS];
+    cell table[IC_CALIB_COUNT][MAX_DOMAINS];
     memset(table, 0, sizeof table);
     for (int r = 0; r < n_rows && !status; r++) {
         ic_segment_opts so = {.calib = {.mode = rows[r], .m = best_m, .tent_steps = 1}};
@@ -226,15 +269,15 @@ int cmd_eval_suite(int argc, char **argv)
             }
             so.tent = tent;
         }
-        for (int d = 0; d < N_DOMAINS && !status; d++) {
-            snprintf(dir, sizeof dir, "%s/%s", root, domains[d]);
+        for (int d = 0; d < n_dom && !status; d++) {
+            snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
             double ips;
             cell *c = &table[r][d];
             status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &c->s, &ips, &c->ms);
             c->ok = !status;
             if (c->ok)
-                fprintf(stderr, "%-10s %-7s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
-                    ic_calib_mode_name(rows[r]), domains[d], 100 * c->s.miou, 100 * c->s.pq_all.pq,
+                fprintf(stderr, "%-10s %-9s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
+                    ic_calib_mode_name(rows[r]), dnames[d], 100 * c->s.miou, 100 * c->s.pq_all.pq,
                     100 * c->s.ece, c->ms);
         }
         ic_tent_free(&tent);
@@ -250,10 +293,10 @@ int cmd_eval_suite(int argc, char **argv)
             if (!f)
                 continue;
             fprintf(f, "| mode | ");
-            for (int d = 0; d < N_DOMAINS; d++)
-                fprintf(f, "%s | ", domains[d]);
+            for (int d = 0; d < n_dom; d++)
+                fprintf(f, "%s | ", dnames[d]);
             fprintf(f, "mean shifted | ms/img |\n|---|");
-            for (int d = 0; d <= N_DOMAINS + 1; d++)
+            for (int d = 0; d <= n_dom + 1; d++)
                 fprintf(f, "---|");
             fprintf(f, "\n");
             for (int r = 0; r < n_rows; r++) {
@@ -262,7 +305,7 @@ int cmd_eval_suite(int argc, char **argv)
                 else
                     fprintf(f, "| %s | ", ic_calib_mode_name(rows[r]));
                 double mi = 0, pq = 0, ece = 0, ms = 0;
-                for (int d = 0; d < N_DOMAINS; d++) {
+                for (int d = 0; d < n_dom; d++) {
                     const cell *c = &table[r][d];
                     fprintf(f, "%.1f / %.1f / %.1f | ", 100 * c->s.miou, 100 * c->s.pq_all.pq,
                             100 * c->s.ece);
@@ -273,8 +316,8 @@ int cmd_eval_suite(int argc, char **argv)
                     }
                     ms += c->ms;
                 }
-                fprintf(f, "%.1f / %.1f / %.1f | %.1f |\n", 100 * mi / (N_DOMAINS - 1),
-                        100 * pq / (N_DOMAINS - 1), 100 * ece / (N_DOMAINS - 1), ms / N_DOMAINS);
+                fprintf(f, "%.1f / %.1f / %.1f | %.1f |\n", 100 * mi / (n_dom - 1),
+                        100 * pq / (n_dom - 1), 100 * ece / (n_dom - 1), ms / n_dom);
             }
             fprintf(f, "\nCells: mIoU / PQ / ECE (%%), %d images per domain at %dx%d; ms/img is the "
                        "mean forward time (network only) per image.\n",
@@ -286,14 +329,15 @@ int cmd_eval_suite(int argc, char **argv)
     if (!status && json_path) {
         json_t *j = json_object();
         json_object_set_new(j, "model", json_string(cfg->name));
+        json_object_set_new(j, "suite", json_string(suite));
         json_object_set_new(j, "manual_m", json_real(best_m));
         json_t *rj = json_object();
         for (int r = 0; r < n_rows; r++) {
             json_t *dj = json_object();
-            for (int d = 0; d < N_DOMAINS; d++) {
+            for (int d = 0; d < n_dom; d++) {
                 json_t *c = ic_eval_summary_json(&table[r][d].s, cfg);
                 json_object_set_new(c, "forward_ms", json_real(table[r][d].ms));
-                json_object_set_new(dj, domains[d], c);
+                json_object_set_new(dj, dnames[d], c);
             }
             json_object_set_new(rj, ic_calib_mode_name(rows[r]), dj);
         }

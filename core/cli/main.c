@@ -17,7 +17,8 @@ static const command commands[] = {
     {"bench", cmd_bench, "benchmarks (instcal bench ops)"},
     {"synth", cmd_synth, "render SynthCity street scenes (COCO-panoptic, 7 domains)"},
     {"train", cmd_train, "train a Panoptic-DeepLab (COCO-panoptic data or SynthCity on the fly)"},
-    {"calibrate", cmd_calibrate, "learn InstCal-U or InstCal-C on a frozen model"},
+    {"calibrate", cmd_calibrate, "learn InstCal-U, InstCal-C or InstCal-G on a frozen model"},
+    {"corrupt", cmd_corrupt, "held-out corrupted copy of a dataset (noise, blur, weather, digital)"},
 };
 
 static void usage(FILE *f)

@@ -3,7 +3,9 @@
 # SynthCity labels need its 19 classes) with 3 images per domain: it renders the seven domains and the augmented source set,
 # picks the manual m, and writes a table with every row x domain cell (JSON
 # and Markdown). A second run at another size refuses the sets rendered at
-# the first one instead of scoring against labels of the wrong size.
+# the first one instead of scoring against labels of the wrong size. The
+# held-out `--suite robust` renders its clean scenes (seed 5000) and the
+# twelve family x severity sets with the clean labels and fills its table.
 # Usage: test_eval_suite.sh INSTCAL_BINARY
 set -eu
 BIN=$1
@@ -44,4 +46,24 @@ fi
 grep -q "holds 128x256 images but the suite needs 64x128" "$TMP/out2" ||
     { cat "$TMP/out2"; fail "no clear message for a set of the wrong size"; }
 echo "ok: a set of another size is refused"
-echo "3 passed, 0 failed"
+
+OPENBLAS_NUM_THREADS=1 "$BIN" eval --suite robust --model "$MODEL" --root "$TMP/rob" \
+    --count 2 --size 64x128 --rows none,tbn --json "$TMP/r.json" >"$TMP/out3" 2>&1 ||
+    { cat "$TMP/out3"; fail "the robust suite exited with an error"; }
+"$PY" - "$TMP/r.json" "$TMP/rob" <<'PYEOF' || fail "robust suite"
+import json, os, sys
+d, root = json.load(open(sys.argv[1])), sys.argv[2]
+want = ["clean"] + ["%s-%d" % (f, s) for f in ("noise", "blur", "weather", "digital") for s in (1, 3, 5)]
+assert d["suite"] == "robust" and set(d["rows"]) == {"none", "tbn"}, d.keys()
+for mode, doms in d["rows"].items():
+    assert sorted(doms) == sorted(want), list(doms)
+    assert all(c["images"] == 2 for c in doms.values())
+clean = json.load(open(os.path.join(root, "clean", "panoptic.json")))
+assert clean["info"]["seed"] == 5000, clean["info"]
+for name in want[1:]:
+    j = json.load(open(os.path.join(root, name, "panoptic.json")))
+    assert j["annotations"] == clean["annotations"], name
+    assert j["info"]["severity"] == int(name.split("-")[1]), name
+print("ok: robust suite, 2 rows x 13 domains, labels of the clean scenes")
+PYEOF
+echo "4 passed, 0 failed"

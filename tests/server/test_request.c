@@ -84,7 +84,8 @@ START_TEST(test_calibration_and_m)
     ck_assert_int_eq(parse_kv(FORM("calibration", "bogus"), NULL, NULL, NULL),
                      SRV_ERR_BAD_PARAMETER);
     ck_assert_str_eq(ic_error_message(),
-                     "calibration must be one of none, manual, tbn, instcal-u, instcal-c, tent");
+                     "calibration must be one of none, manual, tbn, instcal-u, instcal-c, tent, "
+                     "instcal-g");
     ck_assert_int_eq(r.opts.calib.mode, IC_CALIB_COUNT); /* the metrics label says invalid */
     ck_assert_int_eq(parse_kv(FORM("calibration", "manual"), NULL, NULL, NULL),
                      SRV_ERR_BAD_PARAMETER);

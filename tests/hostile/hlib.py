@@ -157,6 +157,14 @@ class Probe:
         p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
         return len(lat), p(0.5), p(0.99), lat[-1], fails
 
+    def summary(self):
+        """The stats as text, asserting nothing (the main port: its accept
+        queue is shared with the attackers, see floods.py)."""
+        n, p50, p99, mx, fails = self.stats()
+        where = "admin" if self.port == ADMIN_PORT else "main"
+        return "healthz[%s] p50 %.1f p99 %.1f max %.1f ms, %d failed (n=%d)" % (
+            where, p50 * 1e3, p99 * 1e3, mx * 1e3, fails, n)
+
     def check(self):
         n, p50, p99, mx, fails = self.stats()
         where = "admin" if self.port == ADMIN_PORT else "main"

@@ -14,7 +14,8 @@
  *   backend loads and validates the new model beside the old one, then
  *   swaps it in atomically so that jobs already running finish on the old
  *   model, and on failure keeps the old one.
- * - describe, model_name and ready may run on the HTTP thread at any time. */
+ * - describe, model_name and ready may run on any HTTP thread at any time,
+ *   several at once (the main listener's polling threads and the admin one). */
 #ifndef SRV_BACKEND_H
 #define SRV_BACKEND_H
 

@@ -9,10 +9,11 @@
  * engine's options, moves the request into a job and queues it; a worker
  * hands job->req to the backend (pool.c); segment_resumed() answers.
  *
- * All of this runs on libmicrohttpd's single polling thread, so the
- * per-connection state needs no locking; only srv_job is shared with the
- * workers (see job.h for its life cycle), and the connection guard
- * (guard.h) has its own lock.
+ * A connection belongs to one of libmicrohttpd's polling threads
+ * (HTTP_THREADS), so the per-connection state needs no locking; what
+ * connections share is locked or atomic: srv_job with the workers (see
+ * job.h for its life cycle), the metrics, the connection guard (guard.h)
+ * and the late sender (late.h).
  *
  * Around libmicrohttpd 0.9.75's limits: every request's framing is checked
  * first (framing.h); the query string in the URI callback, before
@@ -50,6 +51,12 @@
  * so that the client can read our error; past this we close instead. */
 #define DISCARD_SLACK ((uint64_t)4 << 20)
 #define PP_BUFFER_SIZE (64 * 1024)
+/* Polling threads of the main listener, each taking connections from the
+ * shared accept queue: libmicrohttpd takes one per turn of a thread's loop,
+ * so after a burst of dead uploads an honest connection waited behind them
+ * for 0.7-1.2 s with one thread and 0.3-0.5 s with four (tests/hostile/
+ * floods.py, half_upload_burst_260, on a loaded 2-core machine). */
+#define HTTP_THREADS 4
 
 typedef enum phase { PH_NEW, PH_ROUTE, PH_BODY, PH_WAIT, PH_DONE } phase;
 
@@ -87,6 +94,9 @@ static int64_t ns_since(int64_t t0)
     return srv_clock_ns() - t0;
 }
 
+/* Set once by srv_http_start, before any polling thread runs. */
+static unsigned boot_tag;
+
 static void set_id(srv_server *s, struct MHD_Connection *conn, srv_req *req)
 {
     const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -99,9 +109,6 @@ static void set_id(srv_server *s, struct MHD_Connection *conn, srv_req *req)
             return;
         }
     }
-    static unsigned boot_tag;
-    if (!boot_tag)
-        boot_tag = (unsigned)(getpid() ^ (unsigned)srv_clock_ns()) & 0xffffff;
     snprintf(req->id, sizeof req->id, "%06x-%lu", boot_tag,
              (unsigned long)atomic_fetch_add(&s->next_id, 1) + 1);
 }
@@ -761,6 +768,8 @@ int srv_http_start(srv_server *s)
                             s->cfg.bind);
     }
     MHD_set_panic_func(mhd_panic, NULL);
+    if (!boot_tag)
+        boot_tag = ((unsigned)getpid() ^ (unsigned)srv_clock_ns()) & 0xffffff;
     srv_guard_limits lim = {
         .per_ip = s->cfg.max_connections_per_ip,
         .header_ns = (int64_t)s->cfg.header_timeout_s * 1000000000,
@@ -780,7 +789,8 @@ int srv_http_start(srv_server *s)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, srv_guard_notify, s->guard,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)HTTP_THREADS, MHD_OPTION_END);
     if (!s->daemon) {
         srv_late_destroy(&s->late);
         srv_guard_destroy(&s->guard);

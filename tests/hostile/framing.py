@@ -172,7 +172,10 @@ def chunked_over_limit_streaming():
     resps = parse_responses(buf)
     assert status_of(resps) == 413, "no 413 (got %s) after %d MiB streamed" % (status_of(resps), at)
     assert error_code(resps[0]) == "too_large"
-    assert at <= MAX_UPLOAD // 0x100000 + 6, "413 only after %d MiB" % at
+    # The answer leaves when the body passes the limit; what the client has
+    # pushed by the time it reads it also counts the 4 MiB the daemon keeps
+    # reading and the kernel's socket buffers (9-13 MiB seen under load).
+    assert at <= MAX_UPLOAD // 0x100000 + 12, "413 only after %d MiB" % at
     return "413 after %d MiB streamed, %.2f s; %s" % (at, dt, pr.check())
 
 

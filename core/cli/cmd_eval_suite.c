@@ -59,7 +59,7 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static int render_set(const char *dir, const char *domain, uint64_t seed, int count, int h, int w)
+int cli_suite_render_set(const char *dir, const char *domain, uint64_t seed, int count, int h, int w)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/panoptic.json", dir);
@@ -197,9 +197,9 @@ int cmd_eval_suite(int argc, char **argv)
     for (int d = 0; d < n_dom && !status; d++) {
         snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
         if (!robust) {
-            status = render_set(dir, dnames[d], 1000, count, h, w);
+            status = cli_suite_render_set(dir, dnames[d], 1000, count, h, w);
         } else if (d == 0) {
-            status = render_set(dir, "source", ROBUST_SEED, count, h, w);
+            status = cli_suite_render_set(dir, "source", ROBUST_SEED, count, h, w);
         } else {
             /* an existing set made from this clean set is kept */
             char marker[2100];
@@ -215,7 +215,7 @@ int cmd_eval_suite(int argc, char **argv)
     char augdir[2048];
     snprintf(augdir, sizeof augdir, "%s/source-aug", root);
     if (!status)
-        status = render_set(augdir, "source", 2000, aug_count, h, w) || augment_set(augdir, aug_count);
+        status = cli_suite_render_set(augdir, "source", 2000, aug_count, h, w) || augment_set(augdir, aug_count);
 
     ic_calib_mode rows[IC_CALIB_COUNT];
     int n_rows = 0;

@@ -188,9 +188,10 @@ int cmd_segment(int argc, char **argv)
                 snprintf(rpath, sizeof rpath, "%s", raw);
             status |= dump_raw(rpath, &res);
         }
-        fprintf(stderr, "%s: %dx%d, %d segments, forward %.1f ms (median %.1f), post %.1f ms%s\n",
-                path, res.width, res.height, res.pano.n_segments, res.t.forward * 1e3,
-                res.t.forward_median * 1e3, res.t.post * 1e3, res.has_gt ? "" : "");
+        fprintf(stderr,
+                "%s: %dx%d, %d segments, drift %.4g, forward %.1f ms (median %.1f), post %.1f ms\n",
+                path, res.width, res.height, res.pano.n_segments, res.drift, res.t.forward * 1e3,
+                res.t.forward_median * 1e3, res.t.post * 1e3);
         if (res.has_gt)
             fprintf(stderr, "  ECE %.4f  mIoU %.4f%s%.4f\n", res.metrics.ece, res.metrics.miou,
                     res.metrics.has_pq ? "  PQ " : "", res.metrics.has_pq ? res.metrics.pq_all.pq : 0.0);

@@ -22,5 +22,6 @@ int cmd_corrupt(int argc, char **argv);
  * for image i. Returns 0 or 1 after printing what went wrong. */
 int cli_corrupt_set(const char *in, const char *out, ic_corruption c, int family, int severity,
                     uint64_t seed);
+int cmd_drift(int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef IC_CLI_EVAL_COMMON_H
 #define IC_CLI_EVAL_COMMON_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "infer/evaluate.h"
@@ -16,6 +17,12 @@ int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *
 /* One table row (with a header line) of a summary. */
 void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, double img_per_s,
                           double ms_forward);
+
+/* Renders `count` SynthCity images of `domain` (seed, h x w) into dir
+ * unless it already holds them; refuses a set of another size. Returns 0,
+ * or 1 after printing what went wrong. */
+int cli_suite_render_set(const char *dir, const char *domain, uint64_t seed, int count, int h,
+                         int w);
 
 /* `instcal eval --suite NAME ...`. */
 int cmd_eval_suite(int argc, char **argv);

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a Panoptic-DeepLab (COCO-panoptic data or SynthCity on the fly)"},
     {"calibrate", cmd_calibrate, "learn InstCal-U, InstCal-C or InstCal-G on a frozen model"},
     {"corrupt", cmd_corrupt, "held-out corrupted copy of a dataset (noise, blur, weather, digital)"},
+    {"drift", cmd_drift, "how well the drift score separates SynthCity domains (AUROC)"},
 };
 
 static void usage(FILE *f)

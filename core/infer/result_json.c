@@ -133,6 +133,8 @@ json_t *ic_segment_result_json(const ic_segment_result *res, const ic_pdl_config
                              "width", res->net_width, "height", res->net_height, "calibration", cal,
                              "timings_ms", t, "segments", segments_json(res, cfg), "masks", masks,
                              "confidence", confidence_json(res));
+    if (root)
+        json_object_set_new(root, "drift_score", num(res->drift));
     if (root && res->has_gt)
         json_object_set_new(root, "metrics", ic_eval_summary_json(&res->metrics, cfg));
     return root;

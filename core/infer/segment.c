@@ -312,6 +312,7 @@ static int run_network(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
     res->t.forward_median = times[nt / 2];
     res->m_mu_mean = out.m_mu_mean;
     res->m_var_mean = out.m_var_mean;
+    res->drift = out.drift[0];
     double t2 = now_s();
     res->t.forward = (t2 - t1) / reps;
 

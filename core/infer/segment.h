@@ -108,6 +108,7 @@ typedef struct ic_segment_result {
     char **rle;               /* per segment (IC_OUT_RLE), else NULL */
     ic_conf_stats conf;
     double m_mu_mean, m_var_mean;
+    double drift;             /* drift score of this image (calib/drift.h, docs/drift.md) */
     /* With a ground truth: this image's metrics. */
     int has_gt;
     ic_eval_summary metrics;

@@ -43,6 +43,7 @@ typedef struct ic_pdl_outputs {
     ic_tensor offset;  /* (N, 2, H, W) (dy, dx) in input pixels */
     double m_mu_mean;  /* mean strength over all BN channels (0 for none) */
     double m_var_mean;
+    double *drift;     /* (N) per-image drift score (calib/drift.h), in the arena; 0 when training */
     size_t peak_bytes; /* activation memory at the high-water mark */
 } ic_pdl_outputs;
 

@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "calib/drift.h"
 #include "model/bufpool.h"
 #include "model/pdl_internal.h"
 #include "ops/add.h"
@@ -26,6 +27,7 @@ typedef struct fwd {
     float *mean_t, *var_t, *m_mu, *m_var, *cscratch; /* (N, max C) each; calib scratch */
     double m_mu_sum, m_var_sum;
     size_t m_count;
+    ic_drift_acc drift;             /* per-image drift score (calib/drift.h) */
     ic_pdl_trace_fn trace;
     void *trace_ctx;
     ic_arena *arena;
@@ -171,7 +173,11 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     if (!l->has_norm) {
         rc = ic_conv2d_forward(y, x, l->w, l->b, &l->p, ws);
     } else if (!calibrated) {
-        rc = ic_conv2d_forward(y, x, l->wf, l->bf, &l->p, ws);
+        /* folded BN; the ReLU waits until the drift score has measured the
+         * pre-activation statistics */
+        ic_conv2d_params p = l->p;
+        p.relu = 0;
+        rc = ic_conv2d_forward(y, x, l->wf, l->bf, &p, ws);
     } else {
         ic_conv2d_params p = l->p;
         p.relu = 0;
@@ -180,6 +186,15 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     fput(f, ws);
     if (rc)
         return rc;
+    if (l->has_norm && !calibrated) {
+        ic_bn_instance_stats(f->mean_t, f->var_t, y);
+        for (int n = 0; n < y->n; n++)
+            ic_drift_unfold_stats(y->c, f->mean_t + (size_t)n * y->c, f->var_t + (size_t)n * y->c,
+                                  l->bn.gamma, l->bn.beta, l->bn.mean, l->bn.var, l->bn.eps);
+        ic_drift_acc_add(&f->drift, y->c, f->mean_t, f->var_t, l->bn.mean, l->bn.var, l->bn.eps);
+        if (l->p.relu)
+            ic_relu_array(y->data, y->data, ic_tensor_numel(y));
+    }
     if (!calibrated) {
         if (f->trace)
             f->trace(f->trace_ctx, l->name, y);
@@ -206,6 +221,7 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     else
         CHECK(ic_bn_forward_instance(y, y, &l->bn, f->m_mu, f->m_var, f->mean_t, f->var_t,
                                      l->p.relu));
+    ic_drift_acc_add(&f->drift, y->c, f->mean_t, f->var_t, l->bn.mean, l->bn.var, l->bn.eps);
     if (f->trace)
         f->trace(f->trace_ctx, l->name, y);
     return 0;
@@ -537,13 +553,17 @@ static int run(fwd *f, const ic_tensor *x, ic_arena *arena, int flags, ic_pdl_ou
     f->m_mu = ic_arena_floats(arena, nc);
     f->m_var = ic_arena_floats(arena, nc);
     f->cscratch = ic_arena_floats(arena, cs);
-    if (!f->mean_t || !f->var_t || !f->m_mu || !f->m_var || !f->cscratch)
+    out->drift = ic_arena_alloc(arena, (size_t)x->n * sizeof *out->drift);
+    if (!f->mean_t || !f->var_t || !f->m_mu || !f->m_var || !f->cscratch || !out->drift)
         return IC_ENOMEM;
+    ic_drift_acc_init(&f->drift, x->n, out->drift);
     int rc = forward(f, x, arena, flags, out);
     if (rc)
         return rc;
     out->m_mu_mean = f->m_count ? f->m_mu_sum / (double)f->m_count : 0.0;
     out->m_var_mean = f->m_count ? f->m_var_sum / (double)f->m_count : 0.0;
+    for (int n = 0; n < x->n; n++)
+        out->drift[n] = ic_drift_acc_score(&f->drift, n);
     out->peak_bytes = (f->tape ? ic_arena_used(arena) / sizeof(float) : f->pool.peak) * sizeof(float);
     return 0;
 }

@@ -10,7 +10,9 @@
  *   (scratch arena sized for the largest image) is then only used by that
  *   worker's thread.
  * - process runs concurrently on all workers, each with its own wctx.
- * - reload runs on the main thread while workers keep processing: the
+ * - reload runs on the daemon's reload thread (one at a time, never beside
+ *   create/destroy) while workers keep processing and the main thread
+ *   keeps answering expired jobs: the
  *   backend loads and validates the new model beside the old one, then
  *   swaps it in atomically so that jobs already running finish on the old
  *   model, and on failure keeps the old one.
@@ -77,7 +79,8 @@ typedef struct srv_backend_ops {
 } srv_backend_ops;
 
 /* The test backend: reports the upload, checks the image magic bytes and
- * sleeps cfg->test_sleep_ms to simulate inference (overload tests). Its
+ * sleeps cfg->test_sleep_ms to simulate inference and model loads (overload
+ * and reload tests). Its
  * "model" file is a text file whose first line is
  * `instcal-test-model <name>`; anything else fails to load. */
 extern const srv_backend_ops srv_backend_test;

@@ -72,9 +72,20 @@ static void test_destroy(void *ctx)
     ic_free(t);
 }
 
+/* Simulated work: inference, and a model load as slow as one request. */
+static void sleep_ms(int ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000};
+    while (nanosleep(&d, &d) != 0 && errno == EINTR) {
+    }
+}
+
 static int test_reload(void *ctx, const srv_config *cfg)
 {
     test_ctx *t = ctx;
+    sleep_ms(t->sleep_ms);
     char name[128];
     int rc = read_model(cfg->model, name, sizeof name);
     if (rc)
@@ -140,11 +151,7 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     }
     res->decode_s = elapsed_s(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (t->sleep_ms > 0) {
-        struct timespec d = {t->sleep_ms / 1000, (long)(t->sleep_ms % 1000) * 1000000};
-        while (nanosleep(&d, &d) != 0 && errno == EINTR) {
-        }
-    }
+    sleep_ms(t->sleep_ms);
     res->inference_s = elapsed_s(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
 

@@ -63,7 +63,7 @@ static const key_desc keys[] = {
     {"tent", K_BOOL, F(tent), 0, 1,
      "offer calibration=tent (each worker keeps a trainable model copy, ~3x the weights)"},
     {"test_sleep_ms", K_INT, F(test_sleep_ms), 0, 600000,
-     "test backend: simulated work per request"},
+     "test backend: simulated work per request and per SIGHUP reload"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 

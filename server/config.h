@@ -41,7 +41,7 @@ typedef struct srv_config {
     char backend[16];          /* "pdl" (the model) or "test" (no model) */
     int tent;                  /* offer calibration=tent (per-worker trainable copy) */
     int64_t worker_memory;     /* per-worker arena cap in bytes; 0 = none */
-    int test_sleep_ms;         /* test backend: simulated work per request */
+    int test_sleep_ms;         /* test backend: simulated work per request and reload */
 } srv_config;
 
 /* Fills c with the built-in defaults (safe for a 2-core laptop). */

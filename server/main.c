@@ -3,12 +3,14 @@
  * main() wires config, backend, queue, workers, metrics and HTTP together
  * and then only waits for signals on a signalfd (so no work ever runs in a
  * signal handler): SIGTERM/SIGINT drain and exit 0, SIGHUP reloads the
- * model. Its 100 ms tick also answers queued jobs whose deadline passed,
- * because suspended connections never time out by themselves. */
+ * model on the reload thread. Its 100 ms tick also answers queued jobs whose
+ * deadline passed, because suspended connections never time out by
+ * themselves; so nothing slow may run on it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,66 @@ static void reload(srv_server *s)
     s->ops->model_name(s->backend, after, sizeof after);
     srv_metrics_set_model(s->metrics, after);
     srv_log(SRV_LOG_INFO, "event=reload result=success previous=%s model=%s", before, after);
+}
+
+/* SIGHUP reloads run here, off the main thread: loading and smoke-testing
+ * a model takes seconds when the workers keep the cores busy (18 s with 16
+ * of them), and on the main thread it held up the deadline reaper, so a
+ * queued request with a 500 ms deadline got its 504 after the reload. One
+ * reload at a time; SIGHUPs during one ask for one more after it. */
+typedef struct reloader {
+    srv_server *s;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pending, stop;
+} reloader;
+
+static void *reloader_main(void *arg)
+{
+    reloader *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->pending && !r->stop)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stop)
+            break;
+        r->pending = 0;
+        pthread_mutex_unlock(&r->mu);
+        reload(r->s);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static int reloader_start(reloader *r, srv_server *s)
+{
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    return pthread_create(&r->thread, NULL, reloader_main, r);
+}
+
+static void reloader_request(reloader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->pending = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Waits for a reload under way to finish (a pending one is dropped). */
+static void reloader_stop(reloader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
 }
 
 /* Drain: refuse new work, let queued and running jobs finish (up to
@@ -180,6 +242,9 @@ int main(int argc, char **argv)
         rc = srv_http_start(s);
     if (rc == 0)
         rc = srv_admin_start(s);
+    static reloader rl;
+    if (rc == 0 && reloader_start(&rl, s) != 0)
+        rc = ic_error_set(IC_ENOMEM, "cannot start the reload thread");
     if (rc != 0) {
         srv_log(SRV_LOG_ERROR, "event=startup error=%s",
                 srv_log_quote(q, sizeof q, ic_error_message()));
@@ -210,13 +275,14 @@ int main(int argc, char **argv)
         if (!signo)
             continue;
         if (signo == SIGHUP) {
-            reload(s);
+            reloader_request(&rl);
             continue;
         }
         srv_log(SRV_LOG_INFO, "event=signal signal=%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
     drain(s);
+    reloader_stop(&rl); /* before the backend goes */
     srv_http_stop(s);
     srv_admin_stop(s); /* liveness answered to the end */
     s->ops->destroy(s->backend);

@@ -206,6 +206,31 @@ late=$(cat "$TMP"/dl1 "$TMP"/dl2 "$TMP"/dl3 | awk '$1 == 504 && $2 > 1.0' | wc -
 [ "$late" = 0 ] && ok "504 sent by the reaper, not after the worker" || fail "$late late 504s"
 stop "$PID"
 
+# ---- a SIGHUP reload does not hold up the deadlines --------------------------------
+# The reload (as slow as a request here: 2.5 s) ran on the thread that answers
+# expired jobs, so a queued request with a 300 ms deadline got its 504 only
+# after the reload (with 16 busy workers and the real model, after 18 s).
+echo 'instcal-test-model alpha' >"$TMP/reload.txt"
+start reload_deadline --workers 1 --queue-length 4 --test-sleep-ms 2500 --deadline-ms 300 \
+    --model "$TMP/reload.txt"
+curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/img.jpg" "$URL/v1/segment" >"$TMP/rd1" &
+wait_inflight 1
+kill -HUP "$PID"
+sleep 0.2 # the reload is under way
+curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Content-Type: image/jpeg' \
+    --data-binary @"$TMP/img.jpg" "$URL/v1/segment" >"$TMP/rd2"
+read -r st t <"$TMP/rd2"
+[ "$st" = 504 ] && awk -v t="$t" 'BEGIN { exit !(t < 1.5) }' &&
+    ok "queued request answered 504 after ${t} s during a reload" ||
+    fail "queued request during a reload: status $st after $t s (deadline 300 ms, reload 2.5 s)"
+expect 200 "health answered during the reload" "$URL/v2/health/live"
+wait_jobs
+for _ in $(seq 100); do grep -q 'event=reload result=success' "$TMP/reload_deadline.log" && break; sleep 0.05; done
+grep -q 'event=reload result=success' "$TMP/reload_deadline.log" && ok "reload finished" ||
+    fail "reload did not finish"
+stop "$PID"
+
 # ---- SIGTERM drains: every accepted request completes, then exit 0 -------------------
 start drain --workers 1 --queue-length 4 --test-sleep-ms 600
 for i in 1 2 3 4; do

@@ -13,19 +13,51 @@ IMG = os.path.join(ROOT, "tests", "data", "images")
 FIX = os.path.join(ROOT, "tests", "golden", "fixtures")
 
 
-def png(w, h, color_type=2, depth=8, rows=None, claim=None):
-    """A PNG; `claim` = (w, h) written into IHDR instead of the real size."""
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+
+def png(w, h, color_type=2, depth=8, rows=None, claim=None, extra=b"", zeros_mib=0):
+    """A PNG; `claim` = (w, h) written into IHDR instead of the real size;
+    `extra` = chunks before IDAT; `zeros_mib` MiB of deflated zeros after the
+    rows in the same (valid) zlib stream, about 1 KB each."""
     ch = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
     bpp = ch * depth // 8
     if rows is None:
         rows = b"".join(b"\0" + bytes((x * 37 + y * 11) & 0xFF for x in range(w * bpp)) for y in range(h))
     cw, chh = claim or (w, h)
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
     out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", cw, chh, depth, color_type, 0, 0, 0))
     if color_type == 3:
         out += chunk(b"PLTE", bytes(range(48)))
-    return out + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    if zeros_mib:
+        # A full flush resets the compressor, so every MiB after it deflates
+        # to the same bytes; the Adler-32 is computed over all of them.
+        co, mib = zlib.compressobj(9), bytes(1 << 20)
+        head = co.compress(rows) + co.flush(zlib.Z_FULL_FLUSH)
+        rep = co.compress(mib) + co.flush(zlib.Z_FULL_FLUSH)
+        adler = zlib.adler32(rows)
+        for _ in range(zeros_mib):
+            adler = zlib.adler32(mib, adler)
+        idat = head + rep * zeros_mib + b"\x03\x00" + struct.pack(">I", adler)
+    else:
+        idat = zlib.compress(rows)
+    return out + extra + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def ztxt_chunks(n, mib):
+    """n zTXt chunks that each inflate to `mib` MiB (about 1 KB per MiB)."""
+    return chunk(b"zTXt", b"Comment\0\0" + zlib.compress(bytes(mib << 20), 9)) * n
+
+
+def jpeg_scans(path, n):
+    """quad_prog.jpg (a 10-scan progressive file) with scans added until it
+    has n: copies of its second scan (luma AC 1-5, an all-zero band) as a
+    first pass at full precision, which libjpeg accepts again and again."""
+    b = open(path, "rb").read()
+    dht, sos = b[259:281], b[281:292]
+    assert dht[:2] == b"\xff\xc4" and sos[:2] == b"\xff\xda"
+    rep = dht + sos[:9] + b"\x00" + sos[10:]  # Ah = Al = 0
+    return b[:-2] + rep * (n - 10) + b[-2:]
 
 
 def jpeg_claim(path, w, h):
@@ -61,6 +93,13 @@ def main():
         "jpg_65535x65535.jpg": jpeg_claim(os.path.join(IMG, "grad.jpg"), 65535, 65535),
         "jpg_0x0.jpg": jpeg_claim(os.path.join(IMG, "grad.jpg"), 0, 0),
         "jpg_truncated.jpg": images["grad.jpg"][:300],
+        # Decoder work budgets (issue 17): text chunks that inflate to 40 MiB,
+        # 32 MiB of image data after the rows, progressive files of 80 and
+        # 150 scans (the limit is 100). Each stays under fuzz run.sh's 64 KiB.
+        "png_ztxt_bomb.png": png(8, 8, extra=ztxt_chunks(40, 1)),
+        "png_idat_excess.png": png(8, 8, zeros_mib=32),
+        "jpg_80_scans.jpg": jpeg_scans(os.path.join(IMG, "quad_prog.jpg"), 80),
+        "jpg_150_scans.jpg": jpeg_scans(os.path.join(IMG, "quad_prog.jpg"), 150),
     }
     # fuzz_image: selector byte + file (selectors cover channels/keep16/index/exif).
     for k, (n, b) in enumerate(list(images.items()) + list(hostile.items())):
@@ -84,6 +123,8 @@ def main():
     sep = b"\n--json--\n"
     for n in ("gray8.png", "pal.png", "gray16.png", "gray4.png"):
         write("label", "sem_" + n, b"\0" + images[n])
+    write("label", "sem_ztxt_bomb.png", b"\0" + png(8, 8, 0, 8, extra=ztxt_chunks(40, 1)))
+    write("label", "sem_gray16_1000", b"\0" + png(2, 2, 0, 16, rows=b"\0\x03\xe8\0\xff\0\0\x03\0\x12"))
     rgb_rows = b"".join(b"\0" + bytes([1, 0, 0] * 2 + [2, 0, 0] * 2) for _ in range(4))
     pano = png(4, 4, 2, 8, rows=rgb_rows)
     segs = json.dumps([{"id": 1, "category_id": 0}, {"id": 2, "category_id": 13, "iscrowd": 1}]).encode()

@@ -21,7 +21,8 @@
       "the message is the decoder's (e.g. `corrupt JPEG: Premature end of JPEG file`)")           \
     X(BAD_LABEL, 400, "bad_label",                                                                \
       "the label is not a valid label PNG, its class or segment ids are not the model's, its "    \
-      "size differs from the image, or `label_segments` is not valid JSON")                       \
+      "size differs from the image, or `label_segments` is not one valid JSON value (nothing "    \
+      "may follow it) or lists more than 4095 segments; checked before inference")                \
     X(BAD_MULTIPART, 400, "bad_multipart",                                                        \
       "malformed or truncated multipart body, no boundary, or a part without a name")             \
     X(UNKNOWN_FIELD, 400, "unknown_field", "a form field that is neither an upload nor an option") \
@@ -43,8 +44,9 @@
     X(TOO_LARGE, 413, "too_large",                                                                \
       "body over `max_upload_bytes`: a `Content-Length` over the limit is refused from the "      \
       "headers alone, before any upload (no `100 Continue`); chunked bodies are counted as they " \
-      "arrive and answered as soon as they pass it. Also images (or labels) with more than `max_pixels` pixels, from the image "       \
-      "header, before decoding.")                                                                 \
+      "arrive and answered as soon as they pass it. Also images (or labels) with more than "     \
+      "`max_pixels` pixels, from the image header, before decoding, and progressive JPEGs of "   \
+      "more than 100 scans.")                                                                     \
     X(URI_TOO_LONG, 414, "uri_too_long",                                                          \
       "a query string over 8 KiB or with more than 256 parameters (longer request lines get "    \
       "libmicrohttpd's own 414, header blocks over 128 KiB its 431)")                             \

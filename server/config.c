@@ -60,6 +60,8 @@ static const key_desc keys[] = {
      "inference backend: pdl (Panoptic-DeepLab) or test (no model; overload tests)"},
     {"worker_memory", K_BYTES, F(worker_memory), 0, (int64_t)1 << 40,
      "pdl: scratch memory cap per worker (0 = none); over it: 503 out_of_memory"},
+    {"worker_memory_keep", K_BYTES, F(worker_memory_keep), 0, (int64_t)1 << 40,
+     "pdl: scratch memory a worker keeps after a request; the rest goes back to the system"},
     {"tent", K_BOOL, F(tent), 0, 1,
      "offer calibration=tent (each worker keeps a trainable model copy, ~3x the weights)"},
     {"test_sleep_ms", K_INT, F(test_sleep_ms), 0, 600000,
@@ -91,6 +93,7 @@ void srv_config_defaults(srv_config *c)
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->backend, sizeof c->backend, "pdl");
     c->tent = 1;
+    c->worker_memory_keep = (int64_t)256 << 20;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

@@ -41,6 +41,7 @@ typedef struct srv_config {
     char backend[16];          /* "pdl" (the model) or "test" (no model) */
     int tent;                  /* offer calibration=tent (per-worker trainable copy) */
     int64_t worker_memory;     /* per-worker arena cap in bytes; 0 = none */
+    int64_t worker_memory_keep; /* arena bytes a worker keeps between requests */
     int test_sleep_ms;         /* test backend: simulated work per request and reload */
 } srv_config;
 

@@ -307,7 +307,7 @@ done
 # ---- startup errors ------------------------------------------------------------------------------
 "$INSTCALD" --port 0 --model "$TMP/model.safetensors" >"$TMP/bad.log" 2>&1 # the corrupt file
 rc=$?
-[ "$rc" != 0 ] && grep -q "cannot load model $TMP/model.safetensors" "$TMP/bad.log" &&
+[ "$rc" != 0 ] && grep -q "cannot load model: .*$TMP/model.safetensors" "$TMP/bad.log" &&
     ok "corrupt model refused at startup" || fail "corrupt model at startup: rc=$rc $(tail -1 "$TMP/bad.log")"
 "$INSTCALD" --port 0 --model '' >"$TMP/bad.log" 2>&1
 rc=$?

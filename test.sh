@@ -26,5 +26,9 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dnative=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite slow
+# The hostile image and label inputs against the sanitized daemon (~20 s); a
+# small quarantine lets freed scratch memory leave, as the memory case checks.
+ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=8 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    HOSTILE_SLOWDOWN=3 HOSTILE_SUITES=inputs tests/hostile/run.sh build-asan/server/instcald
 
 echo "== all suites passed"

@@ -288,6 +288,7 @@ START_TEST(test_warmup_before_ready)
     ck_assert_int_eq(srv_backend_pdl.process(ctx, w[0], &rq, &res), 0);
     ck_assert_msg(res.err == SRV_ERR_NONE, "%s", res.message);
     json_decref(res.json);
+    srv_request_free(&rq);
     int ready = 0;
     for (int k = 0; k < 6000 && !ready; k++) {
         ready = srv_backend_pdl.ready(ctx);

@@ -38,6 +38,8 @@ typedef struct srv_result {
     json_t *json;        /* response object on success */
     char message[256];   /* human-readable error */
     double decode_s, inference_s, postprocess_s;
+    int has_drift;       /* drift is this image's drift score (calib/drift.h) */
+    double drift;
 } srv_result;
 
 /* Records the error e in res (its status and code from api_error.h, a

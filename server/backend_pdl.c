@@ -495,6 +495,8 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     json_object_set_new(o, "backend", json_string("pdl"));
     res->decode_s = sr.t.decode + sr.t.preprocess + t_label;
     res->inference_s = sr.t.forward;
+    res->has_drift = 1;
+    res->drift = sr.drift;
     res->postprocess_s = sr.t.post + sr.t.metrics + sr.t.encode + (now_s() - t1);
     res->json = o;
     o = NULL;

@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "calib/calib.h"
 
 /* Bucket bounds in seconds. The text form is fixed here so that every
  * scrape prints the same `le` string (the label is part of the series). */
@@ -22,11 +23,30 @@ static const char *const bucket_text[] = {"0.005", "0.01", "0.025", "0.05", "0.1
                                           "10",    "30",   "60"};
 #define N_BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
 
+/* Drift score buckets (dimensionless): fine where the calibrated modes'
+ * alert thresholds lie (0.02 to 0.05), coarse up to the scores of `none`
+ * on strong shifts (docs/drift.md). */
+static const double drift_bounds[] = {0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04,
+                                      0.05,  0.075, 0.1,  0.15, 0.2,   0.3,  0.5,   1,
+                                      2,     5,     10,   20,   50};
+static const char *const drift_text[] = {"0.005", "0.01", "0.015", "0.02", "0.025", "0.03",
+                                         "0.035", "0.04", "0.05",  "0.075", "0.1",  "0.15",
+                                         "0.2",   "0.3",  "0.5",   "1",    "2",     "5",
+                                         "10",    "20",   "50"};
+#define N_DRIFT_BUCKETS (sizeof drift_bounds / sizeof drift_bounds[0])
+_Static_assert(sizeof drift_text / sizeof drift_text[0] == N_DRIFT_BUCKETS, "drift bucket texts");
+
 typedef struct histogram {
     uint64_t counts[N_BUCKETS + 1]; /* per bucket, not cumulative; last = above all bounds */
     double sum;
     uint64_t count;
 } histogram;
+
+typedef struct drift_histogram {
+    uint64_t counts[N_DRIFT_BUCKETS + 1];
+    double sum;
+    uint64_t count;
+} drift_histogram;
 
 static const struct {
     const char *name, *help;
@@ -62,6 +82,7 @@ struct srv_metrics {
     req_series series[MAX_REQ_SERIES];
     int n_series;
     histogram hist[SRV_H_COUNT];
+    drift_histogram drift[IC_CALIB_COUNT]; /* by calibration mode */
     uint64_t bytes_received;
     uint64_t rejected[SRV_REJ_COUNT];
     uint64_t dropped[SRV_DROP_COUNT];
@@ -142,6 +163,20 @@ void srv_metrics_observe(srv_metrics *m, srv_hist_id h, double seconds)
     m->hist[h].counts[b]++;
     m->hist[h].sum += seconds;
     m->hist[h].count++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_observe_drift(srv_metrics *m, int mode, double score)
+{
+    if (mode < 0 || mode >= IC_CALIB_COUNT || !(score >= 0) || !isfinite(score))
+        return;
+    size_t b = 0;
+    while (b < N_DRIFT_BUCKETS && score > drift_bounds[b])
+        b++;
+    pthread_mutex_lock(&m->mu);
+    m->drift[mode].counts[b]++;
+    m->drift[mode].sum += score;
+    m->drift[mode].count++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -247,6 +282,36 @@ static int render_histogram(srv_buf *b, const char *name, const char *help, cons
     return rc;
 }
 
+/* instcald_drift_score, one labelled histogram per calibration mode (every
+ * mode is always listed, so a dashboard finds the series before traffic). */
+static int render_drift(srv_buf *b, const drift_histogram *d)
+{
+    const char *name = "instcald_drift_score";
+    int rc = family(b, name, "histogram",
+                    "Drift score of each segmented image (distance of its BatchNorm statistics "
+                    "from the stored ones), by calibration mode.");
+    for (int mode = 0; rc == 0 && mode < IC_CALIB_COUNT; mode++) {
+        const char *cal = ic_calib_mode_name((ic_calib_mode)mode);
+        const drift_histogram *h = &d[mode];
+        uint64_t cum = 0;
+        for (size_t i = 0; rc == 0 && i < N_DRIFT_BUCKETS; i++) {
+            cum += h->counts[i];
+            rc = srv_buf_printf(b, "%s_bucket{calibration=\"%s\",le=\"%s\"} %llu\n", name, cal,
+                                drift_text[i], (unsigned long long)cum);
+        }
+        cum += h->counts[N_DRIFT_BUCKETS];
+        char num[32];
+        srv_metrics_format_double(num, sizeof num, h->sum);
+        if (rc == 0)
+            rc = srv_buf_printf(b,
+                                "%s_bucket{calibration=\"%s\",le=\"+Inf\"} %llu\n"
+                                "%s_sum{calibration=\"%s\"} %s\n%s_count{calibration=\"%s\"} %llu\n",
+                                name, cal, (unsigned long long)cum, name, cal, num, name, cal,
+                                (unsigned long long)h->count);
+    }
+    return rc;
+}
+
 static int render_gauges(srv_buf *b, const srv_gauges *g)
 {
     static const struct {
@@ -306,6 +371,8 @@ int srv_metrics_render(srv_metrics *m, const srv_gauges *g, srv_buf *out)
     }
     for (int h = 0; rc == 0 && h < SRV_H_COUNT; h++)
         rc = render_histogram(b, hist_info[h].name, hist_info[h].help, &snap->hist[h]);
+    if (rc == 0)
+        rc = render_drift(b, snap->drift);
     if (rc == 0)
         rc = family(b, "instcald_http_request_bytes_total", "counter",
                     "Request body bytes received.");

@@ -77,6 +77,11 @@ void srv_metrics_count_request(srv_metrics *m, const char *route, int status,
 /* Adds one observation (seconds) to a histogram. */
 void srv_metrics_observe(srv_metrics *m, srv_hist_id h, double seconds);
 
+/* Adds one image's drift score (calib/drift.h) to instcald_drift_score for
+ * its calibration mode (the score's scale depends on it, docs/drift.md).
+ * Modes outside the core's table and non-finite scores are ignored. */
+void srv_metrics_observe_drift(srv_metrics *m, int calibration_mode, double score);
+
 /* Adds to instcald_http_request_bytes_total (request body bytes read). */
 void srv_metrics_add_bytes(srv_metrics *m, uint64_t n);
 

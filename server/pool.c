@@ -59,6 +59,8 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
         srv_metrics_observe(p->metrics, SRV_H_DECODE, res.decode_s);
         srv_metrics_observe(p->metrics, SRV_H_INFERENCE, res.inference_s);
         srv_metrics_observe(p->metrics, SRV_H_POSTPROCESS, res.postprocess_s);
+        if (res.has_drift)
+            srv_metrics_observe_drift(p->metrics, job->req.opts.calib.mode, res.drift);
     }
     srv_job_finish(job, &res);
 }

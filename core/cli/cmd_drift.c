@@ -298,11 +298,13 @@ int cmd_drift(int argc, char **argv)
         double *sets[N_SETS];
         for (int k = 0; k < N_SETS && !status; k++) {
             sets[k] = scores + (size_t)k * count;
-            char path[4200], label[64];
-            snprintf(path, sizeof path, "%s/%016llx.%s.%s%s%.3g.%dx%d.%d.txt", cache, hash,
-                     ic_calib_mode_name(rows[r].mode), set_names[k],
-                     rows[r].mode == IC_CALIB_MANUAL ? ".m" : "",
-                     rows[r].mode == IC_CALIB_MANUAL ? m : 0.0, h, w, count);
+            char path[4200], label[64], mname[48];
+            if (rows[r].mode == IC_CALIB_MANUAL)
+                snprintf(mname, sizeof mname, "manual-%.3g", m);
+            else
+                snprintf(mname, sizeof mname, "%s", ic_calib_mode_name(rows[r].mode));
+            snprintf(path, sizeof path, "%s/%016llx.%s.%s.%dx%d.%d.txt", cache, hash, mname,
+                     set_names[k], h, w, count);
             if (read_cache(path, count, sets[k]) == 0)
                 continue;
             if (rows[r].mode == IC_CALIB_TENT && !tent) {

@@ -100,6 +100,11 @@ jq -e '.model == "tiny-test" and .backend == "pdl" and .image.width == 320 and .
        and .confidence.mean_max_prob > 0' "$TMP/body" >/dev/null &&
     ok "raw PNG response fields" || fail "raw PNG body: $(head -c 600 "$TMP/body")"
 masks_match "$TMP/raw-png.json" "$TMP/ref-instcal-c.json" "raw PNG"
+# the drift score: a positive number, the same as instcal segment's for the same image and mode
+jq -e --slurpfile r "$TMP/ref-instcal-c.json" '(.drift_score | type) == "number" and .drift_score > 0
+       and ((.drift_score - $r[0].drift_score) | fabs) <= 1e-4 * $r[0].drift_score' \
+    "$TMP/raw-png.json" >/dev/null && ok "drift_score $(jq .drift_score "$TMP/raw-png.json") as instcal's" ||
+    fail "drift_score: $(jq .drift_score "$TMP/raw-png.json") vs $(jq .drift_score "$TMP/ref-instcal-c.json")"
 jq -r '.masks.panoptic_png' "$TMP/raw-png.json" | base64 -d >"$TMP/pan.png"
 jq -r '.masks.panoptic_png' "$TMP/ref-instcal-c.json" | base64 -d >"$TMP/ref-pan.png"
 [ "$(head -c 8 "$TMP/pan.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
@@ -200,6 +205,17 @@ expect 200 "one tbn request" -H 'Content-Type: image/jpeg' --data-binary @"$TMP/
 AFTER=$(metric "$URL" "$S")
 [ "$AFTER" = $((${BEFORE:-0} + 1)) ] && ok "request counter moved ${BEFORE:-0} -> $AFTER" ||
     fail "request counter ${BEFORE:-0} -> $AFTER"
+D='instcald_drift_score_count{calibration="tbn"}'
+DB=$(metric "$URL" "$D")
+expect 200 "another tbn request" -H 'Content-Type: image/jpeg' --data-binary @"$TMP/street.jpg" \
+    "$URL/v1/segment?calibration=tbn&outputs=none"
+DRIFT=$(jq .drift_score "$TMP/body")
+DA=$(metric "$URL" "$D")
+DS=$(metric "$URL" 'instcald_drift_score_sum{calibration="tbn"}')
+[ "$DA" = $((${DB:-0} + 1)) ] && ok "drift histogram counted the tbn image (${DB:-0} -> $DA)" ||
+    fail "drift histogram ${DB:-0} -> $DA"
+awk -v s="$DS" -v d="$DRIFT" 'BEGIN { exit !(s >= d && d > 0) }' &&
+    ok "drift histogram sum $DS includes the response's $DRIFT" || fail "drift sum $DS, score $DRIFT"
 [ "$(metric "$URL" instcald_inference_seconds_count)" -gt 10 ] && ok "inference histogram counts" ||
     fail "inference histogram"
 expect 200 "GET /metrics" "$URL/metrics"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib/calib.h"
 #include "metrics.h"
 
 static char *render(srv_metrics *m)
@@ -94,6 +95,49 @@ START_TEST(test_label_escaping_and_counters)
 }
 END_TEST
 
+/* instcald_drift_score: one cumulative histogram per calibration mode,
+ * every mode listed before any traffic; bad modes and scores ignored. */
+START_TEST(test_drift_histogram)
+{
+    srv_metrics *m;
+    ck_assert_int_eq(srv_metrics_create("1.0", "test", &m), 0);
+    char *t = render(m);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE instcald_drift_score histogram\n"));
+    ck_assert_ptr_nonnull(strstr(t, "instcald_drift_score_count{calibration=\"instcal-c\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(t, "instcald_drift_score_count{calibration=\"tent\"} 0\n"));
+    free(t);
+    srv_metrics_observe_drift(m, IC_CALIB_NONE, 0.02);
+    srv_metrics_observe_drift(m, IC_CALIB_NONE, 0.1);  /* on a bound: counted in le="0.1" */
+    srv_metrics_observe_drift(m, IC_CALIB_NONE, 3.0);
+    srv_metrics_observe_drift(m, IC_CALIB_NONE, 75.0); /* above every bound */
+    srv_metrics_observe_drift(m, IC_CALIB_INSTCAL_C, 0.024);
+    srv_metrics_observe_drift(m, IC_CALIB_COUNT, 0.5); /* ignored */
+    srv_metrics_observe_drift(m, -1, 0.5);
+    srv_metrics_observe_drift(m, IC_CALIB_TBN, NAN);
+    srv_metrics_observe_drift(m, IC_CALIB_TBN, -1);
+    srv_metrics_observe_drift(m, IC_CALIB_TBN, INFINITY);
+    t = render(m);
+    const char *want[] = {
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"0.015\"} 0\n",
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"0.02\"} 1\n",
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"0.1\"} 2\n",
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"5\"} 3\n",
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"50\"} 3\n",
+        "instcald_drift_score_bucket{calibration=\"none\",le=\"+Inf\"} 4\n",
+        "instcald_drift_score_sum{calibration=\"none\"} 78.12\n",
+        "instcald_drift_score_count{calibration=\"none\"} 4\n",
+        "instcald_drift_score_bucket{calibration=\"instcal-c\",le=\"0.02\"} 0\n",
+        "instcald_drift_score_bucket{calibration=\"instcal-c\",le=\"0.025\"} 1\n",
+        "instcald_drift_score_count{calibration=\"instcal-c\"} 1\n",
+        "instcald_drift_score_count{calibration=\"tbn\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(t, want[i]), "missing: %s", want[i]);
+    free(t);
+    srv_metrics_destroy(&m);
+}
+END_TEST
+
 START_TEST(test_family_structure)
 {
     srv_metrics *m;
@@ -160,6 +204,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_histogram_cumulative);
     tcase_add_test(tc, test_label_escaping_and_counters);
+    tcase_add_test(tc, test_drift_histogram);
     tcase_add_test(tc, test_family_structure);
     tcase_add_test(tc, test_format_double);
     tcase_add_test(tc, test_escape_label);

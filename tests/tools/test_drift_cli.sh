@@ -4,7 +4,8 @@
 # two modes, and reports per mode a threshold, false alarms and per shifted
 # domain an AUROC in [0, 1]; fog3 (the strongest shift) separates fully in
 # `none`. A second run reads the cached scores (no image is scored again),
-# another model file does not reuse them, and bad options are refused.
+# another model file does not reuse them, and bad options are refused. On
+# the demo page's samples the score grows with the fog in every mode.
 # Usage: test_drift_cli.sh INSTCAL_BINARY
 set -eu
 BIN=$1
@@ -50,10 +51,24 @@ run "$ROOT/tests/golden/fixtures/model_tiny_weights.safetensors" c ||
 grep -q ": 4/4" "$TMP/c.out" || { cat "$TMP/c.out"; fail "another model file reused the cache"; }
 echo "ok: another model file does not reuse the cache"
 
+# the property the issue asks of any shipped model: fog1 < fog2 < fog3 (the samples of the demo
+# page share one layout), in every mode the model offers but tent
+SAMPLES=$ROOT/static/samples
+for mode in none tbn instcal-u instcal-c instcal-g; do
+    OPENBLAS_NUM_THREADS=1 "$BIN" segment --model "$MODEL" --calibration "$mode" --outputs none \
+        --json "$TMP/fog.$mode.json" "$SAMPLES/source.png" "$SAMPLES/fog1.png" "$SAMPLES/fog2.png" \
+        "$SAMPLES/fog3.png" >"$TMP/fog.out" 2>&1 || {
+        grep -q "not available" "$TMP/fog.out" && continue
+        cat "$TMP/fog.out"; fail "segment $mode"; }
+    jq -e 'map(.drift_score) | .[0] < .[1] and .[1] < .[2] and .[2] < .[3]' "$TMP/fog.$mode.json" \
+        >/dev/null || fail "$mode: drift not source < fog1 < fog2 < fog3: $(jq -c 'map(.drift_score)' "$TMP/fog.$mode.json")"
+    echo "ok: $mode drift source < fog1 < fog2 < fog3: $(jq -c 'map(.drift_score)' "$TMP/fog.$mode.json")"
+done
+
 if "$BIN" drift --suite synthcity --root "$TMP/d" --modes manual >"$TMP/e.out" 2>&1; then
     fail "manual without --m was accepted"
 fi
 grep -q "manual needs --m" "$TMP/e.out" || { cat "$TMP/e.out"; fail "no message for manual without --m"; }
 if "$BIN" drift --suite other >/dev/null 2>&1; then fail "an unknown suite was accepted"; fi
 echo "ok: bad options are refused"
-echo "4 passed, 0 failed"
+echo "5 passed, 0 failed"

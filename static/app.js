@@ -614,6 +614,8 @@ class Pane {
       if (m.pq) items.push(['PQ', pct(m.pq.pq), 'pq', 'panoptic quality: higher is better']);
     }
     items.push(['mean confidence', fmt(c.mean_max_prob, 2), 'conf', 'average of the top class probability over all pixels']);
+    if (Number.isFinite(r.drift_score)) items.push(['drift score', r.drift_score.toPrecision(3), 'drift',
+      'how far this image\'s BatchNorm statistics are from the training data\'s (0 = alike); its scale depends on the mode']);
     items.push(['segments', `${segs.length} (${segs.filter((s) => s.isthing).length} objects)`, 'segments', 'panoptic segments found']);
     $('.stats', this.el).replaceChildren(...items.map(([k, v, key, title]) =>
       el('div', { class: 'stat stat-' + key, title }, el('dt', { text: k }), el('dd', { text: v, 'data-key': key }))));

@@ -152,6 +152,8 @@ async function main() {
         segCats.every((c) => info.legend.includes(c)), `legend [${info.legend}] segments [${segCats}]`);
       check(`pane ${id}: segments shown`, body.segments.length > 0 && info.stats.segments.startsWith(String(body.segments.length)), info.stats.segments);
       check(`pane ${id}: ECE shown`, body.metrics && info.stats.ece === body.metrics.ece.toFixed(3) && info.relCaption.includes('ECE'), `${info.stats.ece} vs ${body.metrics && body.metrics.ece}`);
+      check(`pane ${id}: drift score shown`, Number.isFinite(body.drift_score) && info.stats.drift === body.drift_score.toPrecision(3),
+        `${info.stats.drift} vs ${body.drift_score}`);
       check(`pane ${id}: mIoU shown`, /%$/.test(info.stats.miou || ''), info.stats.miou);
       check(`pane ${id}: reliability diagram with diagonal`, info.rel > 0 && info.diag === 1, `${info.rel} bars`);
       check(`pane ${id}: confidence histogram`, info.hist > 0);

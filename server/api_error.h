@@ -14,8 +14,11 @@
     X(BAD_PARAMETER, 400, "bad_parameter",                                                        \
       "unknown `calibration`, a mode the model does not offer (e.g. `instcal-c` without its "     \
       "tensors, `tent` with `tent = off`), `m` not in [0, 1], `manual` without `m`, bad "         \
-      "`outputs`/`rle`, `label_segments` without `label`")                                        \
-    X(MISSING_IMAGE, 400, "missing_image", "no `image` field, or an empty body")                  \
+      "`outputs`/`rle`, `label_segments` without `label`; on `/v2/.../infer` also an unknown "     \
+      "request parameter or a `calibration` or `m` of the wrong JSON type")                        \
+    X(MISSING_IMAGE, 400, "missing_image",                                                        \
+      "no `image` field, or an empty body; on `/v2/.../infer` no `image` input, or one without "  \
+      "data")                                                                                     \
     X(BAD_IMAGE, 400, "bad_image",                                                                \
       "the image is corrupt or truncated, not JPEG/PNG, or not the type its content type says; "  \
       "the message is the decoder's (e.g. `corrupt JPEG: Premature end of JPEG file`)")           \
@@ -31,11 +34,25 @@
       "ambiguous message framing, refused before any body is read: two different "                \
       "`Content-Length` values, a `Content-Length` together with `Transfer-Encoding`, or a "      \
       "`Transfer-Encoding` that does not end with `chunked` (RFC 9112 6.3)")                      \
+    X(BAD_INFER_REQUEST, 400, "bad_infer_request",                                                \
+      "`/v2/.../infer`: the JSON header is not valid JSON or not an inference request (unknown "  \
+      "key, `inputs` not an array, an `id` that is not a string of at most 255 bytes), the "      \
+      "`image` input's datatype is not BYTES or its shape not [1], both `data` and "               \
+      "`binary_data_size`, JSON data that is not one base64 string, an output requested twice "  \
+      "or with a parameter other than `binary_data`")                                             \
+    X(UNKNOWN_TENSOR, 400, "unknown_tensor",                                                      \
+      "`/v2/.../infer`: an input other than `image` or an output the model does not have (see "  \
+      "`GET /v2/models/{name}`)")                                                                 \
+    X(BAD_BINARY_DATA, 400, "bad_binary_data",                                                    \
+      "`/v2/.../infer`: an `Inference-Header-Content-Length` that is not a number or is longer "  \
+      "than the body, `binary_data_size`s that do not add up to the bytes after the JSON "        \
+      "header, or a BYTES element whose 4-byte length disagrees with its `binary_data_size`")     \
     X(FORBIDDEN, 403, "forbidden",                                                                \
       "a static path with `..`, a remaining `%` or a control character")                          \
     X(NOT_FOUND, 404, "not_found", "no such route or file")                                       \
     X(MODEL_NOT_FOUND, 404, "model_not_found",                                                    \
-      "`/v2/models/{name}` names a model that is not served")                                     \
+      "`/v2/models/{name}` names a model that is not served, or `/versions/{v}` a version "       \
+      "other than 1")                                                                             \
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed",                                              \
       "a known path with the wrong method (the `Allow` header lists the right ones)")             \
     X(REQUEST_TIMEOUT, 408, "request_timeout",                                                    \

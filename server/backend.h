@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "api_error.h"
+#include "buf.h"
 #include "config.h"
 #include "request.h"
 
@@ -35,7 +36,9 @@
  * feed the metrics histograms and the request log. */
 typedef struct srv_result {
     srv_err err;         /* SRV_ERR_NONE on success (status, code: api_error.h) */
-    json_t *json;        /* response object on success */
+    json_t *json;        /* response object on success (a /v1/segment request) */
+    srv_buf oip;         /* or the whole response body of an OIP request (oip.h) */
+    size_t oip_header_len; /* its JSON header's length (== oip.len: no binary outputs) */
     char message[256];   /* human-readable error */
     double decode_s, inference_s, postprocess_s;
     int has_drift;       /* drift is this image's drift score (calib/drift.h) */

@@ -29,6 +29,7 @@
  * im2col split) then use that many threads. Keep workers x blas_threads at
  * or below the core count (docs/serving-bench.md measures the splits). */
 #include "backend.h"
+#include "oip.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -411,6 +412,40 @@ static int pdl_describe(void *ctx, json_t *obj)
     return 0;
 }
 
+/* The answer to an OIP request (oip.h): the tensors, with the response's
+ * parameters taken from the /v1 result object o (calibration, m,
+ * drift_score, confidence, image size). Returns 0 or an IC_E* code. */
+static int oip_answer(const srv_request *req, const char *model, const ic_segment_result *sr,
+                      json_t *o, ic_arena *arena, srv_result *res)
+{
+    size_t n = (size_t)sr->width * (size_t)sr->height;
+    int32_t *labels = ic_arena_alloc(arena, n * sizeof *labels);
+    if (!labels)
+        return IC_ENOMEM;
+    ic_segment_panoptic_ids(sr, labels);
+    char *segs = json_dumps(json_object_get(o, "segments"), JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_t *params = json_object();
+    const char *keys[] = {"calibration", "drift_score", "confidence", "image"};
+    for (size_t i = 0; params && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(o, keys[i]);
+        if (v)
+            json_object_set(params, keys[i], v);
+    }
+    json_object_set_new(params, "request_id", json_string(req->id));
+    int rc = segs && params ? 0 : IC_ENOMEM;
+    srv_oip_tensors t = {.w = sr->width, .h = sr->height, .labels = labels, .semantic = sr->sem,
+                         .confidence = sr->maxprob, .segments_info = segs,
+                         .segments_len = segs ? strlen(segs) : 0};
+    srv_buf_init(&res->oip, 0);
+    if (rc == 0)
+        rc = srv_oip_encode(&req->oip, model, params, &t, &res->oip, &res->oip_header_len);
+    if (rc)
+        srv_buf_free(&res->oip);
+    json_decref(params);
+    free(segs);
+    return rc;
+}
+
 static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result *res)
 {
     pdl_ctx *c = ctx;
@@ -497,9 +532,17 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
     res->inference_s = sr.t.forward;
     res->has_drift = 1;
     res->drift = sr.drift;
+    if (req->oip.outputs) {
+        rc = oip_answer(req, m->name, &sr, o, &w->arena, res);
+        if (rc) {
+            srv_result_error(res, SRV_ERR_OUT_OF_MEMORY, "out of memory for the response");
+            goto done;
+        }
+    } else {
+        res->json = o;
+        o = NULL;
+    }
     res->postprocess_s = sr.t.post + sr.t.metrics + sr.t.encode + (now_s() - t1);
-    res->json = o;
-    o = NULL;
 done:
     json_decref(o);
     ic_segment_result_deinit(&sr);

@@ -2,6 +2,7 @@
  * the model, so the HTTP side, the queue and the overload and reload paths
  * can be exercised before the Panoptic-DeepLab engine exists. */
 #include "backend.h"
+#include "oip.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -177,6 +178,22 @@ static int test_process(void *ctx, void *wctx, const srv_request *req, srv_resul
     if (req->label.len)
         json_object_set_new(o, "label", json_pack("{s:I}", "bytes", (json_int_t)req->label.len));
     res->postprocess_s = elapsed_s(&t0);
+    if (req->oip.outputs) {
+        /* An OIP request gets 1x1 tensors (label 0, class 0, confidence 1)
+         * and the report above as the response's parameters. */
+        static const int32_t zero = 0;
+        static const float one = 1.0f;
+        srv_oip_tensors tt = {.w = 1, .h = 1, .labels = &zero, .semantic = &zero,
+                              .confidence = &one, .segments_info = "[]", .segments_len = 2};
+        srv_buf_init(&res->oip, 0);
+        int rc = srv_oip_encode(&req->oip, name, o, &tt, &res->oip, &res->oip_header_len);
+        json_decref(o);
+        if (rc) {
+            srv_buf_free(&res->oip);
+            srv_result_error(res, SRV_ERR_OUT_OF_MEMORY, "out of memory for the response");
+        }
+        return 0;
+    }
     res->json = o;
     return 0;
 }

@@ -79,6 +79,7 @@ typedef struct srv_req {
     int http11;       /* the request said HTTP/1.1 */
     uint64_t content_length; /* of the body, 0 if none or chunked */
     int in_flight;    /* counted in s->in_flight */
+    int infer;        /* POST /v2/models/{name}/infer: the body is an OIP request (oip.h) */
     struct MHD_PostProcessor *pp;
     srv_mp_end mp_end; /* where the multipart body ends (epilogue ignored) */
     srv_request r;                                    /* uploads stream into it */
@@ -163,6 +164,11 @@ int srv_http_queue(struct MHD_Connection *conn, srv_reply *r, const char *id, in
         snprintf(v, sizeof v, "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
+    if (r->infer_header_len) {
+        char v[24];
+        snprintf(v, sizeof v, "%zu", r->infer_header_len);
+        MHD_add_response_header(resp, SRV_OIP_HEADER_LENGTH, v);
+    }
     if (close_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r->status, resp);
@@ -233,7 +239,9 @@ static enum MHD_Result segment_begin(srv_server *s, struct MHD_Connection *conn,
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
     srv_body_kind kind = srv_request_body_kind(ct);
-    if (kind == SRV_BODY_MULTIPART) {
+    if (req->infer) {
+        /* any Content-Type: the body is JSON, or JSON and binary data */
+    } else if (kind == SRV_BODY_MULTIPART) {
         srv_mp_end_init(&req->mp_end, ct); /* no boundary: the post-processor refuses */
         req->pp = MHD_create_post_processor(conn, PP_BUFFER_SIZE, post_iter, req);
         if (!req->pp)
@@ -412,6 +420,27 @@ static int parse_request(srv_server *s, struct MHD_Connection *conn, srv_req *re
     return -1;
 }
 
+/* The same for an OIP inference request: the body (streamed into the
+ * image buffer) is parsed by srv_oip_parse() into a fresh request. */
+static int parse_infer(srv_server *s, struct MHD_Connection *conn, srv_req *req,
+                       enum MHD_Result *answer)
+{
+    srv_buf body = req->r.image;
+    srv_buf_init(&req->r.image, body.limit);
+    srv_err e = srv_oip_parse(&req->r, body.data ? body.data : "", body.len,
+                              MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                          SRV_OIP_HEADER_LENGTH),
+                              &s->cfg);
+    srv_buf_free(&body);
+    ic_calib_mode mode = req->r.opts.calib.mode;
+    snprintf(req->calibration, sizeof req->calibration, "%s",
+             e == SRV_ERR_NONE || mode < IC_CALIB_COUNT ? ic_calib_mode_name(mode) : "invalid");
+    if (e == SRV_ERR_NONE)
+        return 0;
+    *answer = reply_error(conn, req, e, ic_error_message());
+    return -1;
+}
+
 static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, srv_req *req)
 {
     if (req->pp) {
@@ -430,7 +459,7 @@ static enum MHD_Result segment_end(srv_server *s, struct MHD_Connection *conn, s
         return reply_error(conn, req, SRV_ERR_SHUTTING_DOWN, "the server is shutting down");
     }
     enum MHD_Result answer;
-    if (parse_request(s, conn, req, &answer) != 0)
+    if ((req->infer ? parse_infer(s, conn, req, &answer) : parse_request(s, conn, req, &answer)) != 0)
         return answer;
     srv_job *job = srv_job_new();
     if (!job)
@@ -476,16 +505,27 @@ static int segment_reply(srv_server *s, srv_req *req, srv_reply *r)
     pthread_mutex_lock(&job->mu);
     srv_result res = job->res;
     job->res.json = NULL;
+    srv_buf_init(&job->res.oip, 0);
     int gone = job->client_gone;
     pthread_mutex_unlock(&job->mu);
     double total = (double)ns_since(req->start_ns) * 1e-9;
     if (gone) {
         json_decref(res.json);
+        srv_buf_free(&res.oip);
         return 0;
     }
     srv_metrics_observe(s->metrics, SRV_H_REQUEST, total);
+    if (res.err == SRV_ERR_NONE && res.oip.len) {
+        json_decref(res.json);
+        r->status = 200;
+        r->infer_header_len = res.oip_header_len < res.oip.len ? res.oip_header_len : 0;
+        r->content_type = r->infer_header_len ? "application/octet-stream" : "application/json";
+        r->body = srv_buf_steal(&res.oip, &r->len);
+        return 1;
+    }
     if (res.err != SRV_ERR_NONE || !res.json) {
         json_decref(res.json);
+        srv_buf_free(&res.oip);
         srv_reply_error(r, res.err != SRV_ERR_NONE ? res.err : SRV_ERR_INTERNAL, res.message);
         if (r->status == 503)
             r->retry_after = s->cfg.retry_after_s;
@@ -580,9 +620,13 @@ static enum MHD_Result request_begin(srv_server *s, struct MHD_Connection *conn,
     req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     set_id(s, conn, req);
     srv_guard_set_phase(s->guard, srv_guard_of(conn), SRV_CONN_BODY);
-    int segment = srv_routes_is_segment(url) && strcmp(method, "POST") == 0;
+    int post = strcmp(method, "POST") == 0;
+    int segment = srv_routes_is_segment(url) && post;
+    req->infer = post && srv_routes_is_infer(url);
     if (segment)
         req->route = "segment";
+    if (req->infer)
+        req->route = "v2_infer";
     if (req->uri_too_long)
         return reply_error(conn, req, SRV_ERR_URI_TOO_LONG,
                            "the query string is longer than 8 KiB or has more than 256 "
@@ -593,7 +637,12 @@ static enum MHD_Result request_begin(srv_server *s, struct MHD_Connection *conn,
     srv_err e = f.overflow ? SRV_ERR_BAD_FRAMING : srv_framing_check(f.h, f.n, &why);
     if (e != SRV_ERR_NONE)
         return reply_error(conn, req, e, why);
-    if (segment)
+    if (req->infer) {
+        srv_err me = srv_routes_check_infer_model(s, url);
+        if (me != SRV_ERR_NONE)
+            return reply_error(conn, req, me, ic_error_message());
+    }
+    if (segment || req->infer)
         return segment_begin(s, conn, req);
     req->ph = PH_ROUTE;
     return MHD_YES;
@@ -688,7 +737,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (status <= 0)
         status = 499; /* no response: the client went away */
-    int is_seg = req->route && strcmp(req->route, "segment") == 0;
+    int is_seg = req->route && (strcmp(req->route, "segment") == 0 || strcmp(req->route, "v2_infer") == 0);
     srv_metrics_count_request(s->metrics, req->route ? req->route : "unknown", status,
                               is_seg ? req->calibration : "");
     if (srv_log_enabled(SRV_LOG_INFO)) {

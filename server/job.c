@@ -31,6 +31,7 @@ void srv_job_unref(srv_job *job)
     if (left > 0)
         return;
     json_decref(job->res.json);
+    srv_buf_free(&job->res.oip);
     srv_request_free(&job->req);
     pthread_mutex_destroy(&job->mu);
     ic_free(job);
@@ -42,10 +43,12 @@ int srv_job_finish(srv_job *job, srv_result *res)
     if (job->state == SRV_JOB_FINISHED) {
         pthread_mutex_unlock(&job->mu);
         json_decref(res->json);
+        srv_buf_free(&res->oip);
         return 0;
     }
     job->res = *res;
     res->json = NULL;
+    srv_buf_init(&res->oip, 0);
     /* NEW means the HTTP thread has not suspended yet (push failed or is
      * racing); it reads the result itself instead of being resumed. */
     int resume = job->state == SRV_JOB_QUEUED;

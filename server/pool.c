@@ -51,7 +51,7 @@ static void run_job(worker *w, srv_job *job, int64_t enqueued_ns)
     int rc = p->ops->process(p->ctx, w->wctx, &job->req, &res);
     if (rc < 0 && res.err == SRV_ERR_NONE)
         srv_result_engine_error(&res, rc, "image");
-    if (res.err == SRV_ERR_NONE && !res.json)
+    if (res.err == SRV_ERR_NONE && !res.json && !res.oip.len)
         srv_result_error(&res, SRV_ERR_INTERNAL, "the backend returned no result");
     if (res.err == SRV_ERR_OUT_OF_MEMORY)
         srv_metrics_count_rejected(p->metrics, SRV_REJ_OUT_OF_MEMORY);

@@ -31,6 +31,8 @@ int srv_raw_format(srv_buf *out, const srv_reply *r, const char *id)
         rc = srv_buf_printf(out, "Allow: %s\r\n", r->allow);
     if (rc == 0 && r->retry_after > 0)
         rc = srv_buf_printf(out, "Retry-After: %d\r\n", r->retry_after);
+    if (rc == 0 && r->infer_header_len)
+        rc = srv_buf_printf(out, SRV_OIP_HEADER_LENGTH ": %zu\r\n", r->infer_header_len);
     if (rc == 0)
         rc = srv_buf_append(out, "\r\n", 2);
     if (rc == 0 && r->len)

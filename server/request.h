@@ -64,6 +64,16 @@ typedef struct srv_request_args {
     const char *image_part_type; /* Content-Type of the form's image part, or NULL */
 } srv_request_args;
 
+/* What an Open Inference Protocol request (oip.h) asks for: the outputs
+ * (bit 1 << SRV_OIP_*), those of them to send as binary data, and the id to
+ * echo. outputs == 0: a /v1/segment request. */
+#define SRV_OIP_ID_MAX 255
+typedef struct srv_oip_want {
+    unsigned outputs, binary;
+    int has_id;
+    char id[SRV_OIP_ID_MAX + 1];
+} srv_oip_want;
+
 /* A segmentation request. */
 typedef struct srv_request {
     char id[72];                 /* request id (logs, response) */
@@ -76,6 +86,7 @@ typedef struct srv_request {
     ic_segment_opts opts;
     int has_m;                   /* the request gave m */
     int64_t deadline_ns;         /* srv_clock_ns() time; backends may stop early */
+    srv_oip_want oip;            /* POST /v2/models/{name}/infer (oip.h) */
 } srv_request;
 
 /* An empty request whose uploads may grow to max_upload bytes each. */

@@ -101,16 +101,36 @@ static void reply_models(srv_server *s, srv_reply *r)
     srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model));
 }
 
-/* OIP model metadata for our one model; the segmentation contract of
- * serving.md section 1 (image BYTES in, masks and segment JSON out). */
+/* OIP model metadata: exactly what POST /v2/models/{name}/infer accepts
+ * and returns (oip.h). The protocol's keys (name, versions, platform,
+ * inputs, outputs) and ours under "parameters": the request parameters,
+ * the default outputs and the image formats. */
 static void reply_v2_model(srv_server *s, srv_reply *r, const char *name)
 {
-    srv_reply_json(
-        r, 200,
-        json_pack("{s:s,s:s,s:[{s:s,s:s,s:[i]}],s:[{s:s,s:s,s:[i,i]},{s:s,s:s,s:[i]}]}",
-                  "name", name, "platform", "instcal", "inputs", "name", "image", "datatype",
-                  "BYTES", "shape", 1, "outputs", "name", "labels", "datatype", "INT32", "shape",
-                  -1, -1, "name", "segments_info", "datatype", "BYTES", "shape", 1));
+    json_t *outs = json_array(), *defaults = json_array();
+    for (int i = 0; i < SRV_OIP_N_OUTPUTS; i++) {
+        int hw = i != SRV_OIP_SEGMENTS_INFO;
+        json_array_append_new(outs, json_pack("{s:s,s:s,s:o}", "name", srv_oip_output_name(i),
+                                              "datatype", srv_oip_output_datatype(i), "shape",
+                                              hw ? json_pack("[i,i]", -1, -1) : json_pack("[i]", 1)));
+        if (srv_oip_output_default(i))
+            json_array_append_new(defaults, json_string(srv_oip_output_name(i)));
+    }
+    json_t *model = json_object();
+    s->ops->describe(s->backend, model);
+    json_t *modes = json_object_get(model, "calibration_modes");
+    json_t *params = json_pack(
+        "{s:{s:s,s:O*,s:s},s:{s:s,s:s},s:{s:s,s:b},s:o,s:[s,s],s:I}", "calibration", "datatype",
+        "string", "values", modes, "default", s->cfg.calibration, "m", "datatype", "number",
+        "range", "[0, 1], for calibration=manual", "binary_data_output", "datatype", "bool",
+        "default", 0, "default_outputs", defaults, "image_formats", "image/jpeg", "image/png",
+        "max_pixels", (json_int_t)s->cfg.max_pixels);
+    json_decref(model);
+    srv_reply_json(r, 200,
+                   json_pack("{s:s,s:[s],s:s,s:[{s:s,s:s,s:[i]}],s:o,s:o*}", "name", name,
+                             "versions", "1", "platform", "instcal", "inputs", "name", "image",
+                             "datatype", "BYTES", "shape", 1, "outputs", outs, "parameters",
+                             params));
 }
 
 static void reply_metrics(srv_server *s, srv_reply *r)
@@ -165,9 +185,11 @@ static const struct {
     {"/v2", "v2_server"},
 };
 
-/* Splits /v2/models/{name}[/ready]; returns 1 (metadata), 2 (ready) or 0. */
-static int match_v2_model(const char *path, char *name, size_t n)
+/* Splits /v2/models/{name}[/versions/{v}][/ready|/infer]; returns 1
+ * (metadata), 2 (ready), 3 (infer) or 0; version receives v ("" if none). */
+static int match_v2_model(const char *path, char *name, size_t n, char *version, size_t vn)
 {
+    version[0] = '\0';
     const char *pre = "/v2/models/";
     if (strncmp(path, pre, strlen(pre)) != 0)
         return 0;
@@ -177,11 +199,55 @@ static int match_v2_model(const char *path, char *name, size_t n)
         return 0;
     memcpy(name, p, len);
     name[len] = '\0';
-    if (p[len] == '\0')
+    p += len;
+    if (strncmp(p, "/versions/", 10) == 0) {
+        p += 10;
+        size_t vl = strcspn(p, "/");
+        if (vl == 0 || vl >= vn)
+            return 0;
+        memcpy(version, p, vl);
+        version[vl] = '\0';
+        p += vl;
+    }
+    if (p[0] == '\0')
         return 1;
-    if (strcmp(p + len, "/ready") == 0)
+    if (strcmp(p, "/ready") == 0)
         return 2;
+    if (strcmp(p, "/infer") == 0)
+        return 3;
     return 0;
+}
+
+int srv_routes_is_infer(const char *path)
+{
+    char name[256], version[64];
+    return match_v2_model(path, name, sizeof name, version, sizeof version) == 3;
+}
+
+/* The model (and version) a /v2/models/ path names must be the served one. */
+static srv_err check_model(srv_server *s, const char *name, const char *version)
+{
+    char model[256];
+    s->ops->model_name(s->backend, model, sizeof model);
+    if (strcmp(name, model) != 0) {
+        ic_error_set(IC_ENOTFOUND, "no model of that name is served");
+        return SRV_ERR_MODEL_NOT_FOUND;
+    }
+    if (version[0] && strcmp(version, "1") != 0) {
+        ic_error_set(IC_ENOTFOUND, "model '%s' has one version, 1", model);
+        return SRV_ERR_MODEL_NOT_FOUND;
+    }
+    return SRV_ERR_NONE;
+}
+
+srv_err srv_routes_check_infer_model(srv_server *s, const char *path)
+{
+    char name[256], version[64];
+    if (match_v2_model(path, name, sizeof name, version, sizeof version) != 3) {
+        ic_error_set(IC_ENOTFOUND, "no such route");
+        return SRV_ERR_NOT_FOUND;
+    }
+    return check_model(s, name, version);
 }
 
 void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_reply *r)
@@ -198,16 +264,22 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
     for (size_t i = 0; i < sizeof get_routes / sizeof get_routes[0]; i++)
         if (strcmp(path, get_routes[i].path) == 0)
             which = (int)i;
-    char name[256];
-    int v2m = which < 0 ? match_v2_model(path, name, sizeof name) : 0;
+    char name[256], version[64];
+    int v2m = which < 0 ? match_v2_model(path, name, sizeof name, version, sizeof version) : 0;
     int api = which >= 0 || v2m || strncmp(path, "/v1/", 4) == 0 || strncmp(path, "/v2/", 4) == 0;
     r->route = which >= 0 ? get_routes[which].route
                : v2m == 1 ? "v2_model"
                : v2m == 2 ? "v2_model_ready"
+               : v2m == 3 ? "v2_infer"
                : api      ? "not_found"
                           : "static";
     if (api && which < 0 && !v2m) {
         srv_reply_error(r, SRV_ERR_NOT_FOUND, "no such route");
+        return;
+    }
+    if (v2m == 3) {
+        srv_reply_error(r, SRV_ERR_METHOD_NOT_ALLOWED, "use POST");
+        r->allow = "POST";
         return;
     }
     if (!is_get) {
@@ -218,8 +290,9 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
     if (v2m) {
         char model[256];
         s->ops->model_name(s->backend, model, sizeof model);
-        if (strcmp(name, model) != 0) {
-            srv_reply_error(r, SRV_ERR_MODEL_NOT_FOUND, "no model of that name is served");
+        srv_err me = check_model(s, name, version);
+        if (me != SRV_ERR_NONE) {
+            srv_reply_error(r, me, ic_error_message());
         } else if (v2m == 1) {
             reply_v2_model(s, r, model);
         } else if (s->ops->ready(s->backend)) {
@@ -243,8 +316,8 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
     else if (strcmp(route, "metrics") == 0)
         reply_metrics(s, r);
     else if (strcmp(route, "v2_server") == 0)
-        srv_reply_json(r, 200, json_pack("{s:s,s:s,s:[]}", "name", "instcald", "version",
-                                         SRV_VERSION, "extensions"));
+        srv_reply_json(r, 200, json_pack("{s:s,s:s,s:[s]}", "name", "instcald", "version",
+                                         SRV_VERSION, "extensions", SRV_OIP_EXTENSIONS));
     else
         reply_static(s, r, path);
 }

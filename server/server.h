@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "config.h"
 #include "metrics.h"
+#include "oip.h"
 #include "pool.h"
 #include "queue.h"
 
@@ -61,6 +62,7 @@ typedef struct srv_reply {
     int file_fd;              /* >= 0: send this file (file_size bytes) instead of body */
     uint64_t file_size;
     const char *route;        /* metrics label */
+    size_t infer_header_len;  /* > 0: Inference-Header-Content-Length (oip.h) */
 } srv_reply;
 
 /* Fills r with the JSON error {"error": {"code", "message"}} of e, with e's status. */
@@ -75,6 +77,13 @@ void srv_routes_handle(srv_server *s, const char *method, const char *path, srv_
 
 /* Whether path is the segmentation route (POST only). */
 int srv_routes_is_segment(const char *path);
+
+/* Whether path is /v2/models/{name}[/versions/{v}]/infer. */
+int srv_routes_is_infer(const char *path);
+
+/* SRV_ERR_NONE when the infer path names the served model (and version
+ * 1 or none), else the error (message in ic_error_message()). */
+srv_err srv_routes_check_infer_model(srv_server *s, const char *path);
 
 /* The readiness rule shared by /readyz, /v2/health/ready and the ready
  * gauge: model loaded, not draining, queue not full. */

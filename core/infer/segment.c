@@ -415,6 +415,20 @@ static int32_t coco_id_of(const ic_segment_result *res, int32_t pan)
     return 0;
 }
 
+void ic_segment_panoptic_ids(const ic_segment_result *res, int32_t *ids)
+{
+    size_t n = (size_t)res->width * (size_t)res->height;
+    int32_t last_pan = INT32_MIN, last_id = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t p = res->pano.pan[i];
+        if (p != last_pan) {
+            last_pan = p;
+            last_id = p < 0 ? 0 : coco_id_of(res, p);
+        }
+        ids[i] = last_id;
+    }
+}
+
 static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, const ic_image *img,
                           unsigned outputs, ic_arena *arena)
 {
@@ -429,15 +443,7 @@ static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, cons
             ic_image_free(&rgb);
             return IC_ENOMEM;
         }
-        int32_t last_pan = INT32_MIN, last_id = 0;
-        for (size_t i = 0; i < n; i++) {
-            int32_t p = res->pano.pan[i];
-            if (p != last_pan) {
-                last_pan = p;
-                last_id = p < 0 ? 0 : coco_id_of(res, p);
-            }
-            ids[i] = last_id;
-        }
+        ic_segment_panoptic_ids(res, ids);
         rc = ic_image_ids_to_rgb(ids, w, h, rgb.data);
         if (!rc)
             rc = ic_image_encode_png(&rgb, NULL, &res->panoptic_png, &res->panoptic_png_len);

@@ -127,6 +127,10 @@ int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
                    const void *image, size_t image_len, const ic_segment_opts *opts,
                    const ic_segment_gt *gt);
 
+/* Writes the (height, width) map of COCO segment ids (1..n, 0 = void) of
+ * a successful result: the ids of the panoptic PNG and of the segments. */
+void ic_segment_panoptic_ids(const ic_segment_result *res, int32_t *ids);
+
 /* Frees the encoded outputs. Safe on a zeroed or failed result. */
 void ic_segment_result_deinit(ic_segment_result *res);
 

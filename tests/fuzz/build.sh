@@ -21,7 +21,7 @@ fi
 nice -n "${FUZZ_NICE:-15}" ninja -C "$B" core/libinstcal.a server/libinstcald.a >/dev/null
 LIBS="$(pkg-config --libs libmicrohttpd jansson libpng libjpeg openblas) -lm -lpthread"
 INC="-I$ROOT/core -I$ROOT/server"
-for t in image safetensors label http request; do
+for t in image safetensors label http request oip; do
     src=$ROOT/tests/fuzz/fuzz_$t.c out=$B/fuzz_$t
     if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$B/core/libinstcal.a" -nt "$out" ] ||
        [ "$B/server/libinstcald.a" -nt "$out" ]; then
@@ -30,4 +30,4 @@ for t in image safetensors label http request; do
             -o "$out" "$src" "$B/server/libinstcald.a" "$B/core/libinstcal.a" $LIBS
     fi
 done
-echo "fuzz/build: targets in $B: fuzz_image fuzz_safetensors fuzz_label fuzz_http fuzz_request"
+echo "fuzz/build: targets in $B: fuzz_image fuzz_safetensors fuzz_label fuzz_http fuzz_request fuzz_oip"

@@ -5,7 +5,7 @@ Seeds are small valid and near-valid inputs for each target, built from the
 test images in tests/data/images and the safetensors fixtures, plus hostile
 headers (huge dimensions, 0x0, truncated streams). Re-running rewrites the
 same files, so the corpus stays reproducible."""
-import json, os, struct, zlib
+import base64, json, os, struct, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -179,6 +179,26 @@ def main():
     write("request", "label_segments_only", b"\5image/png\n\n")
     write("request", "no_image", b"\0image/png\n\nFcalibration=tbn\n")
     write("request", "outputs_all_spaces", b"\3IMAGE/PNG; charset=x\n\nQoutputs=all, none  ,rle\n")
+
+    # fuzz_oip: flag byte (bit 0: send Inference-Header-Content-Length), its
+    # value as 2 little-endian bytes, then the body (see fuzz_oip.c).
+    def oip(header, binary=b"", hlen=None):
+        h = json.dumps(header).encode()
+        if hlen is None and not binary:
+            return b"\0\0\0" + h
+        n = len(h) if hlen is None else hlen
+        return b"\1" + struct.pack("<H", n) + h + binary
+    img = {"name": "image", "datatype": "BYTES", "shape": [1]}
+    tiny = images[sorted(images)[0]][:64]
+    elem = struct.pack("<I", len(tiny)) + tiny
+    write("oip", "json_image", oip({"id": "a", "inputs": [img | {"data": [base64.b64encode(tiny).decode()]}]}))
+    write("oip", "binary_image", oip({"parameters": {"binary_data_output": True, "calibration": "manual", "m": 0.5},
+                                      "inputs": [img | {"parameters": {"binary_data_size": len(elem)}}],
+                                      "outputs": [{"name": "labels"}, {"name": "segments_info",
+                                                                       "parameters": {"binary_data": False}}]}, elem))
+    write("oip", "lying_length", oip({"inputs": [img | {"parameters": {"binary_data_size": len(elem)}}]}, elem, 9))
+    write("oip", "unknown_output", oip({"inputs": [img | {"data": ["AAAA"]}], "outputs": [{"name": "depth"}]}))
+    write("oip", "nested_shape", oip({"inputs": [img | {"shape": [1, 1], "data": [["AAAA"]]}]}))
 
 
 if __name__ == "__main__":

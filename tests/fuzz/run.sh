@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECS=${1:-30}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(image safetensors label http request)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(image safetensors label http request oip)
 B=${FUZZ_BUILD:-$ROOT/build-fuzz}
 "$ROOT/tests/fuzz/build.sh" "$B" || exit 1
 mkdir -p "$B/artifacts"

@@ -11,12 +11,15 @@ import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Service } from "kubernetes-models/v1/Service";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { parse } from "yaml";
 
 const models = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "v1/ConfigMap": ConfigMap,
 };
 const dir = process.argv[2] || "deploy/k8s";
 let failed = 0, passed = 0;
@@ -24,7 +27,7 @@ const check = (name, ok, detail = "") => {
   console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok || !detail ? "" : ": " + detail}`);
   ok ? passed++ : failed++;
 };
-const objs = {};
+const objs = {}, hpas = [];
 for (const f of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
   if (f === "kustomization.yaml") continue;
   for (const doc of parseAllDocuments(fs.readFileSync(path.join(dir, f), "utf8"))) {
@@ -37,6 +40,7 @@ for (const f of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
     try { new M(o).validate(); check(`${f}: ${key} ${o.metadata.name} matches the schema`, true); }
     catch (e) { check(`${f}: ${key} ${o.metadata?.name} matches the schema`, false, e.message.slice(0, 400)); }
     objs[o.kind] = o;
+    if (o.kind === "HorizontalPodAutoscaler") hpas.push(o);
   }
 }
 const d = objs.Deployment, pod = d?.spec?.template?.spec, c = pod?.containers?.[0];
@@ -60,7 +64,14 @@ if (c) {
   const matches = (sel) => Object.entries(sel ?? {}).every(([k, v]) => labels[k] === v);
   check("Service selects the pods", !!objs.Service && matches(objs.Service.spec.selector));
   check("PDB selects the pods", !!objs.PodDisruptionBudget && matches(objs.PodDisruptionBudget.spec.selector.matchLabels));
-  check("HPA targets the Deployment", objs.HorizontalPodAutoscaler?.spec?.scaleTargetRef?.name === d.metadata.name);
+  for (const h of hpas) check(`HPA ${h.metadata.name} targets the Deployment`, h.spec?.scaleTargetRef?.name === d.metadata.name);
+  // An HPA on a pods metric needs an adapter rule that serves that name.
+  const adapter = objs.ConfigMap?.data?.["config.yaml"];
+  const served = adapter ? (parse(adapter).rules ?? []).map((r) => r.name?.as) : [];
+  for (const h of hpas)
+    for (const m of h.spec?.metrics ?? [])
+      if (m.type === "Pods")
+        check(`HPA ${h.metadata.name}: the adapter rule serves ${m.pods.metric.name}`, served.includes(m.pods.metric.name), `served: ${served}`);
   const port = c.ports?.find((p) => p.name === "http");
   check("Service targets the container port", !!port && [port.name, port.containerPort].includes(objs.Service?.spec?.ports?.[0]?.targetPort));
 } else {

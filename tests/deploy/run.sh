@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deployment checks: the systemd unit, the Kubernetes manifests, the nginx
-# config, and a loopback scale-out test (3 instcald behind Debian's nginx, one
+# config, the monitoring kit (alert rules, Grafana dashboard), and a loopback scale-out test (3 instcald behind Debian's nginx, one
 # SIGKILLed mid-run). Installs what is missing: nginx (Debian), the npm
 # packages of tests/deploy/package.json (kubernetes-models bundles the
 # Kubernetes OpenAPI schemas, so validation is offline).
@@ -25,6 +25,7 @@ need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=n
 need nginx nginx-light
 need systemd-analyze systemd
 need node nodejs
+need promtool prometheus
 
 # 1. systemd unit: verify a copy whose ExecStart is the binary under test
 # (verify checks that the executable exists).
@@ -90,7 +91,22 @@ nginx -t -q -p "$T" -c "$T/nginx.conf" 2>"$T/nginx_t.err"; rc=$?
 [ $rc = 0 ] || cat "$T/nginx_t.err"
 result $rc "nginx -t with deploy/nginx.conf"
 
-# 5. Scale-out on loopback.
+# 5. Monitoring kit: the alert rules lint clean and their unit tests pass
+# (each alert fires on a synthetic breach, not on a healthy instance); every
+# metric the rules and the Grafana dashboard query is one a live daemon
+# exports (instance 2, before any traffic: families are declared up front).
+out=$(promtool check rules "$ROOT/deploy/prometheus/instcald.rules.yml" 2>&1); rc=$?
+[ $rc = 0 ] || echo "$out"
+result $rc "promtool check rules deploy/prometheus/instcald.rules.yml"
+out=$(cd "$ROOT/deploy/prometheus" && promtool test rules instcald.rules.test.yml 2>&1); rc=$?
+[ $rc = 0 ] || echo "$out"
+result $rc "promtool test rules: every alert fires on its breach only"
+curl -s "http://127.0.0.1:$P2/metrics" >"$T/metrics.txt"
+python3 "$ROOT/tests/deploy/check_dashboard.py" "$ROOT/deploy/grafana/instcald.json" \
+    "$ROOT/deploy/prometheus/instcald.rules.yml" "$T/metrics.txt" 2>&1 | sed 's/^/     /'; rc=${PIPESTATUS[0]}
+result "$rc" "Grafana dashboard and rules query only exported metrics"
+
+# 6. Scale-out on loopback.
 nginx -p "$T" -c "$T/nginx.conf" 2>>"$T/nginx_error.log" &
 NGINX_PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$NP/v2/health/live" && break; sleep 0.05; done

@@ -11,7 +11,13 @@
  * 2000), never on a target domain. Every calibration mode the model
  * supports is then evaluated on every domain: mIoU / PQ / ECE per cell,
  * forward milliseconds per image per row, and the mean over the shifted
- * domains (all but the first). */
+ * domains (all but the first).
+ *
+ * With --cells DIR every measured cell (and the manual m) is also written to
+ * its own file there as soon as it is done, keyed by a hash of the model
+ * file, the image count and size, the mode and m; a later run with the same
+ * key reads it back instead of measuring again, so a long sweep that is
+ * stopped resumes where it was. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -43,7 +49,9 @@ static const char usage[] =
     "  --size HxW         render size (default: the model's test size, else 128x256)\n"
     "  --rows LIST        modes (default none,manual,tbn,instcal-u,instcal-c,tent,instcal-g)\n"
     "  --markdown FILE    also write the table as Markdown\n"
-    "  --json FILE        also write every number as JSON\n";
+    "  --json FILE        also write every number as JSON\n"
+    "  --cells DIR        keep each finished cell in DIR/<mode>@<domain>.json and reuse it\n"
+    "                     when the model, count, size and m match (resumable sweeps)\n";
 
 #define MAX_DOMAINS 16
 #define SYNTH_DOMAINS 7
@@ -133,20 +141,71 @@ static int augment_set(const char *dir, int count)
 }
 
 typedef struct cell {
-    int ok;
-    ic_eval_summary s;
-    double ms;
+    double miou, pq, ece, ms;
+    json_t *j; /* the cell's summary (ic_eval_summary_json) with forward_ms */
 } cell;
+
+/* FNV-1a 64 of a file's bytes: the model's identity in a cell's key. */
+static int file_fnv(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 1;
+    uint64_t h = 1469598103934665603ull;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 1099511628211ull;
+    int err = ferror(f);
+    fclose(f);
+    *out = h;
+    return err;
+}
+
+/* A cached JSON object of `path` whose "key" is `key`, or NULL. */
+static json_t *cache_load(const char *path, const char *key)
+{
+    if (!path)
+        return NULL;
+    json_t *j = json_load_file(path, 0, NULL);
+    const char *k = json_string_value(json_object_get(j, "key"));
+    if (!k || strcmp(k, key)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Writes j (with "key" set) to path atomically; steals j. */
+static int cache_store(const char *path, const char *key, json_t *j)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    json_object_set_new(j, "key", json_string(key));
+    int rc = json_dump_file(j, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(6)) || rename(tmp, path);
+    json_decref(j);
+    if (rc)
+        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+static double jnum(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+    return json_number_value(b ? json_object_get(v, b) : v);
+}
 
 int cmd_eval_suite(int argc, char **argv)
 {
     const char *suite = NULL, *model = NULL, *config = NULL, *root = NULL,
                *count_s = NULL, *aug_s = NULL, *size = NULL,
-               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g", *md = NULL, *json_path = NULL;
+               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g", *md = NULL, *json_path = NULL,
+               *cells = NULL;
     cli_opt opts[] = {{"suite", &suite, NULL}, {"model", &model, NULL}, {"config", &config, NULL},
                       {"root", &root, NULL}, {"count", &count_s, NULL}, {"aug-count", &aug_s, NULL},
                       {"size", &size, NULL}, {"rows", &rows_s, NULL}, {"markdown", &md, NULL},
-                      {"json", &json_path, NULL}};
+                      {"json", &json_path, NULL}, {"cells", &cells, NULL}};
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
@@ -187,6 +246,12 @@ int cmd_eval_suite(int argc, char **argv)
     }
     if (mkdir(root, 0777) && errno != EEXIST) {
         fprintf(stderr, "cannot create %s: %s\n", root, strerror(errno));
+        ic_pdl_free(&net);
+        return 1;
+    }
+    uint64_t fnv = 0;
+    if (cells && ((mkdir(cells, 0777) && errno != EEXIST) || file_fnv(model, &fnv))) {
+        fprintf(stderr, "cannot use --cells %s for model %s: %s\n", cells, model, strerror(errno));
         ic_pdl_free(&net);
         return 1;
     }
@@ -236,10 +301,22 @@ int cmd_eval_suite(int argc, char **argv)
     }
     ic_tent *tent = NULL;
     float best_m = 0;
+    char key[256], path[4200];
     for (int r = 0; r < n_rows && !status; r++)
         if (rows[r] == IC_CALIB_MANUAL) {
             /* m on augmented source data only (never a target domain). */
+            snprintf(key, sizeof key, "model %016llx aug %d size %dx%d", (unsigned long long)fnv,
+                     aug_count, h, w);
+            snprintf(path, sizeof path, "%s/manual_m.json", cells ? cells : "");
+            json_t *cached = cache_load(cells ? path : NULL, key);
+            if (cached) {
+                best_m = (float)jnum(cached, "manual_m", NULL);
+                fprintf(stderr, "manual m = %.1f (from %s)\n", best_m, path);
+                json_decref(cached);
+                break;
+            }
             double best = -1;
+            json_t *sweep = json_object();
             fprintf(stderr, "choosing m on %s:", augdir);
             for (int k = 0; k <= 10 && !status; k++) {
                 ic_segment_opts so = {.calib = {.mode = IC_CALIB_MANUAL, .m = k / 10.0f}};
@@ -249,6 +326,9 @@ int cmd_eval_suite(int argc, char **argv)
                 if (status)
                     break;
                 fprintf(stderr, " %.1f:%.2f", k / 10.0, 100 * s.miou);
+                char mk[8];
+                snprintf(mk, sizeof mk, "%.1f", k / 10.0);
+                json_object_set_new(sweep, mk, json_real(s.miou));
                 if (s.miou > best + 1e-9) {
                     best = s.miou;
                     best_m = k / 10.0f;
@@ -256,29 +336,55 @@ int cmd_eval_suite(int argc, char **argv)
             }
             if (!status)
                 fprintf(stderr, "\nmanual m = %.1f\n", best_m);
+            if (!status && cells)
+                status = cache_store(path, key,
+                                     json_pack("{s:f, s:o}", "manual_m", (double)best_m,
+                                               "miou_by_m", json_incref(sweep)));
+            json_decref(sweep);
         }
     cell table[IC_CALIB_COUNT][MAX_DOMAINS];
     memset(table, 0, sizeof table);
     for (int r = 0; r < n_rows && !status; r++) {
         ic_segment_opts so = {.calib = {.mode = rows[r], .m = best_m, .tent_steps = 1}};
-        if (rows[r] == IC_CALIB_TENT) {
-            if (ic_tent_create(&tent, model, config)) {
-                fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
-                status = 1;
-                break;
-            }
-            so.tent = tent;
-        }
+        const char *mname = ic_calib_mode_name(rows[r]);
         for (int d = 0; d < n_dom && !status; d++) {
-            snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
-            double ips;
             cell *c = &table[r][d];
-            status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &c->s, &ips, &c->ms);
-            c->ok = !status;
-            if (c->ok)
-                fprintf(stderr, "%-10s %-9s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms\n",
-                    ic_calib_mode_name(rows[r]), dnames[d], 100 * c->s.miou, 100 * c->s.pq_all.pq,
-                    100 * c->s.ece, c->ms);
+            /* m matters to manual only, the steps to tent only */
+            snprintf(key, sizeof key, "model %016llx count %d size %dx%d mode %s m %.2f tent_steps %d",
+                     (unsigned long long)fnv, count, h, w, mname,
+                     rows[r] == IC_CALIB_MANUAL ? best_m : 0.0,
+                     rows[r] == IC_CALIB_TENT ? so.calib.tent_steps : 0);
+            snprintf(path, sizeof path, "%s/%s@%s.json", cells ? cells : "", mname, dnames[d]);
+            c->j = cache_load(cells ? path : NULL, key);
+            int cached = c->j != NULL;
+            if (!cached) {
+                if (rows[r] == IC_CALIB_TENT && !tent) {
+                    if (ic_tent_create(&tent, model, config)) {
+                        fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+                        status = 1;
+                        break;
+                    }
+                }
+                so.tent = tent;
+                snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
+                ic_eval_summary s;
+                double ips, ms;
+                status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &s, &ips, &ms);
+                if (status)
+                    break;
+                c->j = ic_eval_summary_json(&s, cfg);
+                json_object_set_new(c->j, "forward_ms", json_real(ms));
+                if (cells)
+                    status = cache_store(path, key, json_incref(c->j));
+            }
+            c->miou = jnum(c->j, "miou", NULL);
+            c->pq = jnum(c->j, "pq", "pq");
+            c->ece = jnum(c->j, "ece", NULL);
+            c->ms = jnum(c->j, "forward_ms", NULL);
+            json_object_del(c->j, "key");
+            fprintf(stderr, "%-10s %-9s mIoU %6.2f  PQ %6.2f  ECE %6.2f  %.1f ms%s\n", mname,
+                    dnames[d], 100 * c->miou, 100 * c->pq, 100 * c->ece, c->ms,
+                    cached ? "  (from --cells)" : "");
         }
         ic_tent_free(&tent);
     }
@@ -307,12 +413,11 @@ int cmd_eval_suite(int argc, char **argv)
                 double mi = 0, pq = 0, ece = 0, ms = 0;
                 for (int d = 0; d < n_dom; d++) {
                     const cell *c = &table[r][d];
-                    fprintf(f, "%.1f / %.1f / %.1f | ", 100 * c->s.miou, 100 * c->s.pq_all.pq,
-                            100 * c->s.ece);
+                    fprintf(f, "%.1f / %.1f / %.1f | ", 100 * c->miou, 100 * c->pq, 100 * c->ece);
                     if (d > 0) {
-                        mi += c->s.miou;
-                        pq += c->s.pq_all.pq;
-                        ece += c->s.ece;
+                        mi += c->miou;
+                        pq += c->pq;
+                        ece += c->ece;
                     }
                     ms += c->ms;
                 }
@@ -334,11 +439,8 @@ int cmd_eval_suite(int argc, char **argv)
         json_t *rj = json_object();
         for (int r = 0; r < n_rows; r++) {
             json_t *dj = json_object();
-            for (int d = 0; d < n_dom; d++) {
-                json_t *c = ic_eval_summary_json(&table[r][d].s, cfg);
-                json_object_set_new(c, "forward_ms", json_real(table[r][d].ms));
-                json_object_set_new(dj, dnames[d], c);
-            }
+            for (int d = 0; d < n_dom; d++)
+                json_object_set(dj, dnames[d], table[r][d].j);
             json_object_set_new(rj, ic_calib_mode_name(rows[r]), dj);
         }
         json_object_set_new(j, "rows", rj);
@@ -346,6 +448,9 @@ int cmd_eval_suite(int argc, char **argv)
             status = 1;
         json_decref(j);
     }
+    for (int r = 0; r < n_rows; r++)
+        for (int d = 0; d < n_dom; d++)
+            json_decref(table[r][d].j);
     ic_pdl_free(&net);
     return status;
 }

@@ -5,7 +5,8 @@
 # and Markdown). A second run at another size refuses the sets rendered at
 # the first one instead of scoring against labels of the wrong size. The
 # held-out `--suite robust` renders its clean scenes (seed 5000) and the
-# twelve family x severity sets with the clean labels and fills its table.
+# twelve family x severity sets with the clean labels and fills its table;
+# with --cells it keeps every cell in a file and resumes from them.
 # Usage: test_eval_suite.sh INSTCAL_BINARY
 set -eu
 BIN=$1
@@ -66,4 +67,39 @@ for name in want[1:]:
     assert j["info"]["severity"] == int(name.split("-")[1]), name
 print("ok: robust suite, 2 rows x 13 domains, labels of the clean scenes")
 PYEOF
-echo "4 passed, 0 failed"
+# --cells: each finished cell is kept in its own file and read back by a
+# later run with the same key (model, count, size, mode, m); a cell whose key
+# differs is measured again. A planted value proves which one happened.
+OPENBLAS_NUM_THREADS=1 "$BIN" eval --suite robust --model "$MODEL" --root "$TMP/rob" \
+    --count 2 --size 64x128 --rows none,manual --aug-count 2 --cells "$TMP/cells" \
+    --json "$TMP/c1.json" >"$TMP/out4" 2>&1 || { cat "$TMP/out4"; fail "--cells run"; }
+[ "$(ls "$TMP/cells" | grep -c '@')" = 26 ] && [ -f "$TMP/cells/manual_m.json" ] ||
+    { ls "$TMP/cells"; fail "--cells did not keep 2 x 13 cells and the manual m"; }
+"$PY" - "$TMP/cells" <<'PYEOF' || fail "planting cells"
+import json, sys
+d = sys.argv[1]
+j = json.load(open(d + "/none@blur-3.json")); j["miou"] = 0.123456
+json.dump(j, open(d + "/none@blur-3.json", "w"))
+j = json.load(open(d + "/none@clean.json")); j["miou"] = 0.654321; j["key"] += " stale"
+json.dump(j, open(d + "/none@clean.json", "w"))
+j = json.load(open(d + "/manual_m.json")); j["manual_m"] = 0.3
+json.dump(j, open(d + "/manual_m.json", "w"))
+PYEOF
+OPENBLAS_NUM_THREADS=1 "$BIN" eval --suite robust --model "$MODEL" --root "$TMP/rob" \
+    --count 2 --size 64x128 --rows none,manual --aug-count 2 --cells "$TMP/cells" \
+    --json "$TMP/c2.json" >"$TMP/out5" 2>&1 || { cat "$TMP/out5"; fail "second --cells run"; }
+"$PY" - "$TMP/c1.json" "$TMP/c2.json" <<'PYEOF' || { cat "$TMP/out5"; fail "--cells reuse"; }
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["rows"]["none"]["blur-3"]["miou"] == 0.123456, "a kept cell was measured again"
+ca, cb = a["rows"]["none"]["clean"], b["rows"]["none"]["clean"]
+assert cb["miou"] == ca["miou"] and cb["forward_ms"] != ca["forward_ms"], \
+    "a cell of another key was reused"
+assert b["manual_m"] == 0.3, "the kept manual m was not reused"
+assert "key" not in b["rows"]["none"]["noise-1"]
+for d in a["rows"]["none"]:
+    if d not in ("blur-3", "clean"):
+        assert a["rows"]["none"][d] == b["rows"]["none"][d], d
+print("ok: --cells reuses the cells of the same key only")
+PYEOF
+echo "5 passed, 0 failed"

@@ -186,3 +186,26 @@ int cli_size(const char *value, int *h, int *w)
     *w = b;
     return 0;
 }
+
+int cli_file_hash(const char *path, unsigned long long *ret)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    unsigned long long h = 1469598103934665603ull;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 1099511628211ull;
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return 1;
+    }
+    *ret = h;
+    return 0;
+}

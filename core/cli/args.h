@@ -31,6 +31,11 @@ const char *cli_default_model(void);
  * a message and returns nonzero on failure. */
 int cli_read_file(const char *path, size_t max_bytes, unsigned char **ret, size_t *ret_len);
 
+/* FNV-1a 64 of a file's bytes: the identity of a model file in the keys of
+ * cached results (a replaced model never reuses the old one's). Prints a
+ * message and returns nonzero when the file cannot be read. */
+int cli_file_hash(const char *path, unsigned long long *ret);
+
 /* Parses --calibration and --m into opts (NULL mode: "none"). Prints a
  * message and returns nonzero on a bad value. */
 int cli_calib_opts(const char *mode, const char *m, ic_calib_opts *opts);

@@ -46,26 +46,6 @@ static const char *const set_names[N_SETS] = {"source-holdout", "source", "fog1"
 static const char *const set_domain[N_SETS] = {"source", "source", "fog1", "fog2",
                                                "fog3",   "night",  "rain", "style"};
 
-/* FNV-1a of the weights file: the cache key, so that a replaced model
- * never reuses the scores of the old one. */
-static int file_hash(const char *path, unsigned long long *ret)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    unsigned long long h = 1469598103934665603ull;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 1099511628211ull;
-    fclose(f);
-    *ret = h;
-    return 0;
-}
-
 static int read_cache(const char *path, int count, double *s)
 {
     FILE *f = fopen(path, "r");
@@ -244,7 +224,7 @@ int cmd_drift(int argc, char **argv)
         model = cli_default_model();
     unsigned long long hash;
     ic_pdl *net = NULL;
-    if (file_hash(model, &hash))
+    if (cli_file_hash(model, &hash))
         return 1;
     if (ic_pdl_load(&net, model, config)) {
         fprintf(stderr, "cannot load model %s: %s\n", model, ic_error_message());

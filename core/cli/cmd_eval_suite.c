@@ -145,24 +145,6 @@ typedef struct cell {
     json_t *j; /* the cell's summary (ic_eval_summary_json) with forward_ms */
 } cell;
 
-/* FNV-1a 64 of a file's bytes: the model's identity in a cell's key. */
-static int file_fnv(const char *path, uint64_t *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 1;
-    uint64_t h = 1469598103934665603ull;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 1099511628211ull;
-    int err = ferror(f);
-    fclose(f);
-    *out = h;
-    return err;
-}
-
 /* A cached JSON object of `path` whose "key" is `key`, or NULL. */
 static json_t *cache_load(const char *path, const char *key)
 {
@@ -249,9 +231,13 @@ int cmd_eval_suite(int argc, char **argv)
         ic_pdl_free(&net);
         return 1;
     }
-    uint64_t fnv = 0;
-    if (cells && ((mkdir(cells, 0777) && errno != EEXIST) || file_fnv(model, &fnv))) {
-        fprintf(stderr, "cannot use --cells %s for model %s: %s\n", cells, model, strerror(errno));
+    unsigned long long fnv = 0;
+    if (cells && mkdir(cells, 0777) && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s: %s\n", cells, strerror(errno));
+        ic_pdl_free(&net);
+        return 1;
+    }
+    if (cells && cli_file_hash(model, &fnv)) {
         ic_pdl_free(&net);
         return 1;
     }
@@ -305,7 +291,7 @@ int cmd_eval_suite(int argc, char **argv)
     for (int r = 0; r < n_rows && !status; r++)
         if (rows[r] == IC_CALIB_MANUAL) {
             /* m on augmented source data only (never a target domain). */
-            snprintf(key, sizeof key, "model %016llx aug %d size %dx%d", (unsigned long long)fnv,
+            snprintf(key, sizeof key, "model %016llx aug %d size %dx%d", fnv,
                      aug_count, h, w);
             snprintf(path, sizeof path, "%s/manual_m.json", cells ? cells : "");
             json_t *cached = cache_load(cells ? path : NULL, key);
@@ -351,7 +337,7 @@ int cmd_eval_suite(int argc, char **argv)
             cell *c = &table[r][d];
             /* m matters to manual only, the steps to tent only */
             snprintf(key, sizeof key, "model %016llx count %d size %dx%d mode %s m %.2f tent_steps %d",
-                     (unsigned long long)fnv, count, h, w, mname,
+                     fnv, count, h, w, mname,
                      rows[r] == IC_CALIB_MANUAL ? best_m : 0.0,
                      rows[r] == IC_CALIB_TENT ? so.calib.tent_steps : 0);
             snprintf(path, sizeof path, "%s/%s@%s.json", cells ? cells : "", mname, dnames[d]);

@@ -115,9 +115,13 @@ calibrate calib-ft-g "$ucg" --model "$uc" --method g --init "$m" --synth-seed 9 
 "$BIN" eval --suite synthcity --model "$ucg" --root "$WORK/eval-256x512" \
     --count 200 --cells "$WORK/cells-synthcity" --markdown "$WORK/results-table.md" \
     --json "$WORK/results.json"
+# The robust suite at 60 of its 200 scenes per set (the sets' first 60; each
+# corruption of a family still covers a quarter or a third of them): 200 did
+# not fit the session that made the shipped tables (docs/results.md). The
+# rows the issue's targets compare come first.
 "$BIN" eval --suite robust --model "$ucg" --root "$WORK/robust-256x512" \
-    --count 200 --cells "$WORK/cells-robust" --markdown "$WORK/robust-table.md" \
-    --json "$WORK/robust.json"
+    --count 60 --rows none,tbn,instcal-g,instcal-u,instcal-c,manual,tent \
+    --cells "$WORK/cells-robust" --markdown "$WORK/robust-table.md" --json "$WORK/robust.json"
 cp "$ucg" "$ROOT/models/default.safetensors"
 }
 main "$@"

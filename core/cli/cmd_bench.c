@@ -6,7 +6,13 @@
  * noisy; the ratio is the figure to compare: the conv and its sgemm are
  * timed in alternation and the ratio is the median of per-rep ratios, so a
  * load change hits both sides of a ratio alike. Depthwise convolutions have no
- * sensible sgemm twin (K = kh*kw), so they report memory throughput. */
+ * sensible sgemm twin (K = kh*kw), so they report memory throughput.
+ * Each rep also runs the same convolution on the engine (core/engine/conv.h:
+ * blocked activations, packed weights, Winograd where it applies unless
+ * --exact), and `eng x` is the median of per-rep (NCHW conv ms / engine ms).
+ * --cpu-time times with the process's CPU clock instead of the wall clock:
+ * on an overloaded machine it still shows what a kernel costs (with one
+ * thread; with more it is the sum over threads). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "cli/commands.h"
+#include "engine/conv.h"
 #include "ops/conv2d.h"
 
 typedef struct bench_conv {
@@ -110,10 +117,13 @@ static ic_conv2d_params conv_params(const bench_conv *c)
     return p;
 }
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+static int eng_flags;
+
 static double now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
@@ -144,8 +154,10 @@ static float *bench_buffer(size_t n, unsigned *seed)
 }
 
 typedef struct bench_result {
-    double conv_ms, sgemm_ms;
-    double ratio; /* median over reps of sgemm_ms / conv_ms of the same rep */
+    double conv_ms, sgemm_ms, eng_ms;
+    double ratio;     /* median over reps of sgemm_ms / conv_ms of the same rep */
+    double eng_ratio; /* median over reps of conv_ms / eng_ms */
+    const char *eng_path;
     double flops, bytes;
 } bench_result;
 
@@ -168,10 +180,26 @@ static int bench_one(const bench_conv *c, int reps, bench_result *r)
     float *ws = bench_buffer(nws, &seed);
     float *bm = c->depthwise ? NULL : bench_buffer(k * n, &seed);
     double *tc = ic_calloc((size_t)reps, sizeof *tc), *ts = ic_calloc((size_t)reps, sizeof *ts);
-    double *tr = ic_calloc((size_t)reps, sizeof *tr);
+    double *tr = ic_calloc((size_t)reps, sizeof *tr), *te = ic_calloc((size_t)reps, sizeof *te);
+    double *tq = ic_calloc((size_t)reps, sizeof *tq);
+    ic_eng_conv ec;
+    memset(&ec, 0, sizeof ec);
+    float *ex = NULL, *ey = NULL, *ews = NULL;
     rc = IC_ENOMEM;
-    if (!x || !y || !w || !b || !ws || (!c->depthwise && !bm) || !tc || !ts || !tr)
+    if (!x || !y || !w || !b || !ws || (!c->depthwise && !bm) || !tc || !ts || !tr || !te || !tq)
         goto out;
+    const int threads = openblas_get_num_threads();
+    if ((rc = ic_eng_conv_pack(&ec, &p, w, b)) != 0)
+        goto out;
+    const size_t news = ic_eng_conv_ws_floats(&ec, 1, c->h, c->w, threads, eng_flags);
+    ex = bench_buffer(ic_blk_floats(1, p.cin, c->h, c->w), &seed);
+    ey = bench_buffer(ic_blk_floats(1, p.cout, oh, ow), &seed);
+    ews = bench_buffer(news, &seed);
+    rc = IC_ENOMEM;
+    if (!ex || !ey || !ews)
+        goto out;
+    ic_tensor bx = ic_tensor_wrap(ex, 1, p.cin, c->h, c->w), by = ic_tensor_wrap(ey, 1, p.cout, oh, ow);
+    const ic_eng_out eo = {.relu = 1};
     ic_tensor tx = ic_tensor_wrap(x, 1, p.cin, c->h, c->w), ty = ic_tensor_wrap(y, 1, p.cout, oh, ow);
     for (int i = -1; i < reps; i++) { /* i = -1 warms caches and BLAS threads up */
         double t0 = now_ms();
@@ -183,12 +211,21 @@ static int bench_one(const bench_conv *c, int reps, bench_result *r)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
                         w, (int)k, bm, (int)n, 0.0f, y, (int)n);
         double t2 = now_ms();
+        rc = ic_eng_conv_forward(&ec, &by, &bx, NULL, &eo, ews, threads, eng_flags);
+        if (rc)
+            goto out;
+        double t3 = now_ms();
         if (i >= 0) {
             tc[i] = t1 - t0;
             ts[i] = t2 - t1;
             tr[i] = (t2 - t1) / (t1 - t0);
+            te[i] = t3 - t2;
+            tq[i] = (t1 - t0) / (t3 - t2);
         }
     }
+    r->eng_ms = median(te, reps);
+    r->eng_ratio = median(tq, reps);
+    r->eng_path = ic_eng_conv_path_name(&ec, c->h, c->w, eng_flags);
     r->ratio = median(tr, reps);
     r->conv_ms = median(tc, reps);
     r->sgemm_ms = bm ? median(ts, reps) : 0.0;
@@ -205,17 +242,26 @@ out:
     ic_free(tc);
     ic_free(ts);
     ic_free(tr);
+    ic_free(te);
+    ic_free(tq);
+    ic_free_aligned(ex);
+    ic_free_aligned(ey);
+    ic_free_aligned(ews);
+    ic_eng_conv_free(&ec);
     return rc;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: instcal bench ops [--reps N] [--threads T] [--filter TEXT]\n"
+    fprintf(f, "usage: instcal bench ops [--reps N] [--threads T] [--filter TEXT] [--exact]\n"
+               "                        [--cpu-time]\n"
                "       instcal bench model --help   (whole network, see cmd_bench_model.c)\n\n"
                "Times every distinct convolution of Panoptic-DeepLab R-52 at 512x1024\n"
                "against cblas_sgemm of the same M, N, K (median of N reps, default 5).\n"
                "--threads sets the OpenBLAS thread count (default: OpenBLAS's own);\n"
-               "--filter keeps the convolutions whose name contains TEXT.\n");
+               "--filter keeps the convolutions whose name contains TEXT.\n"
+               "Each rep also runs the engine's convolution (eng ms, eng x = NCHW ms / engine\n"
+               "ms); --exact keeps the engine off Winograd; --cpu-time uses process CPU time.\n");
 }
 
 static int bench_ops(int reps, int threads, const char *filter)
@@ -228,9 +274,9 @@ static int bench_ops(int reps, int threads, const char *filter)
            openblas_get_corename(), openblas_get_num_threads(), core ? core : "(unset)", reps);
     printf("bias + ReLU fused; sgemm = cblas_sgemm of the same M, N, K; conv and sgemm\n"
            "alternate, ratio = median over reps of sgemm_ms / conv_ms of the same rep\n\n");
-    printf("%-22s %-26s %-9s %9s %8s %8s %6s\n", "conv", "cin>cout k/s/d @HxW", "path", "ms",
-           "GFLOPS", "sgemm", "ratio");
-    double total_ms = 0.0, worst = 1e9;
+    printf("%-22s %-26s %-9s %9s %8s %8s %6s %-9s %9s %8s %6s\n", "conv", "cin>cout k/s/d @HxW",
+           "path", "ms", "GFLOPS", "sgemm", "ratio", "eng path", "eng ms", "GFLOPS", "eng x");
+    double total_ms = 0.0, total_eng = 0.0, worst = 1e9;
     const char *worst_name = "";
     for (int i = 0; i < N_CONVS; i++) {
         const bench_conv *c = &convs[i];
@@ -252,13 +298,16 @@ static int bench_ops(int reps, int threads, const char *filter)
         ic_conv2d_params p = conv_params(c);
         const char *path = ic_conv2d_path_name(&p, c->h, c->w);
         total_ms += r.conv_ms;
+        total_eng += r.eng_ms;
+        const double egf = r.flops / (r.eng_ms * 1e6);
         if (c->depthwise) {
-            printf("%-22s %-26s %-9s %9.3f %8.2f %8s %6s  %.1f GB/s (sgemm n/a)\n", c->name,
-                   shape, path, r.conv_ms, gf, "-", "-", r.bytes / (r.conv_ms * 1e6));
+            printf("%-22s %-26s %-9s %9.3f %8.2f %8s %6s %-9s %9.3f %8.2f %6.2f  %.1f GB/s\n",
+                   c->name, shape, path, r.conv_ms, gf, "-", "-", r.eng_path, r.eng_ms, egf,
+                   r.eng_ratio, r.bytes / (r.conv_ms * 1e6));
         } else {
             double sg = r.flops / (r.sgemm_ms * 1e6), ratio = r.ratio;
-            printf("%-22s %-26s %-9s %9.3f %8.2f %8.2f %6.2f\n", c->name, shape, path, r.conv_ms,
-                   gf, sg, ratio);
+            printf("%-22s %-26s %-9s %9.3f %8.2f %8.2f %6.2f %-9s %9.3f %8.2f %6.2f\n", c->name,
+                   shape, path, r.conv_ms, gf, sg, ratio, r.eng_path, r.eng_ms, egf, r.eng_ratio);
             /* the 0.70 goal is about real layers; 1x1-spatial and tiny-M
              * predictors are dominated by call overhead either way */
             if (ratio < worst && r.flops > 1e8) {
@@ -270,6 +319,7 @@ static int bench_ops(int reps, int threads, const char *filter)
     }
     printf("\nsum of distinct convs: %.1f ms; lowest ratio (layers > 0.1 GFLOP): %.2f (%s)\n",
            total_ms, worst, worst_name);
+    printf("engine: sum %.1f ms (%.2fx)\n", total_eng, total_ms / total_eng);
     return 0;
 }
 
@@ -299,6 +349,12 @@ int cmd_bench(int argc, char **argv)
             threads = (int)v;
         } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
             filter = argv[i + 1];
+        } else if (!strcmp(argv[i], "--exact")) {
+            eng_flags |= IC_ENG_EXACT;
+            continue;
+        } else if (!strcmp(argv[i], "--cpu-time")) {
+            bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+            continue;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;

@@ -18,11 +18,7 @@
 /* Output columns whose indices/weights are tabulated at once (12 KiB). */
 #define RESIZE_CHUNK 1024
 
-/* Index pair and weights of one output position along one axis. */
-typedef struct axis_tap {
-    int i0, i1;
-    float l0, l1;
-} axis_tap;
+typedef ic_resize_tap axis_tap;
 
 /* PyTorch's area_pixel_compute_scale: 1/scale when a scale factor is given,
  * else in/out, in float (the opmath type of float tensors). */
@@ -58,6 +54,11 @@ static axis_tap axis_tap_at(float ratio, int dst, int in, int out)
     t.l1 = l1 > 1 ? 1.0f : (float)l1;
     t.l0 = 1.0f - t.l1;
     return t;
+}
+
+ic_resize_tap ic_resize_tap_at(int in, int out, double scale, int dst)
+{
+    return axis_tap_at(axis_ratio(in, out, scale), dst, in, out);
 }
 
 int ic_resize_out_size(int *oh, int *ow, int h, int w, double scale_h, double scale_w)

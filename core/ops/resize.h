@@ -25,6 +25,18 @@
 
 #include "base/tensor.h"
 
+/* One output position along one axis: it reads source indices i0, i1 with
+ * weights l0, l1 (PyTorch's compute_source_index_and_lambda). */
+typedef struct ic_resize_tap {
+    int i0, i1;
+    float l0, l1;
+} ic_resize_tap;
+
+/* The tap of output position dst of an axis resized from `in` to `out`
+ * (scale > 0: PyTorch scale_factor, ratio 1 / scale; else ratio in / out).
+ * For other layouts of the same resize (core/engine/eops.c). */
+ic_resize_tap ic_resize_tap_at(int in, int out, double scale, int dst);
+
 /* Output size for a scale factor: floor(h * scale_h), floor(w * scale_w).
  * Returns 0, or IC_EINVAL when a scale is not positive and finite or the
  * result is empty or above INT_MAX. */

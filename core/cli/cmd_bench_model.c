@@ -210,7 +210,8 @@ static double time_post(const ic_pdl *net, const ic_pdl_outputs *o, ic_arena *ar
 static const char usage_text[] =
     "usage: instcal bench model [--model W.safetensors] [--size HxW] [--reps N]\n"
     "                           [--modes none,instcal-u,instcal-c,tbn] [--threads T]\n"
-    "                           [--input X.f32] [--dump OUT.f32] [--post] [--json]\n\n"
+    "                           [--input X.f32] [--dump OUT.f32] [--post] [--json]\n"
+    "                           [--engine nchw|blocked|exact]\n\n"
     "Times ic_pdl_forward() (full-resolution outputs) per calibration mode: one\n"
     "warm-up, then N repetitions (default 5) that each run every mode once.\n"
     "Prints the median ms per mode, the median of per-repetition ratios to\n"
@@ -220,17 +221,20 @@ static const char usage_text[] =
     "  --input    raw float32 1x3xHxW normalised image (bench/export_onnx.py)\n"
     "  --dump     write the `none` outputs sem|center|offset as raw float32\n"
     "  --post     also time softmax statistics + panoptic post-processing\n"
-    "  --json     end with one JSON line (bench/run_model_bench.sh)\n";
+    "  --json     end with one JSON line (bench/run_model_bench.sh)\n"
+    "  --engine   the forward's implementation (model/pdl.h; default: $INSTCAL_ENGINE,\n"
+    "             else the build's default)\n";
 
 int cmd_bench_model(int argc, char **argv)
 {
     const char *model = NULL, *size = NULL, *reps_s = NULL, *modes_s = NULL, *threads_s = NULL;
-    const char *input = NULL, *dump = NULL;
+    const char *input = NULL, *dump = NULL, *engine_s = NULL;
     int want_post = 0, want_json = 0, npos = 0;
     const cli_opt opts[] = {
         {"model", &model, NULL},   {"size", &size, NULL},       {"reps", &reps_s, NULL},
         {"modes", &modes_s, NULL}, {"threads", &threads_s, NULL}, {"input", &input, NULL},
         {"dump", &dump, NULL},     {"post", NULL, &want_post},  {"json", NULL, &want_json},
+        {"engine", &engine_s, NULL},
     };
     int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage_text);
     if (rc)
@@ -246,11 +250,21 @@ int cmd_bench_model(int argc, char **argv)
         model = cli_default_model();
     if (threads > 0)
         openblas_set_num_threads(threads);
+    ic_pdl_engine engine = ic_pdl_engine_default();
+    if (engine_s && ic_pdl_engine_parse(engine_s, &engine)) {
+        fprintf(stderr, "--engine: %s\n", ic_error_message());
+        return 2;
+    }
 
     double t_load = now_s();
     ic_pdl *net = NULL;
     if (ic_pdl_load(&net, model, NULL)) {
         fprintf(stderr, "cannot load model %s: %s\n", model, ic_error_message());
+        return 1;
+    }
+    if (ic_pdl_set_engine(net, engine)) {
+        fprintf(stderr, "engine %s: %s\n", ic_pdl_engine_name(engine), ic_error_message());
+        ic_pdl_free(&net);
         return 1;
     }
     t_load = now_s() - t_load;
@@ -333,7 +347,8 @@ int cmd_bench_model(int argc, char **argv)
 
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("model %s (%s), input 1x3x%dx%d, load %.0f ms\n", model, cfg->name, h, w, 1e3 * t_load);
-    printf("OpenBLAS %s, core %s, %d threads, OPENBLAS_CORETYPE=%s\n", openblas_get_config(),
+    printf("engine %s; OpenBLAS %s, core %s, %d threads, OPENBLAS_CORETYPE=%s\n",
+           ic_pdl_engine_name(ic_pdl_get_engine(net)), openblas_get_config(),
            openblas_get_corename(), openblas_get_num_threads(), core ? core : "(unset)");
     printf("%d reps after 1 warm-up; modes alternate within each rep; overhead = median of "
            "per-rep mode/none - 1\n\n", reps);
@@ -357,9 +372,10 @@ int cmd_bench_model(int argc, char **argv)
                "(%d centers, %d segments)\n",
                1e3 * post_s, 100.0 * post_s / median(t[0], reps), n_centers, n_segments);
     if (want_json) {
-        printf("{\"runtime\":\"c\",\"model\":\"%s\",\"h\":%d,\"w\":%d,\"threads\":%d,\"reps\":%d,"
+        printf("{\"runtime\":\"c\",\"engine\":\"%s\",\"model\":\"%s\",\"h\":%d,\"w\":%d,\"threads\":%d,\"reps\":%d,"
                "\"peak_rss_mib\":%.1f,\"rss_loaded_mib\":%.1f,\"post_ms\":%.3f,\"modes\":{",
-               cfg->name, h, w, openblas_get_num_threads(), reps, rss, rss_loaded,
+               ic_pdl_engine_name(ic_pdl_get_engine(net)), cfg->name, h, w,
+               openblas_get_num_threads(), reps, rss, rss_loaded,
                post_s < 0 ? -1.0 : 1e3 * post_s);
         for (int i = 0; i < n_modes; i++) {
             printf("%s\"%s\":{\"median_ms\":%.3f,\"ratio\":%.5f,\"peak_act_bytes\":%zu,\"times_ms\":[",

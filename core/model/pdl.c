@@ -424,6 +424,14 @@ int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
     ic_free(bd.used);
     if (!rc)
         rc = pdl_fold_all(net);
+    if (!rc) {
+        net->engine = ic_pdl_engine_default();
+        rc = pdl_engine_pack(net);
+        if (rc == IC_EUNSUPPORTED) { /* a layer the blocked engine cannot run: stay on nchw */
+            ic_error_clear();
+            rc = 0;
+        }
+    }
     if (rc) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", ic_error_message());
@@ -439,6 +447,7 @@ void ic_pdl_free(ic_pdl **pnet)
     if (!pnet || !*pnet)
         return;
     ic_pdl *net = *pnet;
+    pdl_engine_free(net);
     for (int i = 0; i < net->n_layers; i++) {
         ic_free_aligned(net->layers[i].wf);
         ic_free_aligned(net->layers[i].bf);

@@ -52,6 +52,37 @@ enum {
     IC_PDL_STRIDE4 = 1, /* return the heads' raw stride-4 maps (no upsampling, offsets not x4) */
 };
 
+/* Which implementation ic_pdl_forward() runs (the training forward is
+ * always NCHW):
+ *   nchw     core/ops on NCHW tensors (OpenBLAS sgemm per convolution)
+ *   blocked  core/engine: 16-channel blocked activations, weights packed
+ *            once, fused write-outs and statistics, Winograd F(4x4, 3x3)
+ *            for the 3x3 stride-1 convolutions where it pays
+ *   exact    blocked without Winograd (direct products only)
+ * docs/benchmarks.md compares them. */
+typedef enum ic_pdl_engine {
+    IC_PDL_ENGINE_NCHW,
+    IC_PDL_ENGINE_BLOCKED,
+    IC_PDL_ENGINE_EXACT,
+} ic_pdl_engine;
+
+/* Parses "nchw", "blocked" or "exact". Returns 0 or IC_EINVAL. */
+int ic_pdl_engine_parse(const char *name, ic_pdl_engine *ret);
+const char *ic_pdl_engine_name(ic_pdl_engine e);
+
+/* The engine a loaded model starts with: $INSTCAL_ENGINE when set to a
+ * valid name, else the build's default (see ic_pdl_engine_default's
+ * definition in model/pdl_engine.c). */
+ic_pdl_engine ic_pdl_engine_default(void);
+
+/* Switches the model's engine, packing (or freeing) the blocked engine's
+ * weights; not while forwards run. A trainable model (ic_pdl_make_trainable)
+ * starts on nchw and repacks at ic_pdl_refold() when switched. Returns 0,
+ * IC_EUNSUPPORTED (a layer the blocked engine cannot run: the model stays
+ * on nchw) or IC_ENOMEM. */
+int ic_pdl_set_engine(ic_pdl *net, ic_pdl_engine e);
+ic_pdl_engine ic_pdl_get_engine(const ic_pdl *net);
+
 /* Runs the network on x (N, 3, H, W), already normalised, with the given
  * calibration. Outputs are allocated in `arena` and stay valid until it is
  * reset; they are at the input resolution (the x4 upsampled maps cropped to

@@ -574,6 +574,8 @@ int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_o
     CHECK(check_input(net, x, opts));
     if (!arena || !out)
         return ic_error_set(IC_EINVAL, "forward: NULL argument");
+    if (net->engine != IC_PDL_ENGINE_NCHW && net->eng)
+        return pdl_forward_blocked(net, x, opts, flags, arena, out, trace, ctx);
     fwd f = {.net = net, .opts = opts, .trace = trace, .trace_ctx = ctx};
     return run(&f, x, arena, flags, out);
 }

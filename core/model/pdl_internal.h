@@ -4,6 +4,7 @@
 #ifndef IC_MODEL_PDL_INTERNAL_H
 #define IC_MODEL_PDL_INTERNAL_H
 
+#include "engine/conv.h"
 #include "io/safetensors.h"
 #include "model/pdl.h"
 #include "model/pdl_train.h"
@@ -23,6 +24,13 @@ typedef struct layer {
     float *wf, *bf;      /* BN folded into the conv, owned (norm layers only) */
     ic_calib_layer cal;
 } layer;
+
+/* One layer packed for the blocked engine (model/pdl_engine.c). */
+typedef struct eng_layer {
+    ic_eng_conv cv;       /* raw weights (the conv bias when the layer has no norm) */
+    float *fscale, *fbias; /* norm layers: eval-mode BN as the write-out's scale/shift */
+    float *shift;         /* norm layers: the stored mean, shift of the statistics' sums */
+} eng_layer;
 
 /* A conv unit: one layer, or a depthwise-separable pair (a = depthwise, b = pointwise). */
 typedef struct unit {
@@ -103,6 +111,8 @@ struct ic_pdl {
     ic_calib_c_shape cshape;
     char *config_json;        /* the config's text, for saving */
     layer_train *lt;          /* training storage, NULL until made trainable */
+    ic_pdl_engine engine;     /* which forward ic_pdl_forward() runs */
+    eng_layer *eng;           /* (n_layers) packed layers, with a blocked engine */
     ic_param *params;
     int n_params;
     void **owned;             /* buffers owned by the trainable copy */
@@ -111,6 +121,15 @@ struct ic_pdl {
 
 /* Builds the layer graph of net->cfg (pdl.c). */
 int pdl_build(ic_pdl *net);
+/* Packs every layer for net->engine (or frees the packed layers for the
+ * NCHW engine); on failure the model is left on the NCHW engine
+ * (pdl_engine.c). */
+int pdl_engine_pack(ic_pdl *net);
+void pdl_engine_free(ic_pdl *net);
+/* The blocked forward (pdl_engine.c); the input is checked by the caller. */
+int pdl_forward_blocked(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
+                        ic_arena *arena, ic_pdl_outputs *out, ic_pdl_trace_fn trace, void *ctx);
+
 /* (Re)computes the BN-folded weights of every norm layer (pdl.c). */
 int pdl_fold_all(ic_pdl *net);
 

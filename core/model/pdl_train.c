@@ -204,6 +204,9 @@ int ic_pdl_make_trainable(ic_pdl *net)
 {
     if (net->lt)
         return 0;
+    /* training changes the weights: back to nchw until a refold repacks */
+    pdl_engine_free(net);
+    net->engine = IC_PDL_ENGINE_NCHW;
     net->lt = ic_calloc((size_t)net->n_layers, sizeof *net->lt);
     if (!net->lt)
         return ic_error_set(IC_ENOMEM, "model: no memory to train");
@@ -506,7 +509,8 @@ void ic_pdl_zero_grad(ic_pdl *net)
 
 int ic_pdl_refold(ic_pdl *net)
 {
-    return pdl_fold_all(net);
+    CHECK(pdl_fold_all(net));
+    return pdl_engine_pack(net);
 }
 
 int ic_pdl_save(const ic_pdl *net, const char *path, const char *const *extra_meta)

@@ -52,39 +52,47 @@ START_TEST(test_modes_match_torch)
                  {"instcal-c", IC_CALIB_INSTCAL_C}};
     ic_arena a;
     ic_arena_init(&a, 0, 0);
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-        ic_arena_reset(&a);
-        const ic_pdl_config *cfg = ic_pdl_get_config(net);
-        ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
-        ic_calib_opts opts = {.mode = modes[i].mode, .m = m};
-        ic_pdl_outputs out;
-        rc = ic_pdl_forward(net, &x, &opts, IC_PDL_STRIDE4, &a, &out);
-        ck_assert_msg(rc == 0, "%s: %s", modes[i].name, ic_error_message());
-        char key[64];
-        snprintf(key, sizeof key, "%s.sem_logits_s4", modes[i].name);
-        compare(io, key, &out.sem);
-        snprintf(key, sizeof key, "%s.center_s4", modes[i].name);
-        compare(io, key, &out.center);
-        snprintf(key, sizeof key, "%s.offset_s4", modes[i].name);
-        compare(io, key, &out.offset);
-        if (modes[i].mode == IC_CALIB_NONE) {
-            ck_assert(out.m_mu_mean == 0.0);
-        } else if (modes[i].mode == IC_CALIB_TBN) {
-            ck_assert(out.m_mu_mean == 1.0);
+    /* every engine (model/pdl.h), the same tolerance */
+    for (int e = IC_PDL_ENGINE_NCHW; e <= IC_PDL_ENGINE_EXACT; e++) {
+        ck_assert_int_eq(ic_pdl_set_engine(net, (ic_pdl_engine)e), 0);
+        fprintf(stderr, "engine %s\n", ic_pdl_engine_name((ic_pdl_engine)e));
+        for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+            ic_arena_reset(&a);
+            const ic_pdl_config *cfg = ic_pdl_get_config(net);
+            ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
+            ic_calib_opts opts = {.mode = modes[i].mode, .m = m};
+            ic_pdl_outputs out;
+            rc = ic_pdl_forward(net, &x, &opts, IC_PDL_STRIDE4, &a, &out);
+            ck_assert_msg(rc == 0, "%s: %s", modes[i].name, ic_error_message());
+            char key[64];
+            snprintf(key, sizeof key, "%s.sem_logits_s4", modes[i].name);
+            compare(io, key, &out.sem);
+            snprintf(key, sizeof key, "%s.center_s4", modes[i].name);
+            compare(io, key, &out.center);
+            snprintf(key, sizeof key, "%s.offset_s4", modes[i].name);
+            compare(io, key, &out.offset);
+            if (modes[i].mode == IC_CALIB_NONE) {
+                ck_assert(out.m_mu_mean == 0.0);
+            } else if (modes[i].mode == IC_CALIB_TBN) {
+                ck_assert(out.m_mu_mean == 1.0);
+            }
         }
     }
     /* Full resolution (x4 upsampling, offsets x4) for image 0 in `none`. */
-    ic_arena_reset(&a);
-    const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
-    x.n = 1;
-    ic_calib_opts none = {.mode = IC_CALIB_NONE};
-    ic_pdl_outputs out;
-    ck_assert_int_eq(ic_pdl_forward(net, &x, &none, 0, &a, &out), 0);
-    compare(io, "none.sem_logits", &out.sem);
-    compare(io, "none.center", &out.center);
-    compare(io, "none.offset", &out.offset);
-    ck_assert_uint_gt(out.peak_bytes, 0);
+    for (int e = IC_PDL_ENGINE_NCHW; e <= IC_PDL_ENGINE_EXACT; e++) {
+        ck_assert_int_eq(ic_pdl_set_engine(net, (ic_pdl_engine)e), 0);
+        ic_arena_reset(&a);
+        const ic_pdl_config *cfg = ic_pdl_get_config(net);
+        ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
+        x.n = 1;
+        ic_calib_opts none = {.mode = IC_CALIB_NONE};
+        ic_pdl_outputs out;
+        ck_assert_int_eq(ic_pdl_forward(net, &x, &none, 0, &a, &out), 0);
+        compare(io, "none.sem_logits", &out.sem);
+        compare(io, "none.center", &out.center);
+        compare(io, "none.offset", &out.offset);
+        ck_assert_uint_gt(out.peak_bytes, 0);
+    }
     ic_st_close(&io);
     ic_arena_deinit(&a);
     ic_pdl_free(&net);

@@ -187,12 +187,11 @@ static void compare(const ic_safetensors *io, const char *name, const float *got
         n_failed++;
 }
 
-START_TEST(test_r52_matches_torch)
+/* Every mode at stride 4 and `none` at full resolution on one engine. */
+static void check_engine(ic_pdl *net, const ic_safetensors *io, ic_pdl_engine e, ic_arena *arena)
 {
-    ic_safetensors *io = tu_fixture("model_r52_io");
-    ic_pdl *net = build_model(io);
-    ck_assert(ic_pdl_supports(net, IC_CALIB_INSTCAL_U));
-    ck_assert(ic_pdl_supports(net, IC_CALIB_INSTCAL_C));
+    ck_assert_int_eq(ic_pdl_set_engine(net, e), 0);
+    fprintf(stderr, "engine %s\n", ic_pdl_engine_name(e));
     static const struct {
         const char *name;
         ic_calib_mode mode;
@@ -200,15 +199,13 @@ START_TEST(test_r52_matches_torch)
                  {"tbn", IC_CALIB_TBN},
                  {"instcal-u", IC_CALIB_INSTCAL_U},
                  {"instcal-c", IC_CALIB_INSTCAL_C}};
-    ic_arena a;
-    ic_arena_init(&a, 0, 0);
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-        ic_arena_reset(&a);
+        ic_arena_reset(arena);
         const ic_pdl_config *cfg = ic_pdl_get_config(net);
-        ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
+        ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, arena);
         ic_calib_opts opts = {.mode = modes[i].mode};
         ic_pdl_outputs out;
-        int rc = ic_pdl_forward(net, &x, &opts, IC_PDL_STRIDE4, &a, &out);
+        int rc = ic_pdl_forward(net, &x, &opts, IC_PDL_STRIDE4, arena, &out);
         ck_assert_msg(rc == 0, "%s: %s", modes[i].name, ic_error_message());
         const ic_tensor *t[3] = {&out.sem, &out.center, &out.offset};
         static const char *const keys[3] = {"sem_logits_s4", "center_s4", "offset_s4"};
@@ -224,12 +221,12 @@ START_TEST(test_r52_matches_torch)
     ck_assert_ptr_nonnull(sub);
     ck_assert_int_eq(sscanf(sub, "%d,%d", &off, &stride), 2);
     ck_assert_int_gt(stride, 0);
-    ic_arena_reset(&a);
+    ic_arena_reset(arena);
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, &a);
+    ic_tensor x = tu_fixture_image(io, cfg->pixel_mean, cfg->pixel_std, arena);
     ic_calib_opts none = {.mode = IC_CALIB_NONE};
     ic_pdl_outputs out;
-    ck_assert_int_eq(ic_pdl_forward(net, &x, &none, 0, &a, &out), 0);
+    ck_assert_int_eq(ic_pdl_forward(net, &x, &none, 0, arena, &out), 0);
     const ic_tensor *t[3] = {&out.sem, &out.center, &out.offset};
     static const char *const keys[3] = {"none.sem_logits_sub", "none.center_sub", "none.offset_sub"};
     for (int k = 0; k < 3; k++) {
@@ -248,6 +245,19 @@ START_TEST(test_r52_matches_torch)
         compare(io, keys[k], s, n);
         free(s);
     }
+}
+
+START_TEST(test_r52_matches_torch)
+{
+    ic_safetensors *io = tu_fixture("model_r52_io");
+    ic_pdl *net = build_model(io);
+    ck_assert(ic_pdl_supports(net, IC_CALIB_INSTCAL_U));
+    ck_assert(ic_pdl_supports(net, IC_CALIB_INSTCAL_C));
+    ic_arena a;
+    ic_arena_init(&a, 0, 0);
+    /* every engine (model/pdl.h), the same tolerance */
+    for (int e = IC_PDL_ENGINE_NCHW; e <= IC_PDL_ENGINE_EXACT; e++)
+        check_engine(net, io, (ic_pdl_engine)e, &a);
     ic_arena_deinit(&a);
     ic_pdl_free(&net);
     ic_st_close(&io);

@@ -1,0 +1,534 @@
+/* The blocked forward of Panoptic-DeepLab (see pdl.h, ic_pdl_engine): the
+ * graph of pdl_forward.c on the engine's 16-channel blocked activations
+ * (core/engine), converted from NCHW at the input and back at the outputs.
+ *
+ * Every conv layer is packed once (ic_pdl_set_engine) with its raw weights.
+ * A norm layer's convolution accumulates the sums and sums of squares of
+ * its raw output per image and channel in its write-out (shifted by the
+ * stored mean), which gives the instance statistics of the BN input
+ * without a second pass:
+ *   none        the write-out applies eval-mode BN (scale/shift), ReLU and,
+ *               for a bottleneck's last conv, the residual add; the
+ *               statistics feed the drift score only
+ *   calibrated  the write-out stores the raw output; the statistics give
+ *               the strengths (calib.h) and the per-image BN affine, which
+ *               stays pending (engine/blk.h) until the consumers apply it
+ *               as they read: the next conv's padded copy, Winograd input
+ *               transform or depthwise loads, the residual add, concat,
+ *               resize, the output edge.
+ * Results agree with the NCHW forward to float rounding (Winograd: to its
+ * measured error, tests/core/model/test_pdl_engine.c). */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "calib/drift.h"
+#include "engine/eops.h"
+#include "model/bufpool.h"
+#include "model/pdl_internal.h"
+
+/* ---------------------------------------------------------------- engine choice */
+
+static const char *const engine_names[] = {"nchw", "blocked", "exact"};
+
+int ic_pdl_engine_parse(const char *name, ic_pdl_engine *ret)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, engine_names[i])) {
+            *ret = (ic_pdl_engine)i;
+            return 0;
+        }
+    return ic_error_set(IC_EINVAL, "engine '%s': expected nchw, blocked or exact",
+                        name ? name : "(null)");
+}
+
+const char *ic_pdl_engine_name(ic_pdl_engine e)
+{
+    return (unsigned)e < 3 ? engine_names[e] : "?";
+}
+
+/* $INSTCAL_ENGINE when it names an engine (anything else is ignored), else
+ * nchw. */
+ic_pdl_engine ic_pdl_engine_default(void)
+{
+    ic_pdl_engine e;
+    const char *env = getenv("INSTCAL_ENGINE");
+    if (env && *env && ic_pdl_engine_parse(env, &e) == 0)
+        return e;
+    ic_error_clear();
+    return IC_PDL_ENGINE_NCHW;
+}
+
+ic_pdl_engine ic_pdl_get_engine(const ic_pdl *net)
+{
+    return net->engine;
+}
+
+void pdl_engine_free(ic_pdl *net)
+{
+    if (!net->eng)
+        return;
+    for (int i = 0; i < net->n_layers; i++) {
+        eng_layer *e = &net->eng[i];
+        ic_eng_conv_free(&e->cv);
+        ic_free_aligned(e->fscale);
+        ic_free_aligned(e->fbias);
+        ic_free_aligned(e->shift);
+    }
+    ic_free(net->eng);
+    net->eng = NULL;
+}
+
+static float *padded(size_t n)
+{
+    float *p = ic_malloc_aligned(n * sizeof *p);
+    if (p)
+        memset(p, 0, n * sizeof *p);
+    return p;
+}
+
+static int pack_layer(const layer *l, eng_layer *e)
+{
+    CHECK(ic_eng_conv_pack(&e->cv, &l->p, l->w, l->has_norm ? NULL : l->b));
+    if (!l->has_norm)
+        return 0;
+    const size_t n = (size_t)e->cv.pairs * 32; /* the write-out reads whole pairs of blocks */
+    e->fscale = padded(n);
+    e->fbias = padded(n);
+    e->shift = padded(n);
+    if (!e->fscale || !e->fbias || !e->shift)
+        return ic_error_set(IC_ENOMEM, "engine: out of memory for %s", l->name);
+    CHECK(ic_bn_calibrated_affine(e->fscale, e->fbias, 1, &l->bn, NULL, NULL, 0, NULL, NULL));
+    memcpy(e->shift, l->bn.mean, (size_t)l->p.cout * sizeof *e->shift);
+    return 0;
+}
+
+int pdl_engine_pack(ic_pdl *net)
+{
+    pdl_engine_free(net);
+    if (net->engine == IC_PDL_ENGINE_NCHW)
+        return 0;
+    net->eng = ic_calloc((size_t)net->n_layers, sizeof *net->eng);
+    int rc = net->eng ? 0 : ic_error_set(IC_ENOMEM, "engine: out of memory");
+    for (int i = 0; !rc && i < net->n_layers; i++)
+        rc = pack_layer(&net->layers[i], &net->eng[i]);
+    if (rc) {
+        pdl_engine_free(net);
+        net->engine = IC_PDL_ENGINE_NCHW;
+    }
+    return rc;
+}
+
+int ic_pdl_set_engine(ic_pdl *net, ic_pdl_engine e)
+{
+    if ((unsigned)e >= 3)
+        return ic_error_set(IC_EINVAL, "engine %d is not one of nchw, blocked, exact", (int)e);
+    net->engine = e;
+    return pdl_engine_pack(net);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* A blocked activation and the affine its consumers still have to apply
+ * (NULL: none). */
+typedef struct bt {
+    ic_tensor t;
+    const ic_blk_pend *pend;
+} bt;
+
+typedef struct bfwd {
+    const ic_pdl *net;
+    const ic_calib_opts *opts;
+    ic_arena *arena;
+    ic_bufpool pool;
+    int threads, flags, calibrated;
+    double *stats;                                     /* (N, 2, max C16) */
+    float *mean_t, *var_t, *m_mu, *m_var, *sc, *bi, *cscratch; /* (N, max C) */
+    double m_mu_sum, m_var_sum;
+    size_t m_count;
+    ic_drift_acc drift;
+    ic_pdl_trace_fn trace;
+    void *trace_ctx;
+} bfwd;
+
+/* Reports layer li's output to the trace as NCHW, its pending affine
+ * applied (a bottleneck's conv3 in `none` after its fused residual and
+ * ReLU). */
+static int btrace(bfwd *f, int li, const bt *y)
+{
+    if (!f->trace)
+        return 0;
+    const size_t nf = (size_t)y->t.n * y->t.c * y->t.h * y->t.w;
+    float *d = ic_malloc_aligned(nf * sizeof *d);
+    if (!d)
+        return ic_error_set(IC_ENOMEM, "forward: no memory to trace %s", f->net->layers[li].name);
+    ic_tensor t = ic_tensor_wrap(d, y->t.n, y->t.c, y->t.h, y->t.w);
+    ic_blk_to_nchw(&t, &y->t, y->pend);
+    f->trace(f->trace_ctx, f->net->layers[li].name, &t);
+    ic_free_aligned(d);
+    return 0;
+}
+
+static int balloc(bfwd *f, bt *b, int n, int c, int h, int w)
+{
+    float *d = ic_bufpool_get(&f->pool, ic_blk_floats(n, c, h, w));
+    if (!d)
+        return IC_ENOMEM;
+    b->t = ic_tensor_wrap(d, n, c, h, w);
+    b->pend = NULL;
+    return 0;
+}
+
+static void brelease(bfwd *f, bt *b)
+{
+    ic_bufpool_put(&f->pool, b->t.data);
+    b->t.data = NULL;
+}
+
+/* Instance statistics (N, C) of a norm layer's raw output from the
+ * write-out's shifted sums: mean and the unbiased variance (0 for a
+ * single pixel, as ic_bn_instance_stats). */
+static void stats_to_moments(bfwd *f, const layer *l, const eng_layer *e, const ic_tensor *y)
+{
+    const int c = y->c, c16 = ic_blk_cb(c) * 16;
+    const double hw = (double)y->h * (double)y->w;
+    for (int n = 0; n < y->n; n++)
+        for (int k = 0; k < c; k++) {
+            const double s1 = f->stats[(size_t)n * 2 * c16 + k];
+            const double s2 = f->stats[(size_t)n * 2 * c16 + c16 + k];
+            const double m = s1 / hw;
+            double v = hw > 1 ? (s2 - s1 * m) / (hw - 1) : 0.0;
+            f->mean_t[(size_t)n * c + k] = (float)(e->shift[k] + m);
+            f->var_t[(size_t)n * c + k] = (float)(v > 0 ? v : 0.0);
+        }
+    (void)l;
+}
+
+/* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
+ * without norm only). x's pending affine is consumed; a 1x1 stride-1 conv
+ * applies it to x in place, after which x is plain. */
+static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
+{
+    const layer *l = &f->net->layers[li];
+    const eng_layer *e = &f->net->eng[li];
+    int oh, ow;
+    CHECK(ic_conv2d_out_size(&l->p, x->t.h, x->t.w, &oh, &ow));
+    CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
+    const int eflags = f->net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0;
+    const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
+    float *ws = ic_bufpool_get(&f->pool, wsn);
+    if (!ws)
+        return IC_ENOMEM;
+    ic_eng_out o = {.relu = l->p.relu};
+    if (l->has_norm) {
+        memset(f->stats, 0, (size_t)x->t.n * 2 * (size_t)ic_blk_cb(l->p.cout) * 16 *
+                                sizeof *f->stats);
+        o.stats = f->stats;
+        o.shift = e->shift;
+        if (f->calibrated) {
+            o.relu = 0; /* raw: BN and ReLU stay pending */
+        } else {
+            o.scale = e->fscale;
+            o.bias = e->fbias;
+        }
+    }
+    if (res) {
+        o.res = res;
+        o.relu = 1;
+    }
+    int rc = ic_eng_conv_forward(&e->cv, &y->t, &x->t, x->pend, &o, ws, f->threads, eflags);
+    ic_bufpool_put(&f->pool, ws);
+    if (rc)
+        return rc;
+    if (ic_eng_conv_applies_in_place(&e->cv))
+        x->pend = NULL;
+    if (!l->has_norm)
+        return btrace(f, li, y);
+    const int c = y->t.c, n = y->t.n;
+    stats_to_moments(f, l, e, &y->t);
+    if (!f->calibrated) {
+        /* the drift score; a channel with gamma = 0 says nothing about its
+         * input and counts as unshifted, as ic_drift_unfold_stats has it */
+        if (l->bn.gamma)
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < c; k++)
+                    if (l->bn.gamma[k] == 0.0f) {
+                        f->mean_t[(size_t)i * c + k] = l->bn.mean[k];
+                        f->var_t[(size_t)i * c + k] = l->bn.var[k];
+                    }
+        ic_drift_acc_add(&f->drift, c, f->mean_t, f->var_t, l->bn.mean, l->bn.var, l->bn.eps);
+        return btrace(f, li, y);
+    }
+    CHECK(ic_calib_strengths(f->m_mu, f->m_var, f->opts, &l->cal, &f->net->cshape, n, f->mean_t,
+                             f->var_t, l->bn.mean, l->bn.var, f->cscratch));
+    const size_t nc = (size_t)n * (size_t)c;
+    for (size_t i = 0; i < nc; i++) {
+        f->m_mu_sum += f->m_mu[i];
+        f->m_var_sum += f->m_var[i];
+    }
+    f->m_count += nc;
+    ic_bn bn = l->bn;
+    bn.mixture = ic_calib_uses_mixture(f->opts);
+    CHECK(ic_bn_calibrated_affine(f->sc, f->bi, n, &bn, f->m_mu, f->m_var, 1, f->mean_t,
+                                  f->var_t));
+    const size_t c16 = (size_t)ic_blk_cb(c) * 16;
+    float *ps = ic_arena_calloc(f->arena, (size_t)n * c16, sizeof *ps);
+    float *pb = ic_arena_calloc(f->arena, (size_t)n * c16, sizeof *pb);
+    ic_blk_pend *pend = ic_arena_alloc(f->arena, sizeof *pend);
+    if (!ps || !pb || !pend)
+        return IC_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        memcpy(ps + (size_t)i * c16, f->sc + (size_t)i * c, (size_t)c * sizeof *ps);
+        memcpy(pb + (size_t)i * c16, f->bi + (size_t)i * c, (size_t)c * sizeof *pb);
+    }
+    *pend = (ic_blk_pend){ps, pb, l->p.relu};
+    y->pend = pend;
+    ic_drift_acc_add(&f->drift, c, f->mean_t, f->var_t, l->bn.mean, l->bn.var, l->bn.eps);
+    return btrace(f, li, y);
+}
+
+static int bunit(bfwd *f, unit u, bt *x, bt *y)
+{
+    if (u.b < 0)
+        return blayer(f, u.a, x, y, NULL);
+    bt t;
+    CHECK(blayer(f, u.a, x, &t, NULL));
+    int rc = blayer(f, u.b, &t, y, NULL);
+    brelease(f, &t);
+    return rc;
+}
+
+static int bblock(bfwd *f, const block *b, bt *x, bt *y)
+{
+    bt t1, t2, sc;
+    CHECK(blayer(f, b->conv1, x, &t1, NULL));
+    CHECK(blayer(f, b->conv2, &t1, &t2, NULL));
+    brelease(f, &t1);
+    const bt *res = x;
+    if (b->shortcut >= 0) {
+        CHECK(blayer(f, b->shortcut, x, &sc, NULL));
+        res = &sc;
+    }
+    int rc;
+    if (!res->pend && !f->calibrated) {
+        /* none: BN, the residual and ReLU in conv3's write-out */
+        rc = blayer(f, b->conv3, &t2, y, &res->t);
+    } else {
+        rc = blayer(f, b->conv3, &t2, y, NULL);
+        if (!rc)
+            rc = ic_eng_add(&y->t, y->pend, &res->t, res->pend, 1, f->threads);
+        y->pend = NULL;
+    }
+    brelease(f, &t2);
+    if (b->shortcut >= 0)
+        brelease(f, &sc);
+    return rc;
+}
+
+static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
+{
+    bt pooled, conv;
+    int rc;
+    if (a->pool_global) {
+        CHECK(balloc(f, &pooled, x->t.n, x->t.c, 1, 1));
+        rc = ic_eng_gap(&pooled.t, &x->t, x->pend, f->threads);
+    } else {
+        /* as pdl_forward.c: the kernel clamped to the map */
+        ic_pool2d p = {.kh = a->pool_k[0] < x->t.h ? a->pool_k[0] : x->t.h,
+                       .kw = a->pool_k[1] < x->t.w ? a->pool_k[1] : x->t.w,
+                       .sh = 1,
+                       .sw = 1};
+        int oh, ow;
+        CHECK(ic_pool_out_size(&oh, &ow, x->t.h, x->t.w, &p));
+        CHECK(balloc(f, &pooled, x->t.n, x->t.c, oh, ow));
+        rc = ic_eng_avgpool(&pooled.t, &x->t, x->pend, &p, f->threads);
+    }
+    if (!rc)
+        rc = blayer(f, a->pool_conv, &pooled, &conv, NULL);
+    brelease(f, &pooled);
+    if (rc)
+        return rc;
+    rc = balloc(f, y, x->t.n, conv.t.c, x->t.h, x->t.w);
+    if (!rc)
+        rc = ic_eng_resize(&y->t, &conv.t, conv.pend, 0, 0, f->threads);
+    brelease(f, &conv);
+    return rc;
+}
+
+static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
+{
+    bt br[5], cat;
+    int rc = 0, made = 0;
+    for (; made < 4 && !rc; made++)
+        rc = bunit(f, a->branch[made], x, &br[made]);
+    if (!rc && !(rc = baspp_pool(f, a, x, &br[4])))
+        made = 5;
+    else if (!rc)
+        made = 4;
+    if (!rc)
+        rc = balloc(f, &cat, x->t.n, 5 * br[0].t.c, x->t.h, x->t.w);
+    if (!rc) {
+        const ic_tensor *parts[5];
+        const ic_blk_pend *pends[5];
+        for (int i = 0; i < 5; i++) {
+            parts[i] = &br[i].t;
+            pends[i] = br[i].pend;
+        }
+        rc = ic_eng_concat(&cat.t, parts, pends, 5, f->threads);
+    }
+    for (int i = 0; i < made; i++)
+        brelease(f, &br[i]);
+    if (rc)
+        return rc;
+    rc = blayer(f, a->project, &cat, y, NULL);
+    brelease(f, &cat);
+    return rc;
+}
+
+static int bdecoder(bfwd *f, const decoder *d, bt feats[3], bt *y)
+{
+    bt cur;
+    CHECK(baspp(f, &d->top, &feats[2], &cur));
+    for (int lvl = 1; lvl >= 0; lvl--) {
+        bt proj, up, cat, fused;
+        CHECK(blayer(f, d->proj[lvl], &feats[lvl], &proj, NULL));
+        CHECK(balloc(f, &up, cur.t.n, cur.t.c, proj.t.h, proj.t.w));
+        CHECK(ic_eng_resize(&up.t, &cur.t, cur.pend, 0, 0, f->threads));
+        brelease(f, &cur);
+        CHECK(balloc(f, &cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
+        const ic_tensor *parts[2] = {&proj.t, &up.t};
+        const ic_blk_pend *pends[2] = {proj.pend, NULL};
+        CHECK(ic_eng_concat(&cat.t, parts, pends, 2, f->threads));
+        brelease(f, &proj);
+        brelease(f, &up);
+        CHECK(bunit(f, d->fuse[lvl][0], &cat, &fused));
+        brelease(f, &cat);
+        if (d->n_fuse == 2) {
+            bt second;
+            CHECK(bunit(f, d->fuse[lvl][1], &fused, &second));
+            brelease(f, &fused);
+            fused = second;
+        }
+        cur = fused;
+    }
+    *y = cur;
+    return 0;
+}
+
+static int bhead(bfwd *f, const unit *u, int n, int pred, bt *x, bt *y)
+{
+    bt cur = *x, next;
+    for (int i = 0; i < n; i++) {
+        CHECK(bunit(f, u[i], cur.t.data == x->t.data ? x : &cur, &next));
+        if (cur.t.data != x->t.data)
+            brelease(f, &cur);
+        cur = next;
+    }
+    int rc = blayer(f, pred, cur.t.data == x->t.data ? x : &cur, y, NULL);
+    if (cur.t.data != x->t.data)
+        brelease(f, &cur);
+    return rc;
+}
+
+/* A head's output into the arena as NCHW: raw (stride 4) or x4 upsampled,
+ * times mul and cropped to (h, w). */
+static int bout(bfwd *f, bt *x, int flags, float mul, int h, int w, ic_tensor *y)
+{
+    if (flags & IC_PDL_STRIDE4) {
+        CHECK(ic_tensor_alloc(y, f->arena, x->t.n, x->t.c, x->t.h, x->t.w));
+        ic_blk_to_nchw(y, &x->t, x->pend);
+    } else {
+        CHECK(ic_tensor_alloc(y, f->arena, x->t.n, x->t.c, h, w));
+        CHECK(ic_eng_upsample_nchw(y, &x->t, x->pend, 4.0, mul, f->threads));
+    }
+    brelease(f, x);
+    return 0;
+}
+
+static int bforward(bfwd *f, const ic_tensor *x, int flags, ic_pdl_outputs *out)
+{
+    const ic_pdl *net = f->net;
+    bt cur, next, feats[3];
+    CHECK(balloc(f, &cur, x->n, x->c, x->h, x->w));
+    ic_blk_from_nchw(&cur.t, x);
+    for (int i = 0; i < 3; i++) {
+        CHECK(blayer(f, net->stem[i], &cur, &next, NULL));
+        brelease(f, &cur);
+        cur = next;
+    }
+    ic_pool2d mp = {.kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1};
+    int oh, ow;
+    CHECK(ic_pool_out_size(&oh, &ow, cur.t.h, cur.t.w, &mp));
+    CHECK(balloc(f, &next, cur.t.n, cur.t.c, oh, ow));
+    CHECK(ic_eng_maxpool(&next.t, &cur.t, cur.pend, &mp, f->threads));
+    brelease(f, &cur);
+    cur = next;
+    for (int s = 0; s < 4; s++) {
+        for (int b = 0; b < net->stage_len[s]; b++) {
+            CHECK(bblock(f, &net->blocks[net->stage_first[s] + b], &cur, &next));
+            int keep = b == 0 && (s == 1 || s == 2); /* cur is res2 / res3 */
+            if (!keep)
+                brelease(f, &cur);
+            cur = next;
+        }
+        if (s < 2)
+            feats[s] = cur;
+    }
+    feats[2] = cur;
+    bt sem_feat, ins_feat, sem, center, offset;
+    CHECK(bdecoder(f, &net->dec[0], feats, &sem_feat));
+    CHECK(bdecoder(f, &net->dec[1], feats, &ins_feat));
+    for (int i = 0; i < 3; i++)
+        brelease(f, &feats[i]);
+    CHECK(bhead(f, net->sem_head, net->n_sem_head, net->sem_pred, &sem_feat, &sem));
+    brelease(f, &sem_feat);
+    CHECK(bhead(f, net->center_head, 2, net->center_pred, &ins_feat, &center));
+    CHECK(bhead(f, net->offset_head, net->n_offset_head, net->offset_pred, &ins_feat, &offset));
+    brelease(f, &ins_feat);
+    CHECK(bout(f, &sem, flags, 1.0f, x->h, x->w, &out->sem));
+    CHECK(bout(f, &center, flags, 1.0f, x->h, x->w, &out->center));
+    CHECK(bout(f, &offset, flags, (flags & IC_PDL_STRIDE4) ? 1.0f : 4.0f, x->h, x->w,
+               &out->offset));
+    return 0;
+}
+
+int pdl_forward_blocked(const ic_pdl *net, const ic_tensor *x, const ic_calib_opts *opts, int flags,
+                        ic_arena *arena, ic_pdl_outputs *out, ic_pdl_trace_fn trace, void *ctx)
+{
+    bfwd f = {.net = net, .opts = opts, .arena = arena, .flags = flags, .trace = trace,
+              .trace_ctx = ctx};
+    f.calibrated = opts->mode != IC_CALIB_NONE;
+    f.threads = openblas_get_num_threads();
+    if (f.threads < 1)
+        f.threads = 1;
+    ic_bufpool_init(&f.pool, arena);
+    int maxc = 1;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].p.cout > maxc)
+            maxc = net->layers[i].p.cout;
+    const size_t nc = (size_t)x->n * (size_t)maxc;
+    f.stats = ic_arena_alloc(arena, (size_t)x->n * 2 * (size_t)ic_blk_cb(maxc) * 16 *
+                                        sizeof *f.stats);
+    f.mean_t = ic_arena_floats(arena, nc);
+    f.var_t = ic_arena_floats(arena, nc);
+    f.m_mu = ic_arena_floats(arena, nc);
+    f.m_var = ic_arena_floats(arena, nc);
+    f.sc = ic_arena_floats(arena, nc);
+    f.bi = ic_arena_floats(arena, nc);
+    f.cscratch = ic_arena_floats(arena, ic_calib_scratch_floats(&net->cshape, maxc));
+    out->drift = ic_arena_alloc(arena, (size_t)x->n * sizeof *out->drift);
+    if (!f.stats || !f.mean_t || !f.var_t || !f.m_mu || !f.m_var || !f.sc || !f.bi ||
+        !f.cscratch || !out->drift)
+        return IC_ENOMEM;
+    ic_drift_acc_init(&f.drift, x->n, out->drift);
+    CHECK(bforward(&f, x, flags, out));
+    out->m_mu_mean = f.m_count ? f.m_mu_sum / (double)f.m_count : 0.0;
+    out->m_var_mean = f.m_count ? f.m_var_sum / (double)f.m_count : 0.0;
+    for (int n = 0; n < x->n; n++)
+        out->drift[n] = ic_drift_acc_score(&f.drift, n);
+    out->peak_bytes = f.pool.peak * sizeof(float);
+    return 0;
+}

@@ -14,7 +14,8 @@
     X(BAD_PARAMETER, 400, "bad_parameter",                                                        \
       "unknown `calibration`, a mode the model does not offer (e.g. `instcal-c` without its "     \
       "tensors, `tent` with `tent = off`), `m` not in [0, 1], `manual` without `m`, bad "         \
-      "`outputs`/`rle`, `label_segments` without `label`; on `/v2/.../infer` also an unknown "     \
+      "`outputs`/`rle`, `size` not an integer in [`min_request_size`, `max_request_size`], "    \
+      "`label_segments` without `label`; on `/v2/.../infer` also an unknown "                     \
       "request parameter or a `calibration` or `m` of the wrong JSON type")                        \
     X(MISSING_IMAGE, 400, "missing_image",                                                        \
       "no `image` field, or an empty body; on `/v2/.../infer` no `image` input, or one without "  \

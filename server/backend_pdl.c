@@ -425,7 +425,7 @@ static int oip_answer(const srv_request *req, const char *model, const ic_segmen
     ic_segment_panoptic_ids(sr, labels);
     char *segs = json_dumps(json_object_get(o, "segments"), JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_t *params = json_object();
-    const char *keys[] = {"calibration", "drift_score", "confidence", "image"};
+    const char *keys[] = {"calibration", "drift_score", "confidence", "image", "network_input"};
     for (size_t i = 0; params && i < sizeof keys / sizeof keys[0]; i++) {
         json_t *v = json_object_get(o, keys[i]);
         if (v)

@@ -38,6 +38,10 @@ static const key_desc keys[] = {
     {"max_upload_bytes", K_BYTES, F(max_upload_bytes), 1024, (int64_t)1 << 32,
      "request body cap (suffix K, M, G = KiB, MiB, GiB)"},
     {"max_pixels", K_I64, F(max_pixels), 1, (int64_t)1 << 31, "decoded width*height cap"},
+    {"min_request_size", K_INT, F(min_request_size), 1, 65536,
+     "smallest network input short side a request may ask for (`size`)"},
+    {"max_request_size", K_INT, F(max_request_size), 1, 65536,
+     "largest network input short side a request may ask for (`size`)"},
     {"max_connections", K_INT, F(max_connections), 1, 60000, "open connection limit"},
     {"max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 60000,
      "open connections one client address may hold (0 = no cap); over it: 503 and close"},
@@ -80,6 +84,8 @@ void srv_config_defaults(srv_config *c)
     c->deadline_ms = 30000;
     c->max_upload_bytes = 20 << 20;
     c->max_pixels = 16000000;
+    c->min_request_size = 32;
+    c->max_request_size = 1024;
     c->max_connections = 256;
     c->max_connections_per_ip = 64;
     c->connection_timeout_s = 30;

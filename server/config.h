@@ -26,6 +26,7 @@ typedef struct srv_config {
     int64_t deadline_ms;       /* per request, from arrival to response */
     int64_t max_upload_bytes;  /* request body cap */
     int64_t max_pixels;        /* decoded width * height cap */
+    int min_request_size, max_request_size; /* bounds of a request's `size` (network short side) */
     int max_connections;       /* libmicrohttpd connection limit */
     int max_connections_per_ip; /* open connections one client address may hold; 0 = no cap */
     int connection_timeout_s;  /* idle connection timeout */

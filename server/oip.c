@@ -232,10 +232,10 @@ static srv_err parse_outputs(srv_oip_want *w, json_t *outs, int binary_default)
     return SRV_ERR_NONE;
 }
 
-/* Request parameters: calibration, m (into kv for srv_request_parse) and
- * binary_data_output. */
+/* Request parameters: calibration, m, size (into kv for srv_request_parse)
+ * and binary_data_output. */
 static srv_err parse_params(json_t *params, char *cal, size_t cal_n, char *m, size_t m_n,
-                            int *binary)
+                            char *size, size_t size_n, int *binary)
 {
     if (params && !json_is_object(params))
         return fail(SRV_ERR_BAD_INFER_REQUEST, "parameters must be an object");
@@ -250,6 +250,11 @@ static srv_err parse_params(json_t *params, char *cal, size_t cal_n, char *m, si
             if (!json_is_number(v))
                 return fail(SRV_ERR_BAD_PARAMETER, "parameters.m must be a number in [0, 1]");
             snprintf(m, m_n, "%.17g", json_number_value(v));
+        } else if (strcmp(key, "size") == 0) {
+            if (!json_is_integer(v))
+                return fail(SRV_ERR_BAD_PARAMETER,
+                            "parameters.size must be an integer (the network input's short side)");
+            snprintf(size, size_n, "%lld", (long long)json_integer_value(v));
         } else if (strcmp(key, "binary_data_output") == 0) {
             if (!json_is_boolean(v))
                 return fail(SRV_ERR_BAD_INFER_REQUEST,
@@ -257,7 +262,7 @@ static srv_err parse_params(json_t *params, char *cal, size_t cal_n, char *m, si
             *binary = json_is_true(v);
         } else {
             return fail(SRV_ERR_BAD_PARAMETER,
-                        "unknown parameter '%.64s' (calibration, m, binary_data_output)", key);
+                        "unknown parameter '%.64s' (calibration, m, size, binary_data_output)", key);
         }
     }
     return SRV_ERR_NONE;
@@ -285,10 +290,10 @@ static srv_err parse_header(srv_request *r, json_t *root, const unsigned char *b
         snprintf(w->id, sizeof w->id, "%s", json_string_value(id));
         w->has_id = 1;
     }
-    char cal[32] = "", m[40] = "";
+    char cal[32] = "", m[40] = "", size[24] = "";
     int binary = 0;
     srv_err e = parse_params(json_object_get(root, "parameters"), cal, sizeof cal, m, sizeof m,
-                             &binary);
+                             size, sizeof size, &binary);
     if (e)
         return e;
     json_t *inputs = json_object_get(root, "inputs");
@@ -321,13 +326,15 @@ static srv_err parse_header(srv_request *r, json_t *root, const unsigned char *b
                                                       : "no input 'image' (BYTES, shape [1])");
     if ((e = parse_outputs(w, json_object_get(root, "outputs"), binary)) != SRV_ERR_NONE)
         return e;
-    srv_kv form[3];
+    srv_kv form[4];
     size_t nf = 0;
     form[nf++] = (srv_kv){"outputs", "none"}; /* no PNGs: the tensors are the answer */
     if (cal[0])
         form[nf++] = (srv_kv){"calibration", cal};
     if (m[0])
         form[nf++] = (srv_kv){"m", m};
+    if (size[0])
+        form[nf++] = (srv_kv){"size", size};
     srv_request_args a = {.form = form, .n_form = nf};
     return srv_request_parse(r, &a, cfg);
 }

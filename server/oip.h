@@ -10,8 +10,8 @@
  * the order of `inputs`. The model has one input, `image` (BYTES, shape
  * [1]: one encoded JPEG or PNG; as binary data a BYTES element is a 4-byte
  * little-endian length and the bytes, in JSON a base64 string), and four
- * outputs (SRV_OIP_OUTPUTS). Request parameters: `calibration`, `m` (as
- * /v1/segment) and `binary_data_output`. */
+ * outputs (SRV_OIP_OUTPUTS). Request parameters: `calibration`, `m`, `size`
+ * (as /v1/segment) and `binary_data_output`. */
 #ifndef SRV_OIP_H
 #define SRV_OIP_H
 

@@ -2,6 +2,7 @@
  * query and headers. */
 #include "request.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,6 +167,20 @@ static srv_err parse_option(srv_request *r, srv_option o, const char *v, const s
             so->outputs |= IC_OUT_RLE;
         else
             return fail(SRV_ERR_BAD_PARAMETER, "rle must be true, false, 1 or 0");
+        return SRV_ERR_NONE;
+    case SRV_OPT_SIZE:
+        if (v) {
+            char *end;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (!(*v >= '0' && *v <= '9') || *end || errno || n < cfg->min_request_size ||
+                n > cfg->max_request_size)
+                return fail(SRV_ERR_BAD_PARAMETER,
+                            "size must be an integer in [%d, %d] (the network input's short side "
+                            "in pixels)",
+                            cfg->min_request_size, cfg->max_request_size);
+            so->size = (int)n;
+        }
         return SRV_ERR_NONE;
     case SRV_OPT_COUNT:
         break;

@@ -29,7 +29,8 @@
     X(CALIBRATION, "calibration", 31) \
     X(M, "m", 31)                     \
     X(OUTPUTS, "outputs", 127)        \
-    X(RLE, "rle", 15)
+    X(RLE, "rle", 15)                 \
+    X(SIZE, "size", 15)
 
 typedef enum srv_option {
 #define SRV_OPT_ENUM(id, name, max_len) SRV_OPT_##id,
@@ -100,7 +101,7 @@ void srv_request_move(srv_request *dst, srv_request *src);
  * label_segments), or NULL when name is no upload. */
 srv_buf *srv_request_upload(srv_request *r, const char *name);
 
-/* "image, label, label_segments, calibration, m, outputs, rle": every
+/* "image, label, label_segments, calibration, m, outputs, rle, size": every
  * field name a form may use, for messages. */
 const char *srv_request_field_names(void);
 

@@ -90,10 +90,12 @@ static void reply_models(srv_server *s, srv_reply *r)
     }
     json_object_set_new(model, "default_calibration", json_string(s->cfg.calibration));
     json_object_set_new(model, "limits",
-                        json_pack("{s:I,s:I,s:I}", "max_upload_bytes",
+                        json_pack("{s:I,s:I,s:I,s:i,s:i}", "max_upload_bytes",
                                   (json_int_t)s->cfg.max_upload_bytes, "max_pixels",
                                   (json_int_t)s->cfg.max_pixels, "deadline_ms",
-                                  (json_int_t)s->cfg.deadline_ms));
+                                  (json_int_t)s->cfg.deadline_ms, "min_request_size",
+                                  s->cfg.min_request_size, "max_request_size",
+                                  s->cfg.max_request_size));
     json_t *outputs = json_array();
     for (int i = 0; i < IC_OUT_COUNT; i++)
         json_array_append_new(outputs, json_string(ic_segment_output_name(i)));
@@ -119,12 +121,14 @@ static void reply_v2_model(srv_server *s, srv_reply *r, const char *name)
     json_t *model = json_object();
     s->ops->describe(s->backend, model);
     json_t *modes = json_object_get(model, "calibration_modes");
+    json_t *net = json_object_get(json_object_get(model, "network_input"), "min_size_test");
     json_t *params = json_pack(
-        "{s:{s:s,s:O*,s:s},s:{s:s,s:s},s:{s:s,s:b},s:o,s:[s,s],s:I}", "calibration", "datatype",
-        "string", "values", modes, "default", s->cfg.calibration, "m", "datatype", "number",
-        "range", "[0, 1], for calibration=manual", "binary_data_output", "datatype", "bool",
-        "default", 0, "default_outputs", defaults, "image_formats", "image/jpeg", "image/png",
-        "max_pixels", (json_int_t)s->cfg.max_pixels);
+        "{s:{s:s,s:O*,s:s},s:{s:s,s:s},s:{s:s,s:[i,i],s:O*},s:{s:s,s:b},s:o,s:[s,s],s:I}",
+        "calibration", "datatype", "string", "values", modes, "default", s->cfg.calibration, "m",
+        "datatype", "number", "range", "[0, 1], for calibration=manual", "size", "datatype",
+        "int", "range", s->cfg.min_request_size, s->cfg.max_request_size, "default", net,
+        "binary_data_output", "datatype", "bool", "default", 0, "default_outputs", defaults,
+        "image_formats", "image/jpeg", "image/png", "max_pixels", (json_int_t)s->cfg.max_pixels);
     json_decref(model);
     srv_reply_json(r, 200,
                    json_pack("{s:s,s:[s],s:s,s:[{s:s,s:s,s:[i]}],s:o,s:o*}", "name", name,

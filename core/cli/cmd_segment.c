@@ -32,7 +32,9 @@ static const char usage[] =
     "  --label PNG           ground truth: class-id PNG, or COCO-panoptic PNG with\n"
     "  --label-segments JSON its segments_info (array) -> ECE, mIoU, PQ in the result\n"
     "  --dump-raw FILE       safetensors with sem_logits [C,H,W], center [1,H,W], offset [2,H,W]\n"
-    "  --repeat N            run the forward N times and report the median\n";
+    "  --repeat N            run the forward N times and report the median\n"
+    "  --size N              network input short side in pixels (default: the model's\n"
+    "                        min_size_test; its long-side cap scales with it)\n";
 
 static int write_file(const char *dir, const char *stem, const char *suffix,
                       const unsigned char *data, size_t len)
@@ -83,13 +85,14 @@ static void stem_of(const char *path, char *out, size_t len)
 int cmd_segment(int argc, char **argv)
 {
     const char *model = NULL, *config = NULL, *mode = NULL, *m = NULL, *out = NULL, *json_path = NULL,
-               *outputs = NULL, *label = NULL, *label_seg = NULL, *raw = NULL, *repeat = NULL;
+               *outputs = NULL, *label = NULL, *label_seg = NULL, *raw = NULL, *repeat = NULL,
+               *size = NULL;
     cli_opt opts[] = {{"model", &model, NULL},   {"config", &config, NULL},
                       {"calibration", &mode, NULL}, {"m", &m, NULL},
                       {"out", &out, NULL},       {"json", &json_path, NULL},
                       {"outputs", &outputs, NULL}, {"label", &label, NULL},
                       {"label-segments", &label_seg, NULL}, {"dump-raw", &raw, NULL},
-                      {"repeat", &repeat, NULL}};
+                      {"repeat", &repeat, NULL}, {"size", &size, NULL}};
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
@@ -98,7 +101,8 @@ int cmd_segment(int argc, char **argv)
         return 2;
     }
     ic_segment_opts so = {.outputs = out ? IC_OUT_ALL : IC_OUT_DEFAULT};
-    if (cli_calib_opts(mode, m, &so.calib) || cli_int("repeat", repeat, 1, 1000, &so.repeat))
+    if (cli_calib_opts(mode, m, &so.calib) || cli_int("repeat", repeat, 1, 1000, &so.repeat) ||
+        cli_int("size", size, 1, 65536, &so.size))
         return 2;
     if (outputs && ic_segment_parse_outputs(outputs, &so.outputs)) {
         fprintf(stderr, "%s\n", ic_error_message());

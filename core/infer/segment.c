@@ -264,8 +264,14 @@ static int run_network(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     double t0 = now_s();
     int nw = img->w, nh = img->h, rc;
-    if (cfg->min_size_test > 0 &&
-        (rc = ic_image_fit_size(img->w, img->h, cfg->min_size_test, cfg->max_size_test, &nw, &nh)))
+    int short_edge = cfg->min_size_test, max_size = cfg->max_size_test;
+    if (opts->size > 0) {
+        max_size = short_edge > 0 && max_size > 0
+                       ? (int)((int64_t)max_size * opts->size / short_edge)
+                       : 0;
+        short_edge = opts->size;
+    }
+    if (short_edge > 0 && (rc = ic_image_fit_size(img->w, img->h, short_edge, max_size, &nw, &nh)))
         return rc;
     ic_image small = {0};
     const ic_image *src = img;

@@ -82,6 +82,10 @@ typedef struct ic_segment_opts {
     unsigned outputs;         /* IC_OUT_* mask */
     ic_image_limits limits;   /* all zero: ic_image defaults */
     int repeat;               /* run the forward this many times (timing); <= 1: once */
+    /* > 0: the network input's short side in pixels instead of the model's
+     * min_size_test (smaller is faster, larger finer); the long-side cap
+     * max_size_test scales by the same factor. 0: the model's sizes. */
+    int size;
     /* calib.mode == IC_CALIB_TENT: the caller's TENT context (calib/tent.h),
      * made with ic_tent_create() from the same weights as `net`; its
      * ic_tent_forward() replaces ic_pdl_forward() and the rest of the path is

@@ -56,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check((unsigned)r.opts.calib.mode < IC_CALIB_COUNT, "mode out of range");
     check(!ic_calib_mode_needs_m(r.opts.calib.mode) || r.has_m, "manual without m");
     check(r.opts.outputs == 0, "PNG outputs for an OIP request");
+    check(r.opts.size == 0 || (r.opts.size >= cfg.min_request_size && r.opts.size <= cfg.max_request_size),
+          "size outside the config's bounds");
     check(strlen(r.oip.id) <= SRV_OIP_ID_MAX, "id too long");
 
     /* the response for it, on a 2x1 result */

@@ -106,13 +106,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(!r.label_segments.len || r.label.len, "label_segments without label");
         check(o->limits.max_pixels == cfg.max_pixels, "max_pixels not the server's");
         check(o->tent == NULL && o->repeat == 0, "options the parser does not own");
+        check(o->size == 0 || (o->size >= cfg.min_request_size && o->size <= cfg.max_request_size),
+              "size outside the config's bounds");
         ic_segment_opts first = *o;
         int has_m = r.has_m;
         char type[sizeof r.image_type];
         memcpy(type, r.image_type, sizeof type);
         check(srv_request_parse(&r, &a, &cfg) == SRV_ERR_NONE, "second parse fails");
         check(first.calib.mode == o->calib.mode && first.calib.m == o->calib.m &&
-                  first.outputs == o->outputs && has_m == r.has_m &&
+                  first.outputs == o->outputs && first.size == o->size && has_m == r.has_m &&
                   first.limits.max_pixels == o->limits.max_pixels && !strcmp(type, r.image_type),
               "second parse differs");
     }

@@ -171,6 +171,7 @@ def main():
     write("request", "form_all", b"\1multipart/form-data; boundary=x\nimage/jpeg\nFcalibration=manual\nFm=0.5\n"
           b"Foutputs=panoptic,semantic,confidence,overlay,rle\nFrle=false\n")
     write("request", "query_opts", b"\1image/jpeg\n\nQcalibration=tbn\nQoutputs=semantic\nQrle=1\n")
+    write("request", "size", b"\1image/jpeg\n\nQsize=256\nFsize=31\n")
     write("request", "form_over_query", b"\1multipart/form-data; boundary=x\n\nFcalibration=none\nQcalibration=tent\nQm=1\n")
     write("request", "bad_m", b"\1image/png\n\nQcalibration=manual\nQm=1e999\n")
     write("request", "manual_no_m", b"\1image/png\n\nFcalibration=manual\n")
@@ -198,6 +199,7 @@ def main():
                                                                        "parameters": {"binary_data": False}}]}, elem))
     write("oip", "lying_length", oip({"inputs": [img | {"parameters": {"binary_data_size": len(elem)}}]}, elem, 9))
     write("oip", "unknown_output", oip({"inputs": [img | {"data": ["AAAA"]}], "outputs": [{"name": "depth"}]}))
+    write("oip", "size", oip({"parameters": {"size": 64}, "inputs": [img | {"data": ["AAAA"]}]}))
     write("oip", "nested_shape", oip({"inputs": [img | {"shape": [1, 1], "data": [["AAAA"]]}]}))
 
 

@@ -203,6 +203,7 @@ masks_match "$TMP/body" "$TMP/ref-instcal-c.json" "after the errors"
 # a generic client written from the OIP specification, binary and JSON.
 HERE=$(dirname "${BASH_SOURCE[0]}")
 if command -v python3 >/dev/null; then
+    echo "$URL" >"$TMP/url"
     I='instcald_http_requests_total{route="v2_infer",status="200",calibration="tbn"}'
     IB=$(metric "$URL" "$I")
     python3 "$HERE/test_oip.py" "$URL" "$TMP/street.png" >"$TMP/oip.log" 2>&1
@@ -220,6 +221,27 @@ if command -v python3 >/dev/null; then
                .segments_info.shape == [1]' "$TMP/spec.json" >/dev/null ||
             fail "spec client ${how:-binary} summary: $(head -c 300 "$TMP/spec.json")"
     done
+    # the Python client examples of docs/api.md, as written (URL, model, image swapped in)
+    python3 - "$HERE/../../docs/api.md" "$TMP" <<'PY' || FAILS=$((FAILS + 1))
+import re, subprocess, sys
+doc, tmp = sys.argv[1], sys.argv[2]
+text = open(doc).read()
+sec = text[text.index("## Client examples"):]
+sec = sec[:sec.index("\n## ", 5)]
+blocks = re.findall(r"```python\n(.*?)```", sec, re.S)
+if len(blocks) != 2:
+    sys.exit(f"FAIL: docs/api.md client examples: {len(blocks)} Python blocks, want 2")
+url = open(tmp + "/url").read().strip()
+for i, code in enumerate(blocks):
+    code = (code.replace("http://127.0.0.1:8080", url).replace('"synthcity-small"', '"tiny-test"')
+            .replace('"street.jpg"', repr(tmp + "/street.jpg")))
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, timeout=120)
+    lines = r.stdout.strip().split("\n")
+    want = "pixels" if i else "drift"
+    if r.returncode or not lines or want not in r.stdout:
+        sys.exit(f"FAIL: docs/api.md Python example {i + 1}: rc {r.returncode}: {r.stdout[-300:]} {r.stderr[-500:]}")
+    print(f"ok: docs/api.md Python example {i + 1} ({len(lines)} lines: {lines[0][:60]})")
+PY
 else
     echo "note: python3 missing; the OIP round trips are skipped"
 fi

@@ -83,6 +83,10 @@ START_TEST(test_json_request)
                                 "\"parameters\":{\"binary_data\":false}}]}"),
                      SRV_ERR_NONE);
     ck_assert_uint_eq(r.oip.binary, 1u << SRV_OIP_LABELS);
+    ck_assert_int_eq(r.opts.size, 0);
+    ck_assert_int_eq(parse_json("{\"parameters\":{\"size\":64},\"inputs\":[" IMG_JSON "]}"),
+                     SRV_ERR_NONE);
+    ck_assert_int_eq(r.opts.size, 64);
 }
 END_TEST
 
@@ -162,7 +166,10 @@ START_TEST(test_errors)
         {"{\"parameters\":{\"calibration\":\"manual\"},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_PARAMETER},
         {"{\"parameters\":{\"calibration\":\"manual\",\"m\":1.5},\"inputs\":[" IMG_JSON "]}",
          SRV_ERR_BAD_PARAMETER},
+        {"{\"parameters\":{\"colour\":3},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_PARAMETER},
         {"{\"parameters\":{\"size\":3},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_PARAMETER},
+        {"{\"parameters\":{\"size\":\"64\"},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_PARAMETER},
+        {"{\"parameters\":{\"size\":64.5},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_PARAMETER},
         {"{\"parameters\":{\"binary_data_output\":1},\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_INFER_REQUEST},
         {"{\"id\":7,\"inputs\":[" IMG_JSON "]}", SRV_ERR_BAD_INFER_REQUEST},
         {"{\"inputs\":[" IMG_JSON "],\"inputs\":[]}", SRV_ERR_BAD_INFER_REQUEST},

@@ -70,8 +70,9 @@ def png_decode(data):
     return w, h, ch, rows
 
 
-def v1(mode, m=None):
+def v1(mode, m=None, size=None):
     q = f"?calibration={mode}&outputs=panoptic,semantic,confidence" + (f"&m={m}" if m is not None else "")
+    q += f"&size={size}" if size is not None else ""
     st, _, body = http("POST", "/v1/segment" + q, IMAGE_BYTES, {"Content-Type": "image/png"})
     assert st == 200, body[:300]
     r = json.loads(body)
@@ -143,6 +144,10 @@ check({o["name"]: (o["datatype"], o["shape"]) for o in meta["outputs"]} ==
        "segments_info": ("BYTES", [1])}, "metadata: the four outputs", meta.get("outputs"))
 check(meta["parameters"]["default_outputs"] == ["labels", "segments_info"], "metadata: default outputs")
 check(meta.get("versions") == ["1"], "metadata: version 1")
+st, _, body = http("GET", "/v1/models")
+net = json.loads(body)["models"][0]["network_input"]["min_size_test"]
+check(meta["parameters"]["size"] == {"datatype": "int", "range": [32, 1024], "default": net},
+      "metadata: size, its bounds and the model's default", meta["parameters"].get("size"))
 
 # ---- JSON request, every output, against /v1 ---------------------------------------
 for mode, m in (("none", None), ("tbn", None), ("manual", 0.3)):
@@ -169,6 +174,20 @@ for mode, m in (("none", None), ("tbn", None), ("manual", 0.3)):
           f"{mode}: drift_score and calibration in parameters", f"{d} vs {ref['drift_score']}")
     if mode == "tbn":
         JSON_OUT = out
+
+# ---- size: a smaller network input, maps still at the image size, as /v1 ---------------
+ref, ids, sem, _ = v1("tbn", size=32)
+st, hd, body = infer_json({"parameters": {"calibration": "tbn", "size": 32},
+                           "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [B64]}],
+                           "outputs": [{"name": "labels"}, {"name": "semantic"}]})
+if check(st == 200, "size 32: 200", body[:300]):
+    head, out = parse_response(hd, body)
+    w, h = ref["image"]["width"], ref["image"]["height"]
+    check(ref["network_input"]["height"] == 32 and head["parameters"]["network_input"] == ref["network_input"],
+          "size 32: the network saw a 32-pixel short side", ref["network_input"])
+    check(head["outputs"][0]["shape"] == [h, w] and out["labels"] == ids and out["semantic"] == sem,
+          "size 32: maps at the image size, equal to /v1 with size=32")
+    check(out["semantic"] != JSON_OUT["semantic"], "size 32: a different answer than the default size")
 
 # ---- binary request and outputs ----------------------------------------------------
 st, hd, body = infer_binary({"parameters": {"calibration": "tbn", "binary_data_output": True},
@@ -211,7 +230,9 @@ cases = [
     ("not base64", {"inputs": [IMG | {"data": ["not base64!"]}]}, 400, "bad_infer_request"),
     ("bad calibration", {"parameters": {"calibration": "magic"}, "inputs": [IMG]}, 400, "bad_parameter"),
     ("m out of range", {"parameters": {"calibration": "manual", "m": 2}, "inputs": [IMG]}, 400, "bad_parameter"),
-    ("unknown parameter", {"parameters": {"size": 3}, "inputs": [IMG]}, 400, "bad_parameter"),
+    ("unknown parameter", {"parameters": {"colour": 3}, "inputs": [IMG]}, 400, "bad_parameter"),
+    ("size below min_request_size", {"parameters": {"size": 3}, "inputs": [IMG]}, 400, "bad_parameter"),
+    ("size not an integer", {"parameters": {"size": "64"}, "inputs": [IMG]}, 400, "bad_parameter"),
     ("not an image", {"inputs": [IMG | {"data": [base64.b64encode(b"hello world!").decode()]}]}, 400, "bad_image"),
 ]
 for what, req, want, code in cases:

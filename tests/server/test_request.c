@@ -197,7 +197,27 @@ START_TEST(test_option_table)
     }
     ck_assert_int_eq(srv_option_find("image"), SRV_OPT_COUNT);
     ck_assert_str_eq(srv_request_field_names(),
-                     "image, label, label_segments, calibration, m, outputs, rle");
+                     "image, label, label_segments, calibration, m, outputs, rle, size");
+}
+END_TEST
+
+START_TEST(test_size)
+{
+    ck_assert_int_eq(parse_kv(NULL, NULL, NULL, NULL), SRV_ERR_NONE);
+    ck_assert_int_eq(r.opts.size, 0); /* the model's own */
+    ck_assert_int_eq(parse_kv(NULL, FORM("size", "64"), NULL, NULL), SRV_ERR_NONE);
+    ck_assert_int_eq(r.opts.size, 64);
+    ck_assert_int_eq(parse_kv(FORM("size", "1024"), NULL, NULL, NULL), SRV_ERR_NONE);
+    ck_assert_int_eq(r.opts.size, 1024);
+    static const char *const bad[] = {"31", "1025", "64x", "-5", "1e2", " 64", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse_kv(NULL, FORM("size", bad[i]), NULL, NULL) == SRV_ERR_BAD_PARAMETER,
+                      "size=%s accepted", bad[i]);
+        ck_assert_ptr_nonnull(strstr(ic_error_message(), "[32, 1024]"));
+    }
+    cfg.max_request_size = 2048; /* the config sets the bounds */
+    ck_assert_int_eq(parse_kv(NULL, FORM("size", "2000"), NULL, NULL), SRV_ERR_NONE);
+    ck_assert_int_eq(r.opts.size, 2000);
 }
 END_TEST
 
@@ -214,6 +234,7 @@ int main(void)
     tcase_add_test(tc, test_image_type);
     tcase_add_test(tc, test_uploads_checked);
     tcase_add_test(tc, test_option_table);
+    tcase_add_test(tc, test_size);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

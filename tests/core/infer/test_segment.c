@@ -305,6 +305,35 @@ START_TEST(test_label_segments_limits)
 }
 END_TEST
 
+/* opts.size sets the network input's short side; the long-side cap scales
+ * with it (the tiny model: min_size_test 48, max_size_test 96); the maps
+ * stay at the image's size. */
+START_TEST(test_size)
+{
+    size_t len;
+    unsigned char *png = make_png(&len);
+    ic_arena a;
+    ic_arena_init(&a, 0, 0);
+    static const struct {
+        int size, w, h;
+    } cases[] = {{0, 72, 48}, {32, 48, 32}, {64, 96, 64}, {20, 30, 20}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ic_segment_opts so = {.calib = {.mode = IC_CALIB_TBN}, .size = cases[i].size};
+        ic_segment_result res;
+        int rc = ic_segment_run(&res, net, &a, png, len, &so, NULL);
+        ck_assert_msg(rc == 0, "%s", ic_error_message());
+        ck_assert_int_eq(res.net_width, cases[i].w);
+        ck_assert_int_eq(res.net_height, cases[i].h);
+        ck_assert_int_eq(res.width, 96);
+        ck_assert_int_eq(res.height, 64);
+        ic_segment_result_deinit(&res);
+        ic_arena_reset(&a);
+    }
+    ic_free(png);
+    ic_arena_deinit(&a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("segment");
@@ -315,6 +344,7 @@ int main(void)
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_label_true_depth);
     tcase_add_test(tc, test_label_segments_limits);
+    tcase_add_test(tc, test_size);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -10,7 +10,7 @@
  * model, which is freed when the last of them drops it. A file that fails
  * to load or validate never becomes current.
  *
- * TENT needs a trainable copy per worker (calib/tent.h). The copies belong
+ * TENT needs a trainable copy per worker (adapt/tent.h). The copies belong
  * to the model they were made from (one per worker index, made at load
  * time), so a reload swaps them together with the network and a worker can
  * never run TENT on weights that differ from the ones it serves.
@@ -42,7 +42,7 @@
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/err.h"
-#include "calib/tent.h"
+#include "adapt/adapt.h"
 #include "image/image.h"
 #include "image/png.h"
 #include "infer/result_json.h"
@@ -302,7 +302,8 @@ static void *warm_main(void *arg)
         if (!rc) {
             ic_segment_result sr;
             memset(&sr, 0, sizeof sr);
-            rc = ic_segment_run(&sr, m->net, &w->arena, png, len, &so, NULL);
+            ic_forward fw = ic_forward_plain(m->net);
+            rc = ic_segment_run(&sr, &fw, &w->arena, png, len, &so, NULL);
             ic_segment_result_deinit(&sr);
         }
         ic_free(png);
@@ -474,8 +475,11 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
                              ic_calib_mode_name(so.calib.mode), m->name);
         goto done;
     }
-    if (so.calib.mode == IC_CALIB_TENT)
-        so.tent = m->tents[w->index];
+    ic_forward fw; /* the network, or this worker's TENT copy */
+    if (ic_adapt_forward(&fw, m->net, m->tents ? m->tents[w->index] : NULL, so.calib.mode)) {
+        srv_result_error(res, SRV_ERR_BAD_PARAMETER, "%s", ic_error_message());
+        goto done;
+    }
     const unsigned char *image = (const unsigned char *)req->image.data;
     size_t image_len = req->image.len;
 
@@ -513,7 +517,7 @@ static int pdl_process(void *ctx, void *wctx, const srv_request *req, srv_result
         gtp = &gt;
     }
     double t_label = now_s() - t0;
-    int rc = ic_segment_run(&sr, m->net, &w->arena, image, image_len, &so, gtp);
+    int rc = ic_segment_run(&sr, &fw, &w->arena, image, image_len, &so, gtp);
     if (rc) {
         srv_result_engine_error(res, rc, rc == IC_ESHAPE ? "label" : "image");
         goto done;

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adapt/adapt.h"
 #include "base/alloc.h"
 #include "base/err.h"
-#include "calib/tent.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_common.h"
@@ -74,7 +74,7 @@ static int write_cache(const char *path, int count, const double *s)
 
 /* The drift score of each of the first `count` images of the set in dir,
  * through the service path (ic_segment_run, no encoded outputs). */
-static int score_set(const ic_pdl *net, const char *dir, const ic_segment_opts *so, int count,
+static int score_set(const ic_forward *fw, const char *dir, const ic_segment_opts *so, int count,
                      double *s, const char *label)
 {
     char path[8192];
@@ -99,7 +99,7 @@ static int score_set(const ic_pdl *net, const char *dir, const ic_segment_opts *
         ic_arena_reset(&arena);
         if (!name || cli_read_file(path, (size_t)1 << 30, &buf, &len)) {
             status = 1;
-        } else if (ic_segment_run(&res, net, &arena, buf, len, so, NULL) != 0) {
+        } else if (ic_segment_run(&res, fw, &arena, buf, len, so, NULL) != 0) {
             fprintf(stderr, "%s: %s\n", path, ic_error_message());
             status = 1;
         } else {
@@ -287,17 +287,21 @@ int cmd_drift(int argc, char **argv)
                      set_names[k], h, w, count);
             if (read_cache(path, count, sets[k]) == 0)
                 continue;
-            if (rows[r].mode == IC_CALIB_TENT && !tent) {
-                if (ic_tent_create(&tent, model, config)) {
-                    fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
-                    status = 1;
-                    break;
-                }
-                so.tent = tent;
+            if (rows[r].mode == IC_CALIB_TENT && !tent &&
+                ic_tent_create(&tent, model, config)) {
+                fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+                status = 1;
+                break;
+            }
+            ic_forward fw;
+            if (ic_adapt_forward(&fw, net, tent, rows[r].mode)) {
+                fprintf(stderr, "%s\n", ic_error_message());
+                status = 1;
+                break;
             }
             snprintf(dir, sizeof dir, "%s/%s", root, set_names[k]);
             snprintf(label, sizeof label, "%s %s", ic_calib_mode_name(rows[r].mode), set_names[k]);
-            status = score_set(net, dir, &so, count, sets[k], label);
+            status = score_set(&fw, dir, &so, count, sets[k], label);
             if (!status && write_cache(path, count, sets[k]))
                 fprintf(stderr, "warning: cannot write %s\n", path);
         }

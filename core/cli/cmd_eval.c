@@ -7,15 +7,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapt/adapt.h"
 #include "base/alloc.h"
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/eval_common.h"
 #include "infer/evaluate.h"
 #include "infer/result_json.h"
 #include "infer/segment.h"
-#include "calib/tent.h"
-#include "cli/eval_common.h"
 
 static const char usage[] =
     "usage: instcal eval --data DIR [options]\n"
@@ -51,10 +51,10 @@ static const char *image_file(json_t *images, json_int_t id)
 }
 
 /* One image: run, load its ground truth, accumulate. Returns 0 or 1. */
-static int eval_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const char *dir, json_t *ann,
+static int eval_one(const ic_forward *fw, ic_arena *arena, ic_eval *ev, const char *dir, json_t *ann,
                     json_t *images, const ic_segment_opts *so, double *fwd_s)
 {
-    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    const ic_pdl_config *cfg = ic_pdl_get_config(fw->net);
     json_t *segs = json_object_get(ann, "segments_info");
     const char *label_name = json_string_value(json_object_get(ann, "file_name"));
     json_t *jid = json_object_get(ann, "image_id");
@@ -80,7 +80,7 @@ static int eval_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const char 
     int rc = segtext ? ic_segment_gt_load(&gt, arena, cfg, lbl, llen, segtext, strlen(segtext), NULL)
                      : IC_ENOMEM;
     if (!rc)
-        rc = ic_segment_run(&res, net, arena, img, ilen, so, NULL);
+        rc = ic_segment_run(&res, fw, arena, img, ilen, so, NULL);
     if (!rc) {
         *fwd_s += res.t.forward;
         if (gt.w != res.width || gt.h != res.height)
@@ -109,7 +109,7 @@ void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, 
             100 * s->pq_things.pq, 100 * s->pq_stuff.pq, 100 * s->ece, img_per_s, ms_forward);
 }
 
-int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *so, int limit,
+int cli_eval_dataset(const ic_forward *fw, const char *dir, const ic_segment_opts *so, int limit,
                      int quiet, ic_eval_summary *sum, double *img_per_s, double *ms_forward)
 {
     char path[4096];
@@ -129,12 +129,12 @@ int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *
     ic_eval ev;
     ic_arena arena;
     ic_arena_init(&arena, 0, 0);
-    int status = ic_eval_init(&ev, ic_pdl_get_config(net)) != 0;
+    int status = ic_eval_init(&ev, ic_pdl_get_config(fw->net)) != 0;
     double t0 = now_s(), fwd = 0;
     size_t n = json_array_size(anns);
     for (size_t i = 0; !status && i < n && (int)i < limit; i++) {
         ic_arena_reset(&arena);
-        status = eval_one(net, &arena, &ev, dir, json_array_get(anns, i), images, so, &fwd);
+        status = eval_one(fw, &arena, &ev, dir, json_array_get(anns, i), images, so, &fwd);
         if (!quiet && (i + 1) % 20 == 0)
             fprintf(stderr, "\r%zu/%zu images", i + 1, n);
     }
@@ -183,18 +183,22 @@ int cmd_eval(int argc, char **argv)
         return 1;
     }
     ic_tent *tent = NULL;
-    if (so.calib.mode == IC_CALIB_TENT) {
-        if (ic_tent_create(&tent, model, config)) {
-            fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
-            ic_pdl_free(&net);
-            return 1;
-        }
-        so.tent = tent;
+    if (so.calib.mode == IC_CALIB_TENT && ic_tent_create(&tent, model, config)) {
+        fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+        ic_pdl_free(&net);
+        return 1;
+    }
+    ic_forward fw;
+    if (ic_adapt_forward(&fw, net, tent, so.calib.mode)) {
+        fprintf(stderr, "%s\n", ic_error_message());
+        ic_tent_free(&tent);
+        ic_pdl_free(&net);
+        return 1;
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     ic_eval_summary s;
     double ips = 0, fms = 0;
-    int status = cli_eval_dataset(net, data, &so, max_images, quiet, &s, &ips, &fms);
+    int status = cli_eval_dataset(&fw, data, &so, max_images, quiet, &s, &ips, &fms);
     if (!status) {
         cli_eval_print_table(stdout, ic_calib_mode_name(so.calib.mode), &s, ips, fms);
         if (json_path) {

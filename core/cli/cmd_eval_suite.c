@@ -26,10 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapt/adapt.h"
 #include "augment/policy.h"
 #include "base/alloc.h"
 #include "base/err.h"
-#include "calib/tent.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_common.h"
@@ -308,7 +308,8 @@ int cmd_eval_suite(int argc, char **argv)
                 ic_segment_opts so = {.calib = {.mode = IC_CALIB_MANUAL, .m = k / 10.0f}};
                 ic_eval_summary s;
                 double ips, fms;
-                status = cli_eval_dataset(net, augdir, &so, 1 << 30, 1, &s, &ips, &fms);
+                ic_forward plain = ic_forward_plain(net);
+                status = cli_eval_dataset(&plain, augdir, &so, 1 << 30, 1, &s, &ips, &fms);
                 if (status)
                     break;
                 fprintf(stderr, " %.1f:%.2f", k / 10.0, 100 * s.miou);
@@ -344,18 +345,21 @@ int cmd_eval_suite(int argc, char **argv)
             c->j = cache_load(cells ? path : NULL, key);
             int cached = c->j != NULL;
             if (!cached) {
-                if (rows[r] == IC_CALIB_TENT && !tent) {
-                    if (ic_tent_create(&tent, model, config)) {
-                        fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
-                        status = 1;
-                        break;
-                    }
+                if (rows[r] == IC_CALIB_TENT && !tent && ic_tent_create(&tent, model, config)) {
+                    fprintf(stderr, "cannot set up tent: %s\n", ic_error_message());
+                    status = 1;
+                    break;
                 }
-                so.tent = tent;
+                ic_forward fw;
+                if (ic_adapt_forward(&fw, net, tent, rows[r])) {
+                    fprintf(stderr, "%s\n", ic_error_message());
+                    status = 1;
+                    break;
+                }
                 snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
                 ic_eval_summary s;
                 double ips, ms;
-                status = cli_eval_dataset(net, dir, &so, 1 << 30, 1, &s, &ips, &ms);
+                status = cli_eval_dataset(&fw, dir, &so, 1 << 30, 1, &s, &ips, &ms);
                 if (status)
                     break;
                 c->j = ic_eval_summary_json(&s, cfg);

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adapt/adapt.h"
 #include "base/alloc.h"
 #include "base/err.h"
-#include "calib/tent.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "infer/result_json.h"
@@ -125,13 +125,17 @@ int cmd_segment(int argc, char **argv)
     }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     ic_tent *tent = NULL; /* --calibration tent: a private trainable copy */
-    if (so.calib.mode == IC_CALIB_TENT) {
-        if (ic_tent_create(&tent, model, config)) {
-            fprintf(stderr, "cannot load model %s for tent: %s\n", model, ic_error_message());
-            ic_pdl_free(&net);
-            return 1;
-        }
-        so.tent = tent;
+    if (so.calib.mode == IC_CALIB_TENT && ic_tent_create(&tent, model, config)) {
+        fprintf(stderr, "cannot load model %s for tent: %s\n", model, ic_error_message());
+        ic_pdl_free(&net);
+        return 1;
+    }
+    ic_forward fw;
+    if (ic_adapt_forward(&fw, net, tent, so.calib.mode)) {
+        fprintf(stderr, "%s\n", ic_error_message());
+        ic_tent_free(&tent);
+        ic_pdl_free(&net);
+        return 1;
     }
     ic_arena arena;
     ic_arena_init(&arena, 0, 0);
@@ -161,7 +165,7 @@ int cmd_segment(int argc, char **argv)
             }
         }
         ic_segment_result res;
-        if (!status && ic_segment_run(&res, net, &arena, buf, len, &so, gtp)) {
+        if (!status && ic_segment_run(&res, &fw, &arena, buf, len, &so, gtp)) {
             fprintf(stderr, "%s: %s\n", path, ic_error_message());
             status = 1;
         }

@@ -8,10 +8,10 @@
 #include "infer/evaluate.h"
 #include "infer/segment.h"
 
-/* Runs `net` with `so` over the COCO-panoptic dataset in `dir` (at most
+/* Runs the forward strategy fw with `so` over the COCO-panoptic dataset in `dir` (at most
  * `limit` images) and summarises mIoU, PQ and ECE. Returns 0, or 1 after
  * printing what went wrong. */
-int cli_eval_dataset(const ic_pdl *net, const char *dir, const ic_segment_opts *so, int limit,
+int cli_eval_dataset(const ic_forward *fw, const char *dir, const ic_segment_opts *so, int limit,
                      int quiet, ic_eval_summary *sum, double *img_per_s, double *ms_forward);
 
 /* One table row (with a header line) of a summary. */

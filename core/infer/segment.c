@@ -9,7 +9,6 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
-#include "calib/tent.h"
 #include "image/ids.h"
 #include "image/png.h"
 #include "image/preprocess.h"
@@ -258,10 +257,10 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Decode, resize, normalise and run the network; outputs at the image size. */
-static int run_network(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
+static int run_network(ic_segment_result *res, const ic_forward *fw, ic_arena *arena,
                        const ic_image *img, const ic_segment_opts *opts)
 {
-    const ic_pdl_config *cfg = ic_pdl_get_config(net);
+    const ic_pdl_config *cfg = ic_pdl_get_config(fw->net);
     double t0 = now_s();
     int nw = img->w, nh = img->h, rc;
     int short_edge = cfg->min_size_test, max_size = cfg->max_size_test;
@@ -305,10 +304,7 @@ static int run_network(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
         if (r)
             ic_arena_rewind(arena, mark);
         double a = now_s();
-        if (opts->calib.mode == IC_CALIB_TENT)
-            rc = ic_tent_forward(opts->tent, &x, &opts->calib, 0, arena, &out, NULL);
-        else
-            rc = ic_pdl_forward(net, &x, &opts->calib, 0, arena, &out);
+        rc = ic_forward_run(fw, &x, &opts->calib, 0, arena, &out);
         if (rc)
             return rc;
         times[r % 64] = now_s() - a;
@@ -538,23 +534,14 @@ void ic_segment_result_deinit(ic_segment_result *res)
     res->panoptic_png = res->semantic_png = res->confidence_png = res->overlay_png = NULL;
 }
 
-int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
+int ic_segment_run(ic_segment_result *res, const ic_forward *fw, ic_arena *arena,
                    const void *image, size_t image_len, const ic_segment_opts *opts,
                    const ic_segment_gt *gt)
 {
     memset(res, 0, sizeof *res);
+    const ic_pdl *net = fw->net;
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
-    if (opts->calib.mode == IC_CALIB_TENT) {
-        /* TENT runs on the caller's private trainable copy; it must be the
-         * same network, or the outputs would not match the config. */
-        const ic_pdl_config *tc = opts->tent ? ic_pdl_get_config(ic_tent_model(opts->tent)) : NULL;
-        if (!tc)
-            return ic_error_set(IC_EINVAL, "calibration mode 'tent' is not available here (it "
-                                           "needs a per-worker TENT context)");
-        if (tc->num_classes != cfg->num_classes || strcmp(tc->name, cfg->name) != 0)
-            return ic_error_set(IC_EINVAL, "the TENT context holds model '%s', not '%s'",
-                                tc->name, cfg->name);
-    } else if (!ic_pdl_supports(net, opts->calib.mode)) {
+    if (!fw->run && !ic_pdl_supports(net, opts->calib.mode)) {
         return ic_error_set(IC_EINVAL, "calibration mode '%s' is not available for model '%s'",
                             ic_calib_mode_name(opts->calib.mode), cfg->name);
     }
@@ -567,7 +554,7 @@ int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
     res->width = img.w;
     res->height = img.h;
     res->t.decode = now_s() - t0;
-    rc = run_network(res, net, arena, &img, opts);
+    rc = run_network(res, fw, arena, &img, opts);
     if (!rc)
         rc = postprocess(res, net, arena);
     if (!rc && gt)

@@ -17,6 +17,7 @@
 #include "infer/evaluate.h"
 #include "metrics/calib.h"
 #include "metrics/pq.h"
+#include "model/forward.h"
 #include "model/pdl.h"
 #include "post/panoptic.h"
 
@@ -75,8 +76,6 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
                        const void *png, size_t png_len, const char *segments_json,
                        size_t segments_len, const ic_image_limits *limits);
 
-struct ic_tent;
-
 typedef struct ic_segment_opts {
     ic_calib_opts calib;
     unsigned outputs;         /* IC_OUT_* mask */
@@ -86,12 +85,6 @@ typedef struct ic_segment_opts {
      * min_size_test (smaller is faster, larger finer); the long-side cap
      * max_size_test scales by the same factor. 0: the model's sizes. */
     int size;
-    /* calib.mode == IC_CALIB_TENT: the caller's TENT context (calib/tent.h),
-     * made with ic_tent_create() from the same weights as `net`; its
-     * ic_tent_forward() replaces ic_pdl_forward() and the rest of the path is
-     * unchanged. One request at a time per context (a daemon keeps one per
-     * worker). NULL makes tent unavailable (IC_EINVAL). */
-    struct ic_tent *tent;
 } ic_segment_opts;
 
 typedef struct ic_segment_timing {
@@ -121,13 +114,15 @@ typedef struct ic_segment_result {
     size_t panoptic_png_len, semantic_png_len, confidence_png_len, overlay_png_len;
 } ic_segment_result;
 
-/* Runs the whole path on an encoded image. Per-pixel maps live in `arena`
+/* Runs the whole path on an encoded image with the forward strategy fw
+ * (model/forward.h: the network itself, or TENT from core/adapt), chosen
+ * by the caller for this request. Per-pixel maps live in `arena`
  * (reset it between images; a worker's steady state then allocates little
  * beyond the encoded PNGs). `gt` may be NULL. On failure the result holds
  * nothing that needs freeing. Returns 0 or the first error (IC_EFORMAT,
  * IC_EUNSUPPORTED, IC_ELIMIT for bad images; IC_EINVAL for an unavailable
  * mode; IC_ESHAPE when gt's size differs from the image; IC_ENOMEM). */
-int ic_segment_run(ic_segment_result *res, const ic_pdl *net, ic_arena *arena,
+int ic_segment_run(ic_segment_result *res, const ic_forward *fw, ic_arena *arena,
                    const void *image, size_t image_len, const ic_segment_opts *opts,
                    const ic_segment_gt *gt);
 

@@ -452,11 +452,15 @@ void ic_pdl_free(ic_pdl **pnet)
         ic_free_aligned(net->layers[i].wf);
         ic_free_aligned(net->layers[i].bf);
     }
-    for (int i = 0; i < net->n_owned; i++)
-        ic_free_aligned(net->owned[i]);
-    ic_free(net->owned);
-    ic_free(net->lt);
-    ic_free(net->params);
+    pdl_train_state *t = net->train;
+    if (t) {
+        for (int i = 0; i < t->n_owned; i++)
+            ic_free_aligned(t->owned[i]);
+        ic_free(t->owned);
+        ic_free(t->lt);
+        ic_free(t->params);
+        ic_free(t);
+    }
     ic_free(net->config_json);
     ic_free(net->layers);
     ic_free(net->blocks);
@@ -480,7 +484,7 @@ int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode)
     case IC_CALIB_INSTCAL_G:
         return net->has_g;
     case IC_CALIB_TENT:
-        return 0; /* lands with the training work (issue 4) */
+        return 0; /* not a forward of this network: a strategy of core/adapt */
     default:
         return (unsigned)mode < IC_CALIB_COUNT;
     }

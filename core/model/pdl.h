@@ -31,7 +31,8 @@ void ic_pdl_free(ic_pdl **net);
 
 const ic_pdl_config *ic_pdl_get_config(const ic_pdl *net);
 
-/* 1 when the model can run `mode` (instcal-u / instcal-c need their tensors). */
+/* 1 when ic_pdl_forward() can run `mode` (instcal-u / instcal-c need their
+ * tensors; tent never: it adapts a copy first, core/adapt/adapt.h). */
 int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode);
 
 /* Number of BN layers (for summaries and tests). */

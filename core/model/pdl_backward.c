@@ -56,7 +56,7 @@ static int relu_masked(bwd *b, const ic_tensor *dy, const ic_tensor *y, ic_tenso
 static int bn_calibrated_backward(bwd *b, const tape_op *op, const ic_tensor *dy, ic_tensor *dx)
 {
     const layer *l = &b->net->layers[op->layer];
-    layer_train *t = &b->net->lt[op->layer];
+    layer_train *t = &b->net->train->lt[op->layer];
     const ic_calib_opts *co = &b->tape->opts.calib;
     int n = op->out.n, c = op->out.c;
     size_t nc = (size_t)n * (size_t)c;
@@ -129,7 +129,7 @@ static int op_backward(bwd *b, int i)
     for (int k = 0; k < op->n_in; k++)
         CHECK(grad_of_input(b, op, k, &dxs[k], &dx[k]));
     const layer *l = op->layer >= 0 ? &b->net->layers[op->layer] : NULL;
-    layer_train *t = op->layer >= 0 ? &b->net->lt[op->layer] : NULL;
+    layer_train *t = op->layer >= 0 ? &b->net->train->lt[op->layer] : NULL;
     ic_tensor m;
     switch (op->kind) {
     case OP_UPSAMPLE:
@@ -195,7 +195,7 @@ static int op_backward(bwd *b, int i)
 int ic_pdl_backward(ic_pdl *net, ic_pdl_tape *tape, const ic_tensor *dsem, const ic_tensor *dcenter,
                     const ic_tensor *doffset, ic_arena *arena)
 {
-    if (!net || !net->lt || !tape || !arena)
+    if (!net || !net->train || !tape || !arena)
         return ic_error_set(IC_EINVAL, "backward: bad arguments");
     bwd b = {.net = net, .tape = tape, .arena = arena, .want = tape->opts.grads};
     b.g = ic_arena_calloc(arena, (size_t)tape->n, sizeof *b.g);

@@ -93,7 +93,7 @@ static tape_op *record(fwd *f, op_kind kind, int layer, const ic_tensor *out, in
 static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
 {
     const layer *l = &f->net->layers[li];
-    const layer_train *lt = &f->net->lt[li];
+    const layer_train *lt = &f->net->train->lt[li];
     int oh, ow;
     CHECK(ic_conv2d_out_size(&l->p, x->h, x->w, &oh, &ow));
     ic_tensor c;
@@ -583,7 +583,7 @@ int ic_pdl_forward_trace(const ic_pdl *net, const ic_tensor *x, const ic_calib_o
 int ic_pdl_forward_train(ic_pdl *net, const ic_tensor *x, const ic_pdl_train_opts *opts,
                          ic_arena *arena, ic_pdl_tape **ret_tape, ic_pdl_outputs *out)
 {
-    if (!net || !net->lt)
+    if (!net || !net->train)
         return ic_error_set(IC_EINVAL, "forward_train: the model is not trainable");
     const ic_calib_opts none = {.mode = IC_CALIB_NONE};
     const ic_calib_opts *copts = opts->bn == IC_PDL_BN_CALIBRATED ? &opts->calib : &none;

@@ -110,14 +110,21 @@ struct ic_pdl {
     int has_u, has_c, has_g;
     ic_calib_c_shape cshape;
     char *config_json;        /* the config's text, for saving */
-    layer_train *lt;          /* training storage, NULL until made trainable */
     ic_pdl_engine engine;     /* which forward ic_pdl_forward() runs */
     eng_layer *eng;           /* (n_layers) packed layers, with a blocked engine */
+    struct pdl_train_state *train; /* NULL for a serving model (see below) */
+};
+
+/* What only a trainable model has (ic_pdl_make_trainable, pdl_train.c):
+ * writable storage and gradients per layer, the parameter list and the
+ * buffers the copy owns. A model loaded for serving carries none of it. */
+typedef struct pdl_train_state {
+    layer_train *lt;          /* [n_layers] */
     ic_param *params;
     int n_params;
-    void **owned;             /* buffers owned by the trainable copy */
+    void **owned;
     int n_owned, cap_owned;
-};
+} pdl_train_state;
 
 /* Builds the layer graph of net->cfg (pdl.c). */
 int pdl_build(ic_pdl *net);

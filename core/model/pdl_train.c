@@ -14,13 +14,13 @@
 /* An owned, 64-byte aligned copy of src (zeros when src is NULL). */
 static float *own(ic_pdl *net, const float *src, size_t n)
 {
-    if (net->n_owned == net->cap_owned) {
-        int cap = net->cap_owned ? 2 * net->cap_owned : 256;
-        void **no = ic_realloc(net->owned, (size_t)cap * sizeof *no);
+    if (net->train->n_owned == net->train->cap_owned) {
+        int cap = net->train->cap_owned ? 2 * net->train->cap_owned : 256;
+        void **no = ic_realloc(net->train->owned, (size_t)cap * sizeof *no);
         if (!no)
             return NULL;
-        net->owned = no;
-        net->cap_owned = cap;
+        net->train->owned = no;
+        net->train->cap_owned = cap;
     }
     float *p = ic_malloc_aligned((n ? n : 1) * sizeof(float));
     if (!p)
@@ -29,7 +29,7 @@ static float *own(ic_pdl *net, const float *src, size_t n)
         memcpy(p, src, n * sizeof(float));
     else
         memset(p, 0, n * sizeof(float));
-    net->owned[net->n_owned++] = p;
+    net->train->owned[net->train->n_owned++] = p;
     return p;
 }
 
@@ -41,15 +41,15 @@ static size_t weight_count(const layer *l)
 static int add_param(ic_pdl *net, int *cap, const char *prefix, const char *suffix, float *data,
                      float *grad, int ndim, const int64_t *shape, ic_param_kind kind)
 {
-    if (net->n_params == *cap) {
+    if (net->train->n_params == *cap) {
         int nc = *cap ? 2 * *cap : 512;
-        ic_param *np = ic_realloc(net->params, (size_t)nc * sizeof *np);
+        ic_param *np = ic_realloc(net->train->params, (size_t)nc * sizeof *np);
         if (!np)
             return ic_error_set(IC_ENOMEM, "model: no memory for the parameter list");
-        net->params = np;
+        net->train->params = np;
         *cap = nc;
     }
-    ic_param *p = &net->params[net->n_params++];
+    ic_param *p = &net->train->params[net->train->n_params++];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s%s", prefix, suffix);
     p->data = data;
@@ -64,18 +64,18 @@ static int add_param(ic_pdl *net, int *cap, const char *prefix, const char *suff
     return 0;
 }
 
-/* Rebuilds net->params from the layers' training storage, in layer order
+/* Rebuilds net->train->params from the layers' training storage, in layer order
  * (weights, bias, BN, then calibration tensors). */
 static int rebuild_params(ic_pdl *net)
 {
-    ic_free(net->params);
-    net->params = NULL;
-    net->n_params = 0;
+    ic_free(net->train->params);
+    net->train->params = NULL;
+    net->train->n_params = 0;
     int cap = 0;
     int K = net->cshape.num_basis, H = net->cshape.hidden;
     for (int i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
-        layer_train *t = &net->lt[i];
+        layer_train *t = &net->train->lt[i];
         int64_t c = l->p.cout, ws[4] = {c, l->p.cin / l->p.groups, l->p.kh, l->p.kw};
         char norm[NAME_LEN + 8];
         snprintf(norm, sizeof norm, "%s.norm", l->name);
@@ -135,7 +135,7 @@ static int rebuild_params(ic_pdl *net)
 static int make_layer_trainable(ic_pdl *net, int i)
 {
     layer *l = &net->layers[i];
-    layer_train *t = &net->lt[i];
+    layer_train *t = &net->train->lt[i];
     size_t nw = weight_count(l), c = (size_t)l->p.cout;
     OWN(t->w, l->w, nw);
     OWN(t->dw, NULL, nw);
@@ -202,14 +202,20 @@ static int make_layer_trainable(ic_pdl *net, int i)
 
 int ic_pdl_make_trainable(ic_pdl *net)
 {
-    if (net->lt)
+    if (net->train)
         return 0;
     /* training changes the weights: back to nchw until a refold repacks */
     pdl_engine_free(net);
     net->engine = IC_PDL_ENGINE_NCHW;
-    net->lt = ic_calloc((size_t)net->n_layers, sizeof *net->lt);
-    if (!net->lt)
+    pdl_train_state *t = ic_calloc(1, sizeof *t);
+    layer_train *lt = ic_calloc((size_t)net->n_layers, sizeof *lt);
+    if (!t || !lt) {
+        ic_free(t);
+        ic_free(lt);
         return ic_error_set(IC_ENOMEM, "model: no memory to train");
+    }
+    t->lt = lt;
+    net->train = t;
     for (int i = 0; i < net->n_layers; i++)
         CHECK(make_layer_trainable(net, i));
     return rebuild_params(net);
@@ -234,7 +240,7 @@ static void fill_uniform(ic_rng *r, float *p, size_t n, double bound)
 static void init_layer(ic_pdl *net, int i, ic_rng *r)
 {
     const layer *l = &net->layers[i];
-    layer_train *t = &net->lt[i];
+    layer_train *t = &net->train->lt[i];
     size_t nw = weight_count(l), c = (size_t)l->p.cout;
     size_t rf = (size_t)l->p.kh * (size_t)l->p.kw;
     double fan_out = (double)c * (double)rf, fan_in = (double)(l->p.cin / l->p.groups) * (double)rf;
@@ -303,7 +309,7 @@ int ic_pdl_create(ic_pdl **ret, const ic_pdl_config *cfg, const char *config_jso
 
 int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64_t seed)
 {
-    if (!net->lt)
+    if (!net->train)
         return ic_error_set(IC_EINVAL, "add_calibration: the model is not trainable");
     if (mode != IC_CALIB_INSTCAL_U && mode != IC_CALIB_INSTCAL_C && mode != IC_CALIB_INSTCAL_G)
         return ic_error_set(IC_EINVAL,
@@ -313,7 +319,7 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
     size_t K = (size_t)net->cshape.num_basis, H = (size_t)net->cshape.hidden;
     for (int i = 0; i < net->n_layers; i++) {
         layer *l = &net->layers[i];
-        layer_train *t = &net->lt[i];
+        layer_train *t = &net->train->lt[i];
         size_t c = (size_t)l->p.cout;
         if (!l->has_norm)
             continue;
@@ -377,7 +383,7 @@ int ic_pdl_add_calibration(ic_pdl *net, ic_calib_mode mode, float u_init, uint64
 
 int ic_pdl_fit_gate(ic_pdl *net, const ic_tensor *x, float slope, float margin)
 {
-    if (!net->lt || !net->has_g)
+    if (!net->train || !net->has_g)
         return ic_error_set(IC_EINVAL, "fit_gate: the model is not trainable or has no InstCal-G");
     if (!(slope > 0.0f && slope < 1e3f) || !(margin > -1e3f && margin < 1e3f) || !x || x->n < 1)
         return ic_error_set(IC_EINVAL, "fit_gate: need slope in (0, 1e3), a finite margin and images");
@@ -408,7 +414,7 @@ int ic_pdl_fit_gate(ic_pdl *net, const ic_tensor *x, float slope, float margin)
         ic_arena_reset(&a);
     }
     for (int li = 0; !rc && li < net->n_layers; li++) {
-        layer_train *t = &net->lt[li];
+        layer_train *t = &net->train->lt[li];
         if (!net->layers[li].has_norm || !t->gate)
             continue;
         double mean = sum[li] / x->n, var = sq[li] / x->n - mean * mean;
@@ -426,12 +432,12 @@ int ic_pdl_fit_gate(ic_pdl *net, const ic_tensor *x, float slope, float margin)
 
 int ic_pdl_drop_calibration(ic_pdl *net)
 {
-    if (!net->lt)
+    if (!net->train)
         return ic_error_set(IC_EINVAL, "drop_calibration: the model is not trainable");
     for (int i = 0; i < net->n_layers; i++) {
-        layer_train *t = &net->lt[i];
+        layer_train *t = &net->train->lt[i];
         int c = net->layers[i].cal.c;
-        /* the buffers stay in net->owned and go with the model */
+        /* the buffers stay in net->train->owned and go with the model */
         memset(t->u, 0, sizeof t->u);
         memset(t->du, 0, sizeof t->du);
         memset(t->basis, 0, sizeof t->basis);
@@ -493,18 +499,18 @@ int ic_pdl_set_calib_prior(ic_pdl *net, float prior)
 
 int ic_pdl_params(ic_pdl *net, ic_param **ret, int *ret_n)
 {
-    if (!net->lt)
+    if (!net->train)
         return ic_error_set(IC_EINVAL, "params: the model is not trainable");
-    *ret = net->params;
-    *ret_n = net->n_params;
+    *ret = net->train->params;
+    *ret_n = net->train->n_params;
     return 0;
 }
 
 void ic_pdl_zero_grad(ic_pdl *net)
 {
-    for (int i = 0; i < net->n_params; i++)
-        if (net->params[i].grad)
-            memset(net->params[i].grad, 0, net->params[i].n * sizeof(float));
+    for (int i = 0; net->train && i < net->train->n_params; i++)
+        if (net->train->params[i].grad)
+            memset(net->train->params[i].grad, 0, net->train->params[i].n * sizeof(float));
 }
 
 int ic_pdl_refold(ic_pdl *net)
@@ -515,12 +521,12 @@ int ic_pdl_refold(ic_pdl *net)
 
 int ic_pdl_save(const ic_pdl *net, const char *path, const char *const *extra_meta)
 {
-    if (!net->lt)
+    if (!net->train)
         return ic_error_set(IC_EINVAL, "save: the model is not trainable (nothing to write)");
     ic_st_writer *w = NULL;
     int rc = ic_st_writer_create(&w);
-    for (int i = 0; !rc && i < net->n_params; i++) {
-        const ic_param *p = &net->params[i];
+    for (int i = 0; !rc && i < net->train->n_params; i++) {
+        const ic_param *p = &net->train->params[i];
         rc = ic_st_writer_add_f32(w, p->name, p->data, p->ndim, p->shape);
     }
     if (!rc)

@@ -67,7 +67,7 @@ static int validate_one(const ic_pdl *net, ic_arena *arena, ic_eval *ev, const c
                                           strlen(segtext), NULL)
                      : IC_ENOMEM;
     if (!rc)
-        rc = ic_segment_run(&res, net, arena, img, ilen, so, NULL);
+        rc = ic_segment_run(&res, &(ic_forward){.net = net}, arena, img, ilen, so, NULL);
     if (!rc) {
         if (gt.w != res.width || gt.h != res.height)
             rc = ic_error_set(IC_ESHAPE, "%s: label %dx%d, image %dx%d", label, gt.w, gt.h,

@@ -1,6 +1,7 @@
 /* The Panoptic-DeepLab backend without HTTP, on the tiny model:
- * - TENT through ic_segment_run: refused without a per-worker context, and
- *   with one it runs TENT (tbn strengths, outputs differ from plain tbn),
+ * - TENT through ic_segment_run: refused without a per-worker context (as a
+ *   strategy choice and as a plain forward asked for tent), and with one it
+ *   runs TENT (tbn strengths, outputs differ from plain tbn),
  *   is repeatable (the context restores gamma/beta) and agrees with the
  *   backend's own tent requests;
  * - process(): every calibration mode, error mapping to statuses;
@@ -20,7 +21,7 @@
 #include "backend.h"
 #include "base/alloc.h"
 #include "base/err.h"
-#include "calib/tent.h"
+#include "adapt/adapt.h"
 #include "config.h"
 #include "image/png.h"
 #include "infer/segment.h"
@@ -64,18 +65,22 @@ START_TEST(test_tent_through_segment_run)
     ic_segment_opts so = {.calib = {.mode = IC_CALIB_TENT}, .outputs = IC_OUT_PANOPTIC_PNG};
     ic_segment_result r1, r2, rt;
     /* no context: a named error, not a crash or a silent tbn */
-    ck_assert_int_eq(ic_segment_run(&r1, net, &a, png, len, &so, NULL), IC_EINVAL);
+    ic_forward fw;
+    ck_assert_int_eq(ic_adapt_forward(&fw, net, NULL, IC_CALIB_TENT), IC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ic_error_message(), "tent"));
+    ic_forward plain = ic_forward_plain(net);
+    ck_assert_int_eq(ic_segment_run(&r1, &plain, &a, png, len, &so, NULL), IC_EINVAL);
     ck_assert_ptr_nonnull(strstr(ic_error_message(), "tent"));
 
-    so.tent = tent;
-    ck_assert_int_eq(ic_segment_run(&r1, net, &a, png, len, &so, NULL), 0);
+    ck_assert_int_eq(ic_adapt_forward(&fw, net, tent, IC_CALIB_TENT), 0);
+    ck_assert_int_eq(ic_segment_run(&r1, &fw, &a, png, len, &so, NULL), 0);
     ck_assert(r1.m_mu_mean == 1.0 && r1.m_var_mean == 1.0); /* TENT normalises with tbn */
     size_t n = (size_t)r1.width * r1.height * 4;
     float *sem1 = malloc(n * sizeof(float));
     memcpy(sem1, r1.raw.sem.data, n * sizeof(float));
 
     ic_arena_reset(&a);
-    ck_assert_int_eq(ic_segment_run(&r2, net, &a, png, len, &so, NULL), 0);
+    ck_assert_int_eq(ic_segment_run(&r2, &fw, &a, png, len, &so, NULL), 0);
     /* episodic: the second request starts from the same weights */
     ck_assert_mem_eq(r2.raw.sem.data, sem1, n * sizeof(float));
     ck_assert_uint_eq(r1.panoptic_png_len, r2.panoptic_png_len);
@@ -84,7 +89,7 @@ START_TEST(test_tent_through_segment_run)
     /* and the adaptation step did something: logits differ from plain tbn */
     ic_arena_reset(&a);
     ic_segment_opts tbn = {.calib = {.mode = IC_CALIB_TBN}, .outputs = IC_OUT_PANOPTIC_PNG};
-    ck_assert_int_eq(ic_segment_run(&rt, net, &a, png, len, &tbn, NULL), 0);
+    ck_assert_int_eq(ic_segment_run(&rt, &plain, &a, png, len, &tbn, NULL), 0);
     double diff = 0;
     for (size_t i = 0; i < n; i++)
         diff += fabsf(rt.raw.sem.data[i] - sem1[i]);

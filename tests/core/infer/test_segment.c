@@ -17,11 +17,13 @@
 #include "testutil.h"
 
 static ic_pdl *net;
+static ic_forward fw; /* the plain network */
 
 static void setup(void)
 {
     int rc = ic_pdl_load(&net, tu_path("golden/fixtures/model_tiny_weights.safetensors"), NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
+    fw = ic_forward_plain(net);
 }
 
 static void teardown(void)
@@ -60,7 +62,7 @@ START_TEST(test_masks_agree_and_self_label_is_perfect)
                           .outputs = IC_OUT_PANOPTIC_PNG | IC_OUT_SEMANTIC_PNG | IC_OUT_RLE |
                                      IC_OUT_OVERLAY_PNG | IC_OUT_CONFIDENCE_PNG};
     ic_segment_result res;
-    int rc = ic_segment_run(&res, net, &a, png, len, &so, NULL);
+    int rc = ic_segment_run(&res, &fw, &a, png, len, &so, NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
     ck_assert_int_eq(res.width, 96);
     ck_assert_int_eq(res.height, 64);
@@ -118,7 +120,7 @@ START_TEST(test_masks_agree_and_self_label_is_perfect)
     rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), label, label_len, segtext,
                             strlen(segtext), NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
-    rc = ic_segment_run(&res, net, &a, png, len, &so, &gt);
+    rc = ic_segment_run(&res, &fw, &a, png, len, &so, &gt);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
     ck_assert(res.has_gt);
     ck_assert(res.metrics.has_pq);
@@ -129,7 +131,7 @@ START_TEST(test_masks_agree_and_self_label_is_perfect)
     ic_arena_reset(&a);
     rc = ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), sem_png, sem_len, NULL, 0, NULL);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
-    rc = ic_segment_run(&res, net, &a, png, len, &so, &gt);
+    rc = ic_segment_run(&res, &fw, &a, png, len, &so, &gt);
     ck_assert_msg(rc == 0, "%s", ic_error_message());
     ck_assert(fabs(res.metrics.miou - 1.0) < 1e-12);
     ck_assert(fabs(res.metrics.pixel_acc - 1.0) < 1e-12);
@@ -151,15 +153,15 @@ START_TEST(test_errors)
     ic_segment_opts so = {.outputs = IC_OUT_DEFAULT};
     ic_segment_result res;
     const char junk[] = "definitely not an image";
-    ck_assert_int_eq(ic_segment_run(&res, net, &a, junk, sizeof junk, &so, NULL), IC_EUNSUPPORTED);
+    ck_assert_int_eq(ic_segment_run(&res, &fw, &a, junk, sizeof junk, &so, NULL), IC_EUNSUPPORTED);
     size_t len;
     unsigned char *png = make_png(&len);
-    ck_assert_int_eq(ic_segment_run(&res, net, &a, png, len / 2, &so, NULL), IC_EFORMAT);
+    ck_assert_int_eq(ic_segment_run(&res, &fw, &a, png, len / 2, &so, NULL), IC_EFORMAT);
     so.calib.mode = IC_CALIB_TENT;
-    ck_assert_int_eq(ic_segment_run(&res, net, &a, png, len, &so, NULL), IC_EINVAL);
+    ck_assert_int_eq(ic_segment_run(&res, &fw, &a, png, len, &so, NULL), IC_EINVAL);
     so.calib.mode = IC_CALIB_NONE;
     so.limits.max_pixels = 1000;
-    ck_assert_int_eq(ic_segment_run(&res, net, &a, png, len, &so, NULL), IC_ELIMIT);
+    ck_assert_int_eq(ic_segment_run(&res, &fw, &a, png, len, &so, NULL), IC_ELIMIT);
     /* A label whose size differs from the image. */
     ic_segment_gt gt;
     ck_assert_int_eq(ic_segment_gt_load(&gt, &a, ic_pdl_get_config(net), png, len, NULL, 0, NULL),
@@ -320,7 +322,7 @@ START_TEST(test_size)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ic_segment_opts so = {.calib = {.mode = IC_CALIB_TBN}, .size = cases[i].size};
         ic_segment_result res;
-        int rc = ic_segment_run(&res, net, &a, png, len, &so, NULL);
+        int rc = ic_segment_run(&res, &fw, &a, png, len, &so, NULL);
         ck_assert_msg(rc == 0, "%s", ic_error_message());
         ck_assert_int_eq(res.net_width, cases[i].w);
         ck_assert_int_eq(res.net_height, cases[i].h);

@@ -18,8 +18,8 @@
  * lr in the direction of its gradient's sign, independent of the loss scale,
  * which is what a single episodic step needs. Default lr 1e-3; the Adam
  * state is reset for every request. */
-#ifndef IC_CALIB_TENT_H
-#define IC_CALIB_TENT_H
+#ifndef IC_ADAPT_TENT_H
+#define IC_ADAPT_TENT_H
 
 #include "base/arena.h"
 #include "base/tensor.h"

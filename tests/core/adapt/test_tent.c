@@ -1,4 +1,4 @@
-/* Tests for core/calib/tent: after TENT requests the private model is
+/* Tests for core/adapt/tent: after TENT requests the private model is
  * bit-identical to the weights file, adaptation changes the answer relative
  * to plain tbn, repeated requests give identical outputs (episodic), padding
  * of odd sizes, and the entropy gradient against finite differences. */
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
-#include "calib/tent.h"
+#include "adapt/tent.h"
 #include "io/safetensors.h"
 #include "model/pdl_train.h"
 #include "testutil.h"
@@ -153,7 +153,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("calib/tent");
+    Suite *s = suite_create("adapt/tent");
     TCase *tc = tcase_create("tent");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_restores_bit_identical);

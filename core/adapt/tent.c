@@ -1,5 +1,5 @@
 /* Episodic TENT on a worker's private model copy (see tent.h). */
-#include "calib/tent.h"
+#include "adapt/tent.h"
 
 #include <math.h>
 #include <string.h>

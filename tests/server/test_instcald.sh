@@ -140,12 +140,17 @@ fi
 # SIGHUP: a good model swaps in, a bad one leaves the old serving
 echo 'instcal-test-model beta' >"$TMP/model.txt"
 kill -HUP "$PID"
-sleep 0.3
+# the reload runs on its own thread: wait (up to 5 s, for loaded machines) for its outcome
+until_metric() { # NAME VALUE
+    for _ in $(seq 100); do [ "$(metric "$URL" "$1")" = "$2" ] && return 0; sleep 0.05; done
+    return 1
+}
+until_metric 'instcald_model_reloads_total{result="success"}' 1 || true
 [ "$(curl -s "$URL/v1/models" | jq -r '.models[0].name')" = beta ] && ok "SIGHUP loads beta" ||
     fail "SIGHUP did not load beta"
 echo 'garbage' >"$TMP/model.txt"
 kill -HUP "$PID"
-sleep 0.3
+until_metric 'instcald_model_reloads_total{result="failure"}' 1 || true
 [ "$(curl -s "$URL/v1/models" | jq -r '.models[0].name')" = beta ] && ok "bad model keeps beta" ||
     fail "bad model replaced beta"
 [ "$(metric "$URL" 'instcald_model_reloads_total{result="success"}')" = 1 ] || fail "reload success metric"
@@ -187,7 +192,7 @@ GONE=$!
 wait_inflight 2
 wait "$GONE"
 wait_jobs
-sleep 0.3
+until_metric 'instcald_rejected_requests_total{reason="client_gone"}' 1 || true
 [ "$(metric "$URL" 'instcald_rejected_requests_total{reason="client_gone"}')" = 1 ] &&
     ok "disconnected client dropped before work" || fail "client_gone not counted"
 stop "$PID"

@@ -10,8 +10,9 @@
 # the whole command standing for `instcal bench model`), OUT (scratch
 # dir for the exported models, default /tmp/ic-bench; the R-52 weights are ~310 MB, never commit
 # them), NETS (subset of "tiny small shipped r52"; shipped = the
-# default model's architecture with random weights), ROUNDS, REPS, ONE_THREAD (1: also time both runtimes
-# on one thread).
+# default model's architecture with random weights; r52l = R-52-DSConv at 1024x2048), ROUNDS, REPS,
+# ONE_THREAD (1: also time both runtimes on one thread), ENGINES (the C forwards to time, each
+# against the same round's ORT: any of "blocked exact nchw", see model/pdl.h; default "blocked nchw").
 #
 # Why rounds: the machine is shared and noisy. Every round runs the C engine and ORT back to back
 # on each network, so each C/ORT ratio comes from one round (the same load), and the table shows
@@ -26,6 +27,7 @@ NETS="${NETS:-tiny small r52}"
 ROUNDS="${ROUNDS:-3}"
 REPS="${REPS:-3}"
 ONE_THREAD="${ONE_THREAD:-1}"
+ENGINES="${ENGINES:-blocked nchw}"
 PY=/usr/bin/python3
 # the command that runs `instcal bench model` (override to time another build)
 read -r -a BENCH_MODEL <<<"${BENCH_MODEL:-$INSTCAL bench model}"
@@ -37,6 +39,7 @@ net_args() {
         small) echo "--config $HERE/configs/small-dsconv.json --size 256x512" ;;
         shipped) echo "--config $ROOT/models/configs/synthcity-small.json --size 256x512" ;;
         r52) echo "--config cityscapes-r52-dsconv --size 512x1024 --pool-kernel 32,64" ;;
+        r52l) echo "--config cityscapes-r52-dsconv --size 1024x2048 --pool-kernel 32,64" ;;
         *) echo "unknown network $1" >&2; exit 2 ;;
     esac
 }
@@ -61,12 +64,14 @@ done
 # 2. same computation? C's `none` outputs against ORT's and PyTorch's float64 reference
 for n in $NETS; do
     s=$(net_size "$n")
-    "${BENCH_MODEL[@]}" --model "$OUT/$n.weights.safetensors" --size "$s" --input "$OUT/$n.input.f32" \
-        --modes none --reps 1 --dump "$OUT/$n.c.f32" >/dev/null
-    echo "== $n $s: outputs" >&2
-    node "$HERE/ort_bench.js" --model "$OUT/$n.onnx" --input "$OUT/$n.input.f32" --size "$s" --reps 1 \
-        --compare "$OUT/$n.c.f32" --compare "$OUT/$n.torch.f32" | grep 'max rel err' >&2
-    rm -f "$OUT/$n.c.f32"
+    for e in $ENGINES; do
+        "${BENCH_MODEL[@]}" --model "$OUT/$n.weights.safetensors" --size "$s" --input "$OUT/$n.input.f32" \
+            --modes none --reps 1 --engine "$e" --dump "$OUT/$n.c.f32" >/dev/null
+        echo "== $n $s: outputs, C engine $e (against ORT, then PyTorch float64)" >&2
+        node "$HERE/ort_bench.js" --model "$OUT/$n.onnx" --input "$OUT/$n.input.f32" --size "$s" --reps 1 \
+            --compare "$OUT/$n.c.f32" --compare "$OUT/$n.torch.f32" | grep 'max rel err' >&2
+        rm -f "$OUT/$n.c.f32"
+    done
 done
 
 # 3. timing rounds, runtimes interleaved; one JSON line per run into $LOG
@@ -78,17 +83,20 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "== round $r/$ROUNDS $n $s" >&2
         common=(--model "$OUT/$n.weights.safetensors" --size "$s" --input "$OUT/$n.input.f32" --reps "$REPS" --json)
         ort=(node "$HERE/ort_bench.js" --model "$OUT/$n.onnx" --input "$OUT/$n.input.f32" --size "$s" --reps "$REPS")
+        tag="s/^{/{\"net\":\"$n\",\"round\":$r,/"
+        c2() { for e in $ENGINES; do "${BENCH_MODEL[@]}" "${common[@]}" --engine "$e" --threads 2 --modes none,instcal-u,instcal-c | tail -1 | sed "$tag" >>"$LOG"; done; }
+        c1() { for e in $ENGINES; do "${BENCH_MODEL[@]}" "${common[@]}" --engine "$e" --threads 1 --modes none | tail -1 | sed "$tag" >>"$LOG"; done; }
         # the order flips every round so neither runtime always runs first
         if [ $((r % 2)) = 1 ]; then
-            "${BENCH_MODEL[@]}" "${common[@]}" --threads 2 --modes none,instcal-u,instcal-c | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
-            "${ort[@]}" --threads 2 | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
+            c2
+            "${ort[@]}" --threads 2 | tail -1 | sed "$tag" >>"$LOG"
         else
-            "${ort[@]}" --threads 2 | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
-            "${BENCH_MODEL[@]}" "${common[@]}" --threads 2 --modes none,instcal-u,instcal-c | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
+            "${ort[@]}" --threads 2 | tail -1 | sed "$tag" >>"$LOG"
+            c2
         fi
         if [ "$ONE_THREAD" = 1 ]; then
-            "${ort[@]}" --threads 1 | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
-            "${BENCH_MODEL[@]}" "${common[@]}" --threads 1 --modes none | tail -1 | sed "s/^{/{\"net\":\"$n\",\"round\":$r,/" >>"$LOG"
+            "${ort[@]}" --threads 1 | tail -1 | sed "$tag" >>"$LOG"
+            c1
         fi
     done
 done

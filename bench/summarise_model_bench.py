@@ -2,10 +2,10 @@
 """Turns the JSON lines of bench/run_model_bench.sh into its one table (markdown).
 
 Each line is one run: {"net", "round", "runtime": "c"|"ort", "threads", "times_ms" or
-"modes": {mode: {"times_ms", ...}}, ...}. Per network:
+"modes": {mode: {"times_ms", ...}}, "engine" (C only), ...}. Per network and C engine:
   - C ms per mode: median over every repetition of every round;
   - C/ORT: median over rounds of (C none median / ORT median) of the same round, so that each
-    ratio compares runs made under the same load;
+    ratio compares runs made under the same load; "max" is the largest of those per-round ratios;
   - InstCal overheads: median over every repetition of (mode / none) of the same repetition.
 """
 import json
@@ -13,22 +13,24 @@ import statistics
 import sys
 from collections import defaultdict
 
-ORDER = ['tiny', 'small', 'shipped', 'r52']
-LABEL = {'tiny': 'tiny-test', 'small': 'small-dsconv (bench/configs)', 'shipped': 'synthcity-small (shipped)', 'r52': 'R-52-DSConv'}
+ORDER = ['tiny', 'small', 'shipped', 'r52', 'r52l']
+LABEL = {'tiny': 'tiny-test', 'small': 'small-dsconv (bench/configs)', 'shipped': 'synthcity-small (shipped)',
+         'r52': 'R-52-DSConv', 'r52l': 'R-52-DSConv'}
+ENGINES = ['blocked', 'exact', 'nchw']
 
 
 def main(path):
     runs = [json.loads(line) for line in open(path) if line.strip().startswith('{')]
     by = defaultdict(list)
     for r in runs:
-        by[(r['net'], r['runtime'], r['threads'])].append(r)
+        by[(r['net'], r['runtime'], r['threads'], r.get('engine', 'nchw') if r['runtime'] == 'c' else '')].append(r)
     nets = [n for n in ORDER if any(k[0] == n for k in by)]
-    print('| network | input | C none ms | C instcal-u ms | C instcal-c ms | ORT ms | C/ORT | '
-          'instcal-u | instcal-c | C none 1T ms | ORT 1T ms | C/ORT 1T | peak act MiB | peak RSS MiB |')
-    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for n in nets:
-        c2, o2 = by.get((n, 'c', 2), []), by.get((n, 'ort', 2), [])
-        c1, o1 = by.get((n, 'c', 1), []), by.get((n, 'ort', 1), [])
+    print('| network | input | C engine | C none ms | C instcal-u ms | C instcal-c ms | ORT ms | C/ORT (max) | '
+          'instcal-u | instcal-c | C none 1T ms | ORT 1T ms | C/ORT 1T (max) | peak act MiB | peak RSS MiB |')
+    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for n, eng in [(n, e) for n in nets for e in ENGINES]:
+        c2, o2 = by.get((n, 'c', 2, eng), []), by.get((n, 'ort', 2, ''), [])
+        c1, o1 = by.get((n, 'c', 1, eng), []), by.get((n, 'ort', 1, ''), [])
         if not c2:
             continue
         size = '%dx%d' % (c2[0]['h'], c2[0]['w'])
@@ -46,7 +48,7 @@ def main(path):
             o_by_round = {r['round']: r['median_ms'] for r in orr}
             v = [r['modes']['none']['median_ms'] / o_by_round[r['round']] for r in cr
                  if r['round'] in o_by_round]
-            return '%.2f' % statistics.median(v) if v else '-'
+            return '%.2f (%.2f)' % (statistics.median(v), max(v)) if v else '-'
 
         def oms(orr):
             v = [t for r in orr for t in r['times_ms']]
@@ -55,8 +57,8 @@ def main(path):
         act = max(m['peak_act_bytes'] for r in c2 for m in r['modes'].values()) / 2**20
         rss = max(r['peak_rss_mib'] for r in c2)
         c1s = '%.1f' % cms(c1, 'none') if c1 else '-'
-        print('| %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |'
-              % (LABEL.get(n, n), size, cms(c2, 'none'), cms(c2, 'instcal-u'), cms(c2, 'instcal-c'),
+        print('| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |'
+              % (LABEL.get(n, n), size, eng, cms(c2, 'none'), cms(c2, 'instcal-u'), cms(c2, 'instcal-c'),
                  oms(o2), ratio(c2, o2), overhead('instcal-u'), overhead('instcal-c'),
                  c1s, oms(o1), ratio(c1, o1), act, rss))
     rounds = sorted({r['round'] for r in runs})

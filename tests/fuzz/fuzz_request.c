@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(r.image.len > 0, "accepted without an image");
         check(!r.label_segments.len || r.label.len, "label_segments without label");
         check(o->limits.max_pixels == cfg.max_pixels, "max_pixels not the server's");
-        check(o->tent == NULL && o->repeat == 0, "options the parser does not own");
+        check(o->repeat == 0, "options the parser does not own");
         check(o->size == 0 || (o->size >= cfg.min_request_size && o->size <= cfg.max_request_size),
               "size outside the config's bounds");
         ic_segment_opts first = *o;

@@ -422,9 +422,9 @@ int ic_pdl_load(ic_pdl **ret, const char *weights_path, const char *config_path)
                               t->name, net->cfg.name);
     }
     ic_free(bd.used);
-    if (!rc)
-        rc = pdl_fold_all(net);
     if (!rc) {
+        /* packing folds BN for nchw; the blocked engines never need the
+         * folded copy, so it is never made (peak RSS at load) */
         net->engine = ic_pdl_engine_default();
         rc = pdl_engine_pack(net);
         if (rc == IC_EUNSUPPORTED) { /* a layer the blocked engine cannot run: stay on nchw */

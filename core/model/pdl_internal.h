@@ -128,8 +128,9 @@ typedef struct pdl_train_state {
 
 /* Builds the layer graph of net->cfg (pdl.c). */
 int pdl_build(ic_pdl *net);
-/* Packs every layer for net->engine (or frees the packed layers for the
- * NCHW engine); on failure the model is left on the NCHW engine
+/* Packs every layer for net->engine and frees the NCHW forward's folded
+ * weights, or, for the NCHW engine, frees the packed layers and folds what
+ * is not folded; on failure the model is left on the NCHW engine, folded
  * (pdl_engine.c). */
 int pdl_engine_pack(ic_pdl *net);
 void pdl_engine_free(ic_pdl *net);

@@ -204,9 +204,6 @@ int ic_pdl_make_trainable(ic_pdl *net)
 {
     if (net->train)
         return 0;
-    /* training changes the weights: back to nchw until a refold repacks */
-    pdl_engine_free(net);
-    net->engine = IC_PDL_ENGINE_NCHW;
     pdl_train_state *t = ic_calloc(1, sizeof *t);
     layer_train *lt = ic_calloc((size_t)net->n_layers, sizeof *lt);
     if (!t || !lt) {
@@ -218,7 +215,12 @@ int ic_pdl_make_trainable(ic_pdl *net)
     net->train = t;
     for (int i = 0; i < net->n_layers; i++)
         CHECK(make_layer_trainable(net, i));
-    return rebuild_params(net);
+    CHECK(rebuild_params(net));
+    /* training changes the weights: back to nchw (folded again from the
+     * trainable copy if a blocked engine had freed the folded weights)
+     * until a refold repacks */
+    net->engine = IC_PDL_ENGINE_NCHW;
+    return pdl_engine_pack(net);
 }
 
 static void fill_normal(ic_rng *r, float *p, size_t n, double std)

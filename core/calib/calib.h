@@ -9,7 +9,7 @@
  *   instcal-u  learned per-channel strengths, projected into [eps, 1 - eps]
  *   instcal-c  m = clamp(prior + softmax(MLP([stat_t; stat_s])) . basis, eps, 1 - eps),
  *              one MLP and basis for the mean and one for the variance
- * exactly as the official InstCal-Pano code (shared/research/instcal.md), and
+ * exactly as the official InstCal-Pano code (docs/calibration.md §2), and
  *   instcal-g  m = gate(drift of this image's statistics) * learned strengths,
  *              with the mixture variance (not in the paper: calib/gate.h). */
 #ifndef IC_CALIB_CALIB_H

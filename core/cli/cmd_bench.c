@@ -32,8 +32,8 @@ typedef struct bench_conv {
     int h, w; /* input size */
 } bench_conv;
 
-/* Detectron2 Panoptic-DeepLab R-52 (shared/research/panoptic_deeplab.md
- * §1-§3) at 512x1024; padding is dil*(k-1)/2 throughout. Repeated shapes
+/* Detectron2 Panoptic-DeepLab R-52 (docs/network.md
+ * §Backbone to §Decoders and heads) at 512x1024; padding is dil*(k-1)/2 throughout. Repeated shapes
  * are listed where they occur and skipped when met again. */
 static const bench_conv convs[] = {
     {"stem.conv1", 3, 64, 3, 2, 1, 0, 512, 1024},

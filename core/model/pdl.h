@@ -1,6 +1,6 @@
 /* Panoptic-DeepLab (detectron2 layout) built from a config and safetensors.
  *
- * The network is the one of shared/research/panoptic_deeplab.md: DeepLab
+ * The network is the one of docs/network.md: DeepLab
  * ResNet backbone (3-conv stem, bottlenecks with the stride in the 3x3 conv,
  * res5 dilation x multi-grid), and two heads each with its own ASPP and
  * DeepLabV3+ decoder; semantic logits, center heatmap and offsets, upsampled

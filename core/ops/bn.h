@@ -6,7 +6,7 @@
  *   mu  = (1 - m_mu)  mu_s  + m_mu  mu_t      mu_t  = mean over H x W
  *   var = (1 - m_var) var_s + m_var var_t     var_t = unbiased variance over H x W
  *   y   = x * scale + bias, scale = gamma / sqrt(var + eps), bias = beta - mu * scale
- * (shared/research/instcal.md §1). m = 0 is eval-mode BN, m = 1 is pure
+ * (docs/calibration.md §1). m = 0 is eval-mode BN, m = 1 is pure
  * instance statistics. Strengths come per channel (InstCal-U, manual, TBN:
  * same for every image) or per image and channel (InstCal-C). Instance
  * statistics are computed by the caller with ic_bn_instance_stats() so that

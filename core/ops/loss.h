@@ -1,5 +1,5 @@
 /* Training losses of Panoptic-DeepLab, forward and backward, exactly as
- * detectron2 computes them (shared/research/panoptic_deeplab.md §4):
+ * detectron2 computes them (docs/network.md §Losses):
  *  - DeepLabCE: per-pixel softmax cross-entropy with an ignore label, times
  *    per-pixel weights, then hard-pixel mining: the mean of the k largest
  *    pixel losses with k = int(top_k * N*H*W) counted over the WHOLE batch,

@@ -1,6 +1,6 @@
 /* Panoptic-DeepLab training targets from a panoptic id map, exactly as
- * detectron2's PanopticDeepLabTargetGenerator (shared/research/
- * panoptic_deeplab.md §4) with its Panoptic-DeepLab settings:
+ * detectron2's PanopticDeepLabTargetGenerator (docs/network.md
+ * §Targets) with its Panoptic-DeepLab settings:
  * ignore_stuff_in_offset = True, ignore_crowd_in_semantic = False.
  *
  * For every listed segment:

@@ -13,7 +13,7 @@ statistics computed under no_grad, i.e. stop-gradient) -> ReLU -> bilinear x2
 (scale_factor) -> concat with a skip tensor -> bilinear to an odd size -> split
 into semantic logits / center / offset -> DeepLabCE (top_k 0.2, weights) +
 200 * center MSE + 0.01 * offset L1, exactly detectron2's formulas
-(shared/research/panoptic_deeplab.md §4). Two cases: strengths per channel
+(docs/network.md §Losses). Two cases: strengths per channel
 (InstCal-U, prefix u.) and per image and channel (InstCal-C's output, prefix c.).
 Gradients: d a, d gamma, d beta, d m_mu, d m_var, d skip.
 

@@ -9,7 +9,7 @@ stored as a float tensor `c<i>.p` whose layout is documented per op below and
 read by tests/core/ops/test_<op>.c. Every expected output comes from PyTorch
 itself (F.batch_norm, F.max_pool2d, F.interpolate, torch.softmax, ...); only
 the InstCal calibration rule, which PyTorch has no op for, is written out here
-exactly as in InstCal-Pano's batch_norm.py (shared/research/instcal.md §1).
+exactly as in InstCal-Pano's batch_norm.py (docs/calibration.md §1).
 Shapes are small and include odd, non-square and 1x1 maps and batches > 1.
 """
 import os

@@ -2,7 +2,7 @@
 """Independent PyTorch reference of Panoptic-DeepLab (detectron2 layout) + InstCal calibration.
 
 Built from a model config JSON (docs/model-config.md). Module attribute names reproduce
-detectron2's state_dict names exactly (shared/research/panoptic_deeplab.md section 7), so a
+detectron2's state_dict names exactly (docs/network.md, State_dict names), so a
 detectron2 checkpoint loads with load_state_dict(strict=True).
 
 Two layers:
@@ -768,7 +768,7 @@ def _self_test():
             assert spec['ins_embed_head.decoder.res2.fuse_conv.0.weight'] == (128, 160, 3, 3)
         plan = stage_plan(cfg)
         assert [p[6] for p in plan] == [[1] * 3, [1] * 4, [1] * 6, [2, 4, 8]] and [p[5] for p in plan] == [1, 2, 2, 1]
-        # InstCal-C parameter count from instcal.md: 1040*C + 4624 per layer (K=8, hidden 256)
+        # InstCal-C parameter count from docs/calibration.md §2: 1040*C + 4624 per layer (K=8, hidden 256)
         cs = calib_tensor_specs(cfg, 'instcal-c')
         tot = sum(_numel(v) for k, v in cs.items() if k.startswith('backbone.stem.conv1.norm.'))
         assert tot == 1040 * 64 + 4624, tot

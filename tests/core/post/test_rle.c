@@ -1,6 +1,6 @@
 /* Tests of core/post/rle: run lengths in pycocotools' column-major order and
  * cocoapi's compressed strings (vectors from a line-by-line port of
- * rleToString, shared/research/serving.md 5.2, plus hand-checked masks). */
+ * rleToString, docs/api.md "COCO RLE", plus hand-checked masks). */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>

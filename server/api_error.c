@@ -78,3 +78,14 @@ void srv_result_engine_error(srv_result *res, int rc, const char *what)
     else
         srv_result_error(res, e, "%s", msg);
 }
+
+srv_err srv_err_fail(srv_err e, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ic_error_set(IC_EINVAL, "%s", msg);
+    return e;
+}

@@ -104,6 +104,14 @@ typedef enum srv_err {
     SRV_ERR_COUNT
 } srv_err;
 
+/* Records the message (ic_error_set, IC_EINVAL) and returns e: how the
+ * request parsers (request.c, oip.c) refuse a client's input. */
+srv_err srv_err_fail(srv_err e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* The HTTP status of e (200 for SRV_ERR_NONE). */
 int srv_err_status(srv_err e);
 

@@ -34,22 +34,6 @@ int srv_oip_output_default(int i)
     return i >= 0 && i < SRV_OIP_N_OUTPUTS && outputs[i].def;
 }
 
-static srv_err fail(srv_err e, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static srv_err fail(srv_err e, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ic_error_set(IC_EINVAL, "%s", msg);
-    return e;
-}
 
 /* ------------------------------------------------------------- request */
 
@@ -68,7 +52,7 @@ static int b64_value(unsigned char c)
 static srv_err b64_decode(const char *s, size_t n, srv_buf *out)
 {
     if (n % 4)
-        return fail(SRV_ERR_BAD_INFER_REQUEST,
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                     "input 'image': the JSON data is not base64 (its length is not a multiple "
                     "of 4)");
     unsigned char q[3];
@@ -80,7 +64,7 @@ static srv_err b64_decode(const char *s, size_t n, srv_buf *out)
                 v[k] = 0;
                 pad++;
             } else if (pad || (v[k] = b64_value(c)) < 0) {
-                return fail(SRV_ERR_BAD_INFER_REQUEST,
+                return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                             "input 'image': the JSON data is not base64 (byte %zu)", i + k);
             }
         }
@@ -90,9 +74,10 @@ static srv_err b64_decode(const char *s, size_t n, srv_buf *out)
         q[1] = (unsigned char)(x >> 8);
         q[2] = (unsigned char)x;
         int rc = srv_buf_append(out, q, (size_t)(3 - pad));
+        if (rc == IC_ELIMIT)
+            return srv_err_fail(SRV_ERR_TOO_LARGE, "the image is larger than max_upload_bytes");
         if (rc)
-            return rc == IC_ELIMIT ? fail(SRV_ERR_TOO_LARGE, "the image is larger than max_upload_bytes")
-                                   : fail(SRV_ERR_OUT_OF_MEMORY, "out of memory");
+            return srv_err_fail(SRV_ERR_OUT_OF_MEMORY, "out of memory");
     }
     return SRV_ERR_NONE;
 }
@@ -135,52 +120,55 @@ static srv_err parse_image(srv_request *r, json_t *in, const unsigned char *bin,
     json_t *dt = json_object_get(in, "datatype"), *shape = json_object_get(in, "shape");
     json_t *data = json_object_get(in, "data"), *params = json_object_get(in, "parameters");
     if (!json_is_string(dt) || strcmp(json_string_value(dt), "BYTES") != 0)
-        return fail(SRV_ERR_BAD_INFER_REQUEST,
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                     "input 'image' must have datatype BYTES (one encoded JPEG or PNG)");
     if (!shape_is_one(shape))
-        return fail(SRV_ERR_BAD_INFER_REQUEST, "input 'image' must have shape [1] (one image)");
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
+                "input 'image' must have shape [1] (one image)");
     if (params && !json_is_object(params))
-        return fail(SRV_ERR_BAD_INFER_REQUEST, "input 'image': parameters must be an object");
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
+                "input 'image': parameters must be an object");
     const char *key;
     json_t *v, *size = NULL;
     json_object_foreach(params, key, v) {
         if (strcmp(key, "binary_data_size") != 0)
-            return fail(SRV_ERR_BAD_INFER_REQUEST,
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                         "input 'image': unknown parameter '%.64s' (binary_data_size)", key);
         size = v;
     }
     if (size) {
         if (data)
-            return fail(SRV_ERR_BAD_INFER_REQUEST,
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                         "input 'image' has both data and binary_data_size");
         if (!json_is_integer(size) || json_integer_value(size) < 0)
-            return fail(SRV_ERR_BAD_INFER_REQUEST,
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                         "input 'image': binary_data_size must be a non-negative integer");
         uint64_t n = (uint64_t)json_integer_value(size);
         if (n > bin_len)
-            return fail(SRV_ERR_BAD_BINARY_DATA,
+            return srv_err_fail(SRV_ERR_BAD_BINARY_DATA,
                         "input 'image': binary_data_size %llu is more than the %zu bytes of "
                         "binary data after the JSON header",
                         (unsigned long long)n, bin_len);
         if (n < 4 || le32(bin) != n - 4)
-            return fail(SRV_ERR_BAD_BINARY_DATA,
+            return srv_err_fail(SRV_ERR_BAD_BINARY_DATA,
                         "input 'image': a BYTES element is a 4-byte little-endian length and "
                         "that many bytes, and binary_data_size (%llu) must be 4 + that length",
                         (unsigned long long)n);
         *used = (size_t)n;
         int rc = srv_buf_append(&r->image, bin + 4, (size_t)n - 4);
+        if (rc == IC_ELIMIT)
+            return srv_err_fail(SRV_ERR_TOO_LARGE, "the image is larger than max_upload_bytes");
         if (rc)
-            return rc == IC_ELIMIT ? fail(SRV_ERR_TOO_LARGE, "the image is larger than max_upload_bytes")
-                                   : fail(SRV_ERR_OUT_OF_MEMORY, "out of memory");
+            return srv_err_fail(SRV_ERR_OUT_OF_MEMORY, "out of memory");
         return SRV_ERR_NONE;
     }
     size_t n = 0;
     const char *s = data ? json_single_string(data, &n) : NULL;
     if (!data)
-        return fail(SRV_ERR_MISSING_IMAGE,
+        return srv_err_fail(SRV_ERR_MISSING_IMAGE,
                     "input 'image' has neither data nor parameters.binary_data_size");
     if (!s)
-        return fail(SRV_ERR_BAD_INFER_REQUEST,
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                     "input 'image': data must be one base64 string (the encoded image)");
     return b64_decode(s, n, &r->image);
 }
@@ -195,33 +183,34 @@ static srv_err parse_outputs(srv_oip_want *w, json_t *outs, int binary_default)
         return SRV_ERR_NONE;
     }
     if (!json_is_array(outs) || json_array_size(outs) == 0)
-        return fail(SRV_ERR_BAD_INFER_REQUEST,
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                     "outputs must be a non-empty array of {\"name\": ...} (or absent)");
     size_t k;
     json_t *o;
     json_array_foreach(outs, k, o) {
         const char *name = json_string_value(json_object_get(o, "name"));
         if (!json_is_object(o) || !name)
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "outputs[%zu] has no name", k);
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "outputs[%zu] has no name", k);
         int i = 0;
         while (i < SRV_OIP_N_OUTPUTS && strcmp(outputs[i].name, name) != 0)
             i++;
         if (i == SRV_OIP_N_OUTPUTS)
-            return fail(SRV_ERR_UNKNOWN_TENSOR,
+            return srv_err_fail(SRV_ERR_UNKNOWN_TENSOR,
                         "unknown output '%.64s' (labels, semantic, confidence, segments_info)",
                         name);
         if (w->outputs & (1u << i))
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "output '%s' is requested twice", name);
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "output '%s' is requested twice", name);
         w->outputs |= 1u << i;
         int binary = binary_default;
         json_t *params = json_object_get(o, "parameters"), *v;
         const char *key;
         if (params && !json_is_object(params))
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "output '%s': parameters must be an object",
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
+                    "output '%s': parameters must be an object",
                         name);
         json_object_foreach(params, key, v) {
             if (strcmp(key, "binary_data") != 0 || !json_is_boolean(v))
-                return fail(SRV_ERR_BAD_INFER_REQUEST,
+                return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                             "output '%s': the only parameter is binary_data (true or false)",
                             name);
             binary = json_is_true(v);
@@ -238,30 +227,32 @@ static srv_err parse_params(json_t *params, char *cal, size_t cal_n, char *m, si
                             char *size, size_t size_n, int *binary)
 {
     if (params && !json_is_object(params))
-        return fail(SRV_ERR_BAD_INFER_REQUEST, "parameters must be an object");
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "parameters must be an object");
     const char *key;
     json_t *v;
     json_object_foreach(params, key, v) {
         if (strcmp(key, "calibration") == 0) {
             if (!json_is_string(v) || json_string_length(v) >= cal_n)
-                return fail(SRV_ERR_BAD_PARAMETER, "parameters.calibration must be a mode name");
+                return srv_err_fail(SRV_ERR_BAD_PARAMETER,
+                        "parameters.calibration must be a mode name");
             snprintf(cal, cal_n, "%s", json_string_value(v));
         } else if (strcmp(key, "m") == 0) {
             if (!json_is_number(v))
-                return fail(SRV_ERR_BAD_PARAMETER, "parameters.m must be a number in [0, 1]");
+                return srv_err_fail(SRV_ERR_BAD_PARAMETER,
+                        "parameters.m must be a number in [0, 1]");
             snprintf(m, m_n, "%.17g", json_number_value(v));
         } else if (strcmp(key, "size") == 0) {
             if (!json_is_integer(v))
-                return fail(SRV_ERR_BAD_PARAMETER,
+                return srv_err_fail(SRV_ERR_BAD_PARAMETER,
                             "parameters.size must be an integer (the network input's short side)");
             snprintf(size, size_n, "%lld", (long long)json_integer_value(v));
         } else if (strcmp(key, "binary_data_output") == 0) {
             if (!json_is_boolean(v))
-                return fail(SRV_ERR_BAD_INFER_REQUEST,
+                return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                             "parameters.binary_data_output must be true or false");
             *binary = json_is_true(v);
         } else {
-            return fail(SRV_ERR_BAD_PARAMETER,
+            return srv_err_fail(SRV_ERR_BAD_PARAMETER,
                         "unknown parameter '%.64s' (calibration, m, size, binary_data_output)", key);
         }
     }
@@ -272,20 +263,21 @@ static srv_err parse_header(srv_request *r, json_t *root, const unsigned char *b
                             size_t bin_len, const srv_config *cfg)
 {
     if (!json_is_object(root))
-        return fail(SRV_ERR_BAD_INFER_REQUEST, "the request must be a JSON object");
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "the request must be a JSON object");
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
         if (strcmp(key, "id") && strcmp(key, "parameters") && strcmp(key, "inputs") &&
             strcmp(key, "outputs"))
-            return fail(SRV_ERR_BAD_INFER_REQUEST,
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                         "unknown key '%.64s' (id, parameters, inputs, outputs)", key);
     }
     srv_oip_want *w = &r->oip;
     json_t *id = json_object_get(root, "id");
     if (id) {
         if (!json_is_string(id) || json_string_length(id) > SRV_OIP_ID_MAX)
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "id must be a string of at most %d bytes",
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
+                    "id must be a string of at most %d bytes",
                         SRV_OIP_ID_MAX);
         snprintf(w->id, sizeof w->id, "%s", json_string_value(id));
         w->has_id = 1;
@@ -298,18 +290,19 @@ static srv_err parse_header(srv_request *r, json_t *root, const unsigned char *b
         return e;
     json_t *inputs = json_object_get(root, "inputs");
     if (!json_is_array(inputs))
-        return fail(SRV_ERR_BAD_INFER_REQUEST, "inputs must be an array");
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "inputs must be an array");
     size_t k, used = 0;
     int have_image = 0;
     json_array_foreach(inputs, k, v) {
         const char *name = json_string_value(json_object_get(v, "name"));
         if (!json_is_object(v) || !name)
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "inputs[%zu] has no name", k);
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "inputs[%zu] has no name", k);
         if (strcmp(name, "image") != 0)
-            return fail(SRV_ERR_UNKNOWN_TENSOR, "unknown input '%.64s' (the one input is image)",
+            return srv_err_fail(SRV_ERR_UNKNOWN_TENSOR,
+                    "unknown input '%.64s' (the one input is image)",
                         name);
         if (have_image)
-            return fail(SRV_ERR_BAD_INFER_REQUEST, "input 'image' is given twice");
+            return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST, "input 'image' is given twice");
         have_image = 1;
         size_t n = 0;
         if ((e = parse_image(r, v, bin, bin_len, &n)) != SRV_ERR_NONE)
@@ -317,12 +310,12 @@ static srv_err parse_header(srv_request *r, json_t *root, const unsigned char *b
         used += n;
     }
     if (used != bin_len)
-        return fail(SRV_ERR_BAD_BINARY_DATA,
+        return srv_err_fail(SRV_ERR_BAD_BINARY_DATA,
                     "the inputs' binary_data_size add up to %zu bytes but %zu bytes follow the "
                     "JSON header",
                     used, bin_len);
     if (!have_image || r->image.len == 0)
-        return fail(SRV_ERR_MISSING_IMAGE, have_image ? "input 'image' is empty"
+        return srv_err_fail(SRV_ERR_MISSING_IMAGE, have_image ? "input 'image' is empty"
                                                       : "no input 'image' (BYTES, shape [1])");
     if ((e = parse_outputs(w, json_object_get(root, "outputs"), binary)) != SRV_ERR_NONE)
         return e;
@@ -349,20 +342,20 @@ srv_err srv_oip_parse(srv_request *r, const char *body, size_t len, const char *
         errno = 0;
         unsigned long long n = strtoull(header_len, &end, 10);
         if (!*header_len || *end || errno || header_len[0] == '-' || header_len[0] == '+')
-            return fail(SRV_ERR_BAD_BINARY_DATA,
+            return srv_err_fail(SRV_ERR_BAD_BINARY_DATA,
                         "Inference-Header-Content-Length must be a decimal byte count");
         if (n > len)
-            return fail(SRV_ERR_BAD_BINARY_DATA,
+            return srv_err_fail(SRV_ERR_BAD_BINARY_DATA,
                         "Inference-Header-Content-Length is %llu but the body has %zu bytes", n,
                         len);
         hlen = (size_t)n;
     }
     if (hlen == 0)
-        return fail(SRV_ERR_MISSING_IMAGE, "empty request: send a JSON inference request");
+        return srv_err_fail(SRV_ERR_MISSING_IMAGE, "empty request: send a JSON inference request");
     json_error_t jerr;
     json_t *root = json_loadb(body, hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return fail(SRV_ERR_BAD_INFER_REQUEST,
+        return srv_err_fail(SRV_ERR_BAD_INFER_REQUEST,
                     "the JSON header is not valid JSON (byte %d: %s)%s", jerr.position,
                     jerr.text,
                     header_len ? "" : "; binary data needs Inference-Header-Content-Length");

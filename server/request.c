@@ -97,23 +97,6 @@ srv_body_kind srv_request_body_kind(const char *content_type)
     return SRV_BODY_UNSUPPORTED;
 }
 
-/* Records the message and returns e. */
-static srv_err fail(srv_err e, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static srv_err fail(srv_err e, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ic_error_set(IC_EINVAL, "%s", msg);
-    return e;
-}
 
 /* The value of option o: the form's, else the query's; NULL if absent or empty. */
 static const char *option_value(const srv_request_args *a, srv_option o)
@@ -136,7 +119,7 @@ static srv_err parse_option(srv_request *r, srv_option o, const char *v, const s
     case SRV_OPT_CALIBRATION:
         if (ic_calib_mode_parse(v ? v : cfg->calibration, &so->calib.mode) != 0) {
             so->calib.mode = IC_CALIB_COUNT;
-            return fail(SRV_ERR_BAD_PARAMETER, "calibration must be one of %s",
+            return srv_err_fail(SRV_ERR_BAD_PARAMETER, "calibration must be one of %s",
                         ic_calib_mode_list());
         }
         return SRV_ERR_NONE;
@@ -145,18 +128,18 @@ static srv_err parse_option(srv_request *r, srv_option o, const char *v, const s
             char *end;
             double m = strtod(v, &end);
             if (*end || !isfinite(m) || m < 0 || m > 1)
-                return fail(SRV_ERR_BAD_PARAMETER, "m must be a number in [0, 1]");
+                return srv_err_fail(SRV_ERR_BAD_PARAMETER, "m must be a number in [0, 1]");
             so->calib.m = (float)m;
             r->has_m = 1;
         } else if (ic_calib_mode_needs_m(so->calib.mode)) {
-            return fail(SRV_ERR_BAD_PARAMETER, "calibration=%s needs m",
+            return srv_err_fail(SRV_ERR_BAD_PARAMETER, "calibration=%s needs m",
                         ic_calib_mode_name(so->calib.mode));
         }
         return SRV_ERR_NONE;
     case SRV_OPT_OUTPUTS:
         so->outputs = IC_OUT_DEFAULT;
         if (v && ic_segment_parse_outputs(v, &so->outputs) != 0)
-            return fail(SRV_ERR_BAD_PARAMETER, "outputs: %s", ic_error_message());
+            return srv_err_fail(SRV_ERR_BAD_PARAMETER, "outputs: %s", ic_error_message());
         return SRV_ERR_NONE;
     case SRV_OPT_RLE:
         if (!v)
@@ -166,7 +149,7 @@ static srv_err parse_option(srv_request *r, srv_option o, const char *v, const s
         else if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
             so->outputs |= IC_OUT_RLE;
         else
-            return fail(SRV_ERR_BAD_PARAMETER, "rle must be true, false, 1 or 0");
+            return srv_err_fail(SRV_ERR_BAD_PARAMETER, "rle must be true, false, 1 or 0");
         return SRV_ERR_NONE;
     case SRV_OPT_SIZE:
         if (v) {
@@ -175,7 +158,7 @@ static srv_err parse_option(srv_request *r, srv_option o, const char *v, const s
             long n = strtol(v, &end, 10);
             if (!(*v >= '0' && *v <= '9') || *end || errno || n < cfg->min_request_size ||
                 n > cfg->max_request_size)
-                return fail(SRV_ERR_BAD_PARAMETER,
+                return srv_err_fail(SRV_ERR_BAD_PARAMETER,
                             "size must be an integer in [%d, %d] (the network input's short side "
                             "in pixels)",
                             cfg->min_request_size, cfg->max_request_size);
@@ -198,11 +181,11 @@ srv_err srv_request_parse(srv_request *r, const srv_request_args *a, const srv_c
         const char *key = a->form[i].key;
         srv_option o = srv_option_find(key);
         if (o == SRV_OPT_COUNT && !srv_request_upload(r, key)) {
-            return fail(SRV_ERR_UNKNOWN_FIELD, "unknown form field '%.64s' (%s)", key,
+            return srv_err_fail(SRV_ERR_UNKNOWN_FIELD, "unknown form field '%.64s' (%s)", key,
                         field_names);
         }
         if (o != SRV_OPT_COUNT && strlen(a->form[i].value) > options[o].max_len)
-            return fail(SRV_ERR_BAD_FIELD, "field '%s' is too long", key);
+            return srv_err_fail(SRV_ERR_BAD_FIELD, "field '%s' is too long", key);
     }
     /* In table order: calibration before m, outputs before rle. */
     for (int o = 0; o < SRV_OPT_COUNT; o++) {
@@ -222,10 +205,10 @@ srv_err srv_request_parse(srv_request *r, const srv_request_args *a, const srv_c
         snprintf(r->image_type, sizeof r->image_type, "image/jpeg");
 
     if (r->image.len == 0)
-        return fail(SRV_ERR_MISSING_IMAGE,
+        return srv_err_fail(SRV_ERR_MISSING_IMAGE,
                     "no image: send it as the body or as the form field 'image'");
     if (r->label_segments.len && !r->label.len)
-        return fail(SRV_ERR_BAD_PARAMETER,
+        return srv_err_fail(SRV_ERR_BAD_PARAMETER,
                     "label_segments needs a label (the COCO-panoptic PNG it describes)");
     return SRV_ERR_NONE;
 }

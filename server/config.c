@@ -360,6 +360,11 @@ int srv_config_load(srv_config *c, int argc, char **argv, char **envp, char *err
         rc = apply_env(c, envp, err, errlen);
     if (rc == 0)
         rc = apply_flags(c, argc, argv, err, errlen);
+    /* Each key is checked alone as it is set; a pair that only makes sense together is checked
+     * once all sources are in (the file may set one bound and a flag the other). */
+    if (rc == 0 && c->min_request_size > c->max_request_size)
+        rc = fail(err, errlen, "min_request_size %d is above max_request_size %d",
+                  c->min_request_size, c->max_request_size);
     return rc;
 }
 

@@ -168,6 +168,11 @@ START_TEST(test_bad_sources_fail)
     char *argv_badval[] = {"instcald", "--deadline_ms=0", NULL};
     ck_assert_int_eq(srv_config_load(&c, 2, argv_badval, env0, err, sizeof err), IC_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "flag --deadline_ms"));
+    char *argv_sizes[] = {"instcald", "--min_request_size=512", NULL}; /* max stays 1024 */
+    ck_assert_int_eq(srv_config_load(&c, 2, argv_sizes, env0, err, sizeof err), 0);
+    char *argv_inverted[] = {"instcald", "--min_request_size=512", "--max_request_size=256", NULL};
+    ck_assert_int_eq(srv_config_load(&c, 3, argv_inverted, env0, err, sizeof err), IC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "min_request_size 512 is above max_request_size 256"));
     char *argv_nofile[] = {"instcald", "--config", "/nonexistent.conf", NULL};
     ck_assert_int_eq(srv_config_load(&c, 3, argv_nofile, env0, err, sizeof err), IC_EIO);
 }

@@ -156,6 +156,7 @@ const state = {
   view: 'semantic',
   opacity: 0.6,
   outlines: true,
+  size: 0,              // network input short side sent as `size`; 0 = the model's own
   panes: [],
   labelCache: new Map(),
   pick: 0,
@@ -393,6 +394,7 @@ class Pane {
     form.append('calibration', this.mode);
     if (this.mode === 'manual') form.append('m', $('.m', this.el).value);
     form.append('outputs', OUTPUTS);
+    if (state.size) form.append('size', String(state.size));
     if (input.label && input.label.png) {
       form.append('label', input.label.png, 'label.png');
       form.append('label_segments', input.label.segments);
@@ -463,6 +465,7 @@ class Pane {
     this.bitmap = input.bitmap;
     this.el.dataset.state = 'done';
     this.el.dataset.input = input.filename || '';
+    this.el.dataset.size = r.network_input ? String(Math.min(r.network_input.width, r.network_input.height)) : '';
     this.el.classList.add('has-result');
     this.render();
     this.renderStats();
@@ -616,6 +619,8 @@ class Pane {
     items.push(['mean confidence', fmt(c.mean_max_prob, 2), 'conf', 'average of the top class probability over all pixels']);
     if (Number.isFinite(r.drift_score)) items.push(['drift score', r.drift_score.toPrecision(3), 'drift',
       'how far this image\'s BatchNorm statistics are from the training data\'s (0 = alike); its scale depends on the mode']);
+    if (r.network_input) items.push(['network input', `${r.network_input.width}×${r.network_input.height}`, 'net',
+      'the size the network ran at (set above); the masks are at the image\'s own size']);
     items.push(['segments', `${segs.length} (${segs.filter((s) => s.isthing).length} objects)`, 'segments', 'panoptic segments found']);
     $('.stats', this.el).replaceChildren(...items.map(([k, v, key, title]) =>
       el('div', { class: 'stat stat-' + key, title }, el('dt', { text: k }), el('dd', { text: v, 'data-key': key }))));
@@ -826,6 +831,19 @@ function wireInputs() {
     resizeTimer = setTimeout(() => { for (const p of state.panes) if (p.result) p.renderCharts(); }, 150);
   });
   $('#outlines').addEventListener('change', (e) => { state.outlines = e.target.checked; for (const p of state.panes) p.render(); });
+  $('#size').addEventListener('change', (e) => { state.size = Number(e.target.value); if (state.input) for (const p of state.panes) p.run(); });
+}
+
+/* The network input sizes offered: the model's own (default) and a few short sides within the
+ * server's limits (min_request_size .. max_request_size). */
+function fillSizes(m) {
+  const sel = $('#size');
+  const own = m.network_input && m.network_input.min_size_test;
+  const lo = state.limits.min_request_size || 0, hi = state.limits.max_request_size || 0;
+  if (own) sel.options[0].textContent = `model default (${own} px)`;
+  for (const v of [128, 192, 256, 384, 512, 768, 1024])
+    if (v >= lo && v <= hi && v !== own) sel.append(el('option', { value: String(v), text: `${v} px` }));
+  sel.disabled = sel.options.length < 2;
 }
 
 async function main() {
@@ -849,6 +867,7 @@ async function main() {
   state.modes = m.calibration_modes && m.calibration_modes.length ? m.calibration_modes : ['none'];
   state.limits = m.limits || {};
   info.replaceChildren('Model ', el('strong', { text: m.name }), ` · ${(m.classes || []).length} classes · ${state.modes.length} calibration modes`);
+  fillSizes(m);
   if (state.limits.max_upload_bytes)
     $('#limits-hint').textContent = `Up to ${(state.limits.max_upload_bytes / 1048576).toFixed(0)} MB · no ground truth, so no ECE`;
 

@@ -211,6 +211,24 @@ async function main() {
       await paneDone(page, 'b', 'fog2.png', `[data-mode="${modeB}"]`);
     }
 
+    /* 5b. A smaller network input re-queries both panes with `size`; the masks stay at image size. */
+    const sizes = await page.$$eval('#size option', (o) => o.map((x) => Number(x.value)).filter((v) => v > 0));
+    if (check('network input sizes offered', sizes.length > 0, 'no size option')) {
+      const small = Math.min(...sizes), n1 = responses.length;
+      await page.selectOption('#size', String(small));
+      await paneDone(page, 'a', 'fog2.png', `[data-size="${small}"]`);
+      await paneDone(page, 'b', 'fog2.png', `[data-size="${small}"]`);
+      const got = responses.slice(n1).filter((r) => r.status === 200 && r.body && r.body.network_input);
+      const sa = await paneInfo(page, 'a');
+      check(`network input ${small} px: both panes re-queried at that size`, got.length >= 2 &&
+        got.every((r) => Math.min(r.body.network_input.width, r.body.network_input.height) === small), JSON.stringify(got.map((r) => r.body.network_input)));
+      check('network input shown, masks still at image size', (sa.stats.net || '').includes(String(small)) &&
+        sa.canvas[0] === got[0].body.image.width && sa.canvas[1] === got[0].body.image.height, `${sa.stats.net} ${sa.canvas}`);
+      await page.selectOption('#size', '0');
+      await paneDone(page, 'a', 'fog2.png', `[data-size="${model.network_input.min_size_test}"]`);
+      await paneDone(page, 'b', 'fog2.png', `[data-size="${model.network_input.min_size_test}"]`);
+    }
+
     /* 6. An own image (no ground truth): results and confidence charts, no ECE. */
     await page.setInputFiles('#file', { name: 'my-street.png', mimeType: 'image/png', buffer: fs.readFileSync(path.join(ROOT, 'static/samples/night.png')) });
     await paneDone(page, 'a', 'my-street.png');

@@ -422,7 +422,7 @@ static int oip_answer(const srv_request *req, const char *model, const ic_segmen
     size_t n = (size_t)sr->width * (size_t)sr->height;
     int32_t *labels = ic_arena_alloc(arena, n * sizeof *labels);
     if (!labels)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "oip: label tensor");
     ic_segment_panoptic_ids(sr, labels);
     char *segs = json_dumps(json_object_get(o, "segments"), JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_t *params = json_object();

@@ -114,7 +114,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    return IC_EINVAL;
+    return ic_error_set(IC_EINVAL, "%s", errlen ? err : "invalid configuration");
 }
 
 /* Keys compare with '-' and '_' treated alike, so `--max-upload-bytes` and
@@ -241,7 +241,7 @@ int srv_config_load_file(srv_config *c, const char *path, char *err, size_t errl
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
-        return IC_EIO;
+        return ic_error_set(IC_EIO, "%s", errlen ? err : "cannot read config file");
     }
     char line[8192];
     int lineno = 0, rc = 0;

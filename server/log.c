@@ -21,7 +21,7 @@ int srv_log_level_parse(const char *s, srv_log_level *out)
             return 0;
         }
     }
-    return IC_EINVAL;
+    return ic_error_set(IC_EINVAL, "log level '%s' is not error, warn, info or debug", s);
 }
 
 const char *srv_log_level_name(srv_log_level l)

@@ -416,7 +416,7 @@ static int put_json_data(srv_buf *b, int i, const srv_oip_tensors *t)
         char *txt = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
         json_decref(s);
         if (!txt)
-            return IC_ENOMEM;
+            return ic_error_set(IC_ENOMEM, "oip: no memory for segments_info");
         rc = rc ? rc : srv_buf_append(b, txt, strlen(txt));
         free(txt);
     } else {
@@ -437,7 +437,7 @@ static int put_json(srv_buf *b, json_t *v)
     char *txt = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(v);
     if (!txt)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "oip: no memory to encode JSON");
     int rc = srv_buf_append(b, txt, strlen(txt));
     free(txt);
     return rc;

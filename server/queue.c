@@ -85,7 +85,7 @@ int srv_queue_pop(srv_queue *q, void **item, int64_t *enqueued_ns, int64_t *dead
         pthread_cond_wait(&q->nonempty, &q->mu);
     if (q->count == 0) {
         pthread_mutex_unlock(&q->mu);
-        return IC_ESTATE;
+        return ic_error_set(IC_ESTATE, "queue: closed and empty");
     }
     entry e = q->ring[q->head];
     q->head = (q->head + 1) % q->capacity;

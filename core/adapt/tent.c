@@ -20,7 +20,7 @@ int ic_tent_create(ic_tent **ret, const char *weights_path, const char *config_p
     *ret = NULL;
     ic_tent *t = ic_calloc(1, sizeof *t);
     if (!t)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "tent: no memory");
     ic_param *params;
     int n, rc = ic_pdl_load(&t->net, weights_path, config_path);
     if (!rc)
@@ -117,7 +117,7 @@ static int pad16(const ic_tensor *x, ic_arena *a, ic_tensor *out)
         return 0;
     }
     if (ic_tensor_alloc(out, a, x->n, x->c, h, w))
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "tent: padded input");
     memset(out->data, 0, ic_tensor_numel(out) * sizeof(float));
     for (int n = 0; n < x->n; n++)
         for (int c = 0; c < x->c; c++)

@@ -14,7 +14,7 @@ int ic_tensor_alloc(ic_tensor *t, ic_arena *a, int n, int c, int h, int w)
         return ic_error_set(IC_ENOMEM, "tensor: shape (%d, %d, %d, %d) overflows", n, c, h, w);
     float *data = ic_arena_floats(a, count);
     if (!data)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "tensor (%d, %d, %d, %d)", n, c, h, w);
     t->data = data;
     t->n = n;
     t->c = c;

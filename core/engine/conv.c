@@ -71,11 +71,10 @@ int ic_eng_conv_pack(ic_eng_conv *cv, const ic_conv2d_params *p, const float *we
                 cv->w[(((size_t)(co / 32) * cv->ktaps + tap) * k16 + k) * IC_KERN_NR +
                       (size_t)(co % 32)] = weight[((size_t)co * p->cin + ci) * kk + (size_t)t];
             }
-    if (wino_shape(p) && ic_eng_wino_pack(cv, weight)) {
-        ic_eng_conv_free(cv);
-        return IC_ENOMEM;
-    }
-    return 0;
+    const int rc = wino_shape(p) ? ic_eng_wino_pack(cv, weight) : 0;
+    if (rc)
+        ic_eng_conv_free(cv); /* ic_eng_wino_pack recorded the message */
+    return rc;
 nomem:
     ic_eng_conv_free(cv);
     return ic_error_set(IC_ENOMEM, "engine: out of memory for packed weights");

@@ -29,13 +29,18 @@ typedef struct jpeg_err {
     char msg[JMSG_LENGTH_MAX]; /* libjpeg's text */
 } jpeg_err;
 
-static int map_error(int msg_code)
+/* The IC_E* class of a libjpeg error; decode_inner records the message
+ * once libjpeg has unwound. */
+static int code_of(int msg_code)
 {
+    int code = IC_EFORMAT;
     switch (msg_code) {
     case JERR_OUT_OF_MEMORY:
-        return IC_ENOMEM;
+        code = IC_ENOMEM;
+        break;
     case JERR_IMAGE_TOO_BIG:
-        return IC_ELIMIT;
+        code = IC_ELIMIT;
+        break;
     case JERR_BAD_PRECISION:
     case JERR_ARITH_NOTIMPL:
     case JERR_NOT_COMPILED:
@@ -43,16 +48,18 @@ static int map_error(int msg_code)
     case JERR_CONVERSION_NOTIMPL:
     case JERR_CCIR601_NOTIMPL:
     case JERR_COMPONENT_COUNT:
-        return IC_EUNSUPPORTED;
+        code = IC_EUNSUPPORTED;
+        break;
     default:
-        return IC_EFORMAT;
+        break;
     }
+    return code;
 }
 
 static void on_error_exit(j_common_ptr cinfo)
 {
     jpeg_err *e = (jpeg_err *)cinfo->err;
-    e->code = map_error(e->pub.msg_code);
+    e->code = code_of(e->pub.msg_code);
     e->pub.format_message(cinfo, e->msg);
     longjmp(e->jb, 1);
 }

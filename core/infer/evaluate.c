@@ -43,7 +43,7 @@ int ic_eval_add(ic_eval *e, ic_arena *scratch, size_t n, const int32_t *pred_sem
     ic_arena_mark mark = ic_arena_get_mark(scratch);
     ic_pq_segment *pred = ic_arena_alloc(scratch, (size_t)(pano->n_segments + 1) * sizeof *pred);
     if (!pred)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "evaluate: predicted segments");
     for (int i = 0; i < pano->n_segments; i++)
         pred[i] = (ic_pq_segment){.id = pano->segments[i].id,
                                   .category_id = pano->segments[i].category_id};

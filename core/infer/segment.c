@@ -224,7 +224,7 @@ static int crop_resize(ic_arena *arena, const ic_tensor *t, int nh, int nw, int 
     ic_tensor crop = *t;
     if (nh != t->h || nw != t->w) {
         if (ic_tensor_alloc(&crop, arena, 1, t->c, nh, nw))
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "segment: crop");
         for (int c = 0; c < t->c; c++)
             for (int r = 0; r < nh; r++)
                 memcpy(ic_tensor_at(&crop, 0, c) + (size_t)r * nw,
@@ -339,7 +339,7 @@ static int postprocess(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
     res->maxprob = ic_arena_floats(arena, n);
     res->entropy = ic_arena_floats(arena, n);
     if (!res->sem || !res->maxprob || !res->entropy)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "segment: semantic maps");
     int rc = ic_softmax_stats(res->sem, res->maxprob, res->entropy, &res->raw.sem);
     if (rc)
         return rc;
@@ -368,7 +368,7 @@ static int postprocess(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
         return rc;
     res->segment_ids = ic_arena_alloc(arena, (size_t)(res->pano.n_segments + 1) * sizeof(int32_t));
     if (!res->segment_ids)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "segment: segment ids");
     for (int i = 0; i < res->pano.n_segments; i++)
         res->segment_ids[i] = i + 1;
     ic_conf_stats_init(&res->conf);
@@ -443,7 +443,7 @@ static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, cons
         int32_t *ids = ic_arena_alloc(arena, n * sizeof *ids);
         if (!ids) {
             ic_image_free(&rgb);
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "segment: panoptic PNG ids");
         }
         ic_segment_panoptic_ids(res, ids);
         rc = ic_image_ids_to_rgb(ids, w, h, rgb.data);
@@ -456,7 +456,7 @@ static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, cons
     if (outputs & IC_OUT_SEMANTIC_PNG) {
         uint8_t *idx = ic_arena_alloc(arena, n);
         if (!idx)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "segment: semantic PNG");
         for (size_t i = 0; i < n; i++)
             idx[i] = (uint8_t)res->sem[i];
         if ((rc = ic_image_encode_png_indexed(idx, w, h, &cfg->class_colors[0][0], cfg->num_classes,
@@ -507,7 +507,7 @@ static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, cons
     if (outputs & IC_OUT_RLE) {
         res->rle = ic_arena_calloc(arena, (size_t)res->pano.n_segments + 1, sizeof(char *));
         if (!res->rle)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "segment: RLE list");
         for (int i = 0; i < res->pano.n_segments; i++) {
             uint32_t *counts;
             size_t nc;
@@ -517,7 +517,7 @@ static int encode_outputs(ic_segment_result *res, const ic_pdl_config *cfg, cons
             size_t len = ic_rle_string_len(counts, nc);
             res->rle[i] = ic_arena_alloc(arena, len + 1);
             if (!res->rle[i])
-                return IC_ENOMEM;
+                return ic_error_prefix(IC_ENOMEM, "segment: RLE string");
             ic_rle_to_string(res->rle[i], counts, nc);
             res->rle[i][len] = '\0';
         }

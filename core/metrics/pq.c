@@ -64,7 +64,7 @@ static int build_table(id_slot **ret, int **ret_cat, ic_arena *a, const ic_pq *p
     id_slot *t = ic_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *t);
     int *cat = ic_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *cat);
     if (!t || !cat)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pq: %s segment table", side);
     for (int i = 0; i < n; i++) {
         t[i].id = segs[i].id;
         t[i].idx = i;
@@ -120,7 +120,7 @@ static int add_image(ic_pq *pq, ic_arena *a, const int32_t *gt_map, const ic_pq_
     int *crowd = ic_arena_alloc(a, (size_t)pq->n_categories * sizeof *crowd);
     ic_pq_stat *delta = ic_arena_calloc(a, (size_t)pq->n_categories, sizeof *delta);
     if (!inter || !gt_area || !pr_area || !gt_matched || !pr_matched || !crowd || !delta)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pq: matching tables");
 
     /* ids repeat along a row, so remember the last lookup on each side */
     int32_t last_g = 0, last_p = 0;

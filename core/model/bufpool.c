@@ -57,7 +57,7 @@ int ic_bufpool_tensor(ic_bufpool *p, ic_tensor *t, int n, int c, int h, int w)
         return ic_error_set(IC_ENOMEM, "tensor: shape overflows");
     float *d = ic_bufpool_get(p, count);
     if (!d)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "tensor (%d, %d, %d, %d)", n, c, h, w);
     *t = ic_tensor_wrap(d, n, c, h, w);
     return 0;
 }

@@ -34,7 +34,7 @@ static int grad_of_input(bwd *b, const tape_op *op, int k, ic_tensor *dx, ic_ten
     if (!b->g[s]) {
         b->g[s] = ic_arena_calloc(b->arena, ic_tensor_numel(&op->in[k]), sizeof(float));
         if (!b->g[s])
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "backward: gradient of op %d", s);
     }
     *dx = op->in[k];
     dx->data = b->g[s];
@@ -48,7 +48,7 @@ static int relu_masked(bwd *b, const ic_tensor *dy, const ic_tensor *y, ic_tenso
     *out = *dy;
     out->data = ic_arena_calloc(b->arena, ic_tensor_numel(dy), sizeof(float));
     if (!out->data)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "backward: ReLU mask");
     ic_relu_backward_array(out->data, dy->data, y->data, ic_tensor_numel(dy));
     return 0;
 }
@@ -69,7 +69,7 @@ static int bn_calibrated_backward(bwd *b, const tape_op *op, const ic_tensor *dy
         dm_mu = ic_arena_calloc(b->arena, nc, sizeof(float));
         dm_var = ic_arena_calloc(b->arena, nc, sizeof(float));
         if (!dm_mu || !dm_var)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "backward: mixture gradients of %s", l->name);
     }
     int aff = (b->want & IC_PARAM_BN_AFFINE) != 0;
     ic_bn bn = l->bn;
@@ -81,7 +81,7 @@ static int bn_calibrated_backward(bwd *b, const tape_op *op, const ic_tensor *dy
         /* the strengths' and the gate's gradients, each asked for or not */
         float *scratch = ic_arena_calloc(b->arena, 2 * (size_t)c + 2, sizeof(float));
         if (!scratch)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "backward: InstCal-G scratch of %s", l->name);
         ic_calib_g_grads g = {{scratch, scratch + c}, scratch + 2 * c};
         for (int i = 0; i < n; i++)
             ic_calib_g_backward(&g, dm_mu + (size_t)i * c, dm_var + (size_t)i * c, &l->cal.g,
@@ -107,7 +107,7 @@ static int bn_calibrated_backward(bwd *b, const tape_op *op, const ic_tensor *dy
         const ic_calib_c_shape *cs = &b->net->cshape;
         float *scratch = ic_arena_floats(b->arena, ic_calib_c_backward_scratch_floats(cs, c));
         if (!scratch)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "backward: InstCal-C scratch of %s", l->name);
         for (int s = 0; s < 2; s++) {
             ic_calib_c_grads g = {t->dbasis[s], t->dfc1_w[s], t->dfc1_b[s], t->dfc2_w[s],
                                   t->dfc2_b[s]};
@@ -138,7 +138,7 @@ static int op_backward(bwd *b, int i)
         if (op->mul != 1.0f) {
             m = dy;
             if (!(m.data = ic_arena_floats(b->arena, ic_tensor_numel(&dy))))
-                return IC_ENOMEM;
+                return ic_error_prefix(IC_ENOMEM, "backward: scaled upsample gradient");
             for (size_t k = 0; k < ic_tensor_numel(&dy); k++)
                 m.data[k] = dy.data[k] * op->mul;
             return ic_resize_bilinear_scale_backward(dx[0], &m, 4.0, 4.0);
@@ -184,7 +184,7 @@ static int op_backward(bwd *b, int i)
         size_t wsn = ic_conv2d_backward_workspace_floats(&l->p, op->in[0].h, op->in[0].w);
         float *ws = wsn ? ic_arena_floats(b->arena, wsn) : NULL;
         if (wsn && !ws)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "backward: conv workspace of %s", l->name);
         return ic_conv2d_backward(dx[0], wt ? t->dw : NULL, wt && l->has_bias ? t->db : NULL, g,
                                   &op->in[0], l->w, &l->p, ws);
     }
@@ -200,7 +200,7 @@ int ic_pdl_backward(ic_pdl *net, ic_pdl_tape *tape, const ic_tensor *dsem, const
     bwd b = {.net = net, .tape = tape, .arena = arena, .want = tape->opts.grads};
     b.g = ic_arena_calloc(arena, (size_t)tape->n, sizeof *b.g);
     if (!b.g)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "backward: gradient list of %d ops", tape->n);
     /* The last three ops are the x4 upsamplings of sem, center and offset. */
     const ic_tensor *seeds[3] = {dsem, dcenter, doffset};
     if (tape->n < 3)

@@ -199,7 +199,7 @@ static int balloc(bfwd *f, bt *b, int n, int c, int h, int w)
 {
     float *d = ic_bufpool_get(&f->pool, ic_blk_floats(n, c, h, w));
     if (!d)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "engine: activation (%d, %d, %d, %d)", n, c, h, w);
     b->t = ic_tensor_wrap(d, n, c, h, w);
     b->pend = NULL;
     return 0;
@@ -244,7 +244,7 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
     float *ws = ic_bufpool_get(&f->pool, wsn);
     if (!ws)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "engine: conv workspace of %s", l->name);
     ic_eng_out o = {.relu = l->p.relu};
     if (l->has_norm) {
         memset(f->stats, 0, (size_t)x->t.n * 2 * (size_t)ic_blk_cb(l->p.cout) * 16 *
@@ -302,7 +302,7 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     float *pb = ic_arena_calloc(f->arena, (size_t)n * c16, sizeof *pb);
     ic_blk_pend *pend = ic_arena_alloc(f->arena, sizeof *pend);
     if (!ps || !pb || !pend)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "engine: pending affine of %s", l->name);
     for (int i = 0; i < n; i++) {
         memcpy(ps + (size_t)i * c16, f->sc + (size_t)i * c, (size_t)c * sizeof *ps);
         memcpy(pb + (size_t)i * c16, f->bi + (size_t)i * c, (size_t)c * sizeof *pb);
@@ -545,7 +545,7 @@ int pdl_forward_blocked(const ic_pdl *net, const ic_tensor *x, const ic_calib_op
     out->drift = ic_arena_alloc(arena, (size_t)x->n * sizeof *out->drift);
     if (!f.stats || !f.mean_t || !f.var_t || !f.m_mu || !f.m_var || !f.sc || !f.bi ||
         !f.cscratch || !out->drift)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "engine: statistics scratch");
     ic_drift_acc_init(&f.drift, x->n, out->drift);
     CHECK(bforward(&f, x, flags, out));
     out->m_mu_mean = f.m_count ? f.m_mu_sum / (double)f.m_count : 0.0;

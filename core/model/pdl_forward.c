@@ -84,7 +84,7 @@ static tape_op *record(fwd *f, op_kind kind, int layer, const ic_tensor *out, in
     do {                                                                             \
         const ic_tensor *in_[] = {__VA_ARGS__};                                      \
         if (!((op) = record((f), (kind), (layer), (out), (n_in), in_)))              \
-            return IC_ENOMEM;                                                        \
+            return ic_error_prefix(IC_ENOMEM, "forward_train");                      \
     } while (0)
 
 /* Training-mode layer: conv (mutable weights), then BN with batch
@@ -101,7 +101,7 @@ static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     size_t wsn = ic_conv2d_workspace_floats(&l->p, x->h, x->w);
     float *ws = wsn ? ic_arena_floats(f->arena, wsn) : NULL;
     if (wsn && !ws)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward_train: conv workspace of %s", l->name);
     ic_conv2d_params p = l->p;
     p.relu = l->has_norm ? 0 : l->p.relu;
     CHECK(ic_conv2d_forward(&c, x, l->w, l->b, &p, ws));
@@ -117,7 +117,7 @@ static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     if (f->train->bn == IC_PDL_BN_TRAIN) {
         float *sm = ic_arena_floats(f->arena, C), *si = ic_arena_floats(f->arena, C);
         if (!sm || !si)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "forward_train: BN statistics of %s", l->name);
         CHECK(ic_bn_forward_train(y, sm, si, lt->mean, lt->var, &c, l->bn.gamma, l->bn.beta,
                                   l->bn.eps, f->train->momentum));
         if (l->p.relu)
@@ -129,7 +129,7 @@ static int run_layer_train(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
         float *mt = ic_arena_floats(f->arena, nc), *vt = ic_arena_floats(f->arena, nc),
               *mm = ic_arena_floats(f->arena, nc), *mv = ic_arena_floats(f->arena, nc);
         if (!mt || !vt || !mm || !mv)
-            return IC_ENOMEM;
+            return ic_error_prefix(IC_ENOMEM, "forward_train: calibrated BN of %s", l->name);
         const ic_pdl_tape *rp = f->train->replay;
         if (rp) {
             const tape_op *ro = f->tape->n < rp->n ? &rp->ops[f->tape->n] : NULL;
@@ -167,7 +167,7 @@ static int run_layer(fwd *f, int li, const ic_tensor *x, ic_tensor *y)
     size_t wsn = ic_conv2d_workspace_floats(&l->p, x->h, x->w);
     float *ws = NULL;
     if (wsn && !(ws = falloc(f, wsn)))
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward: conv workspace of %s", l->name);
     int rc;
     int calibrated = l->has_norm && f->opts->mode != IC_CALIB_NONE;
     if (!l->has_norm) {
@@ -263,7 +263,7 @@ static int run_concat(fwd *f, ic_tensor *y, const ic_tensor *const *parts, int k
 {
     CHECK(ic_concat_forward(y, parts, k));
     if (f->tape && !record(f, OP_CONCAT, -1, y, k, parts))
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward_train");
     return 0;
 }
 
@@ -555,7 +555,7 @@ static int run(fwd *f, const ic_tensor *x, ic_arena *arena, int flags, ic_pdl_ou
     f->cscratch = ic_arena_floats(arena, cs);
     out->drift = ic_arena_alloc(arena, (size_t)x->n * sizeof *out->drift);
     if (!f->mean_t || !f->var_t || !f->m_mu || !f->m_var || !f->cscratch || !out->drift)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward: statistics scratch");
     ic_drift_acc_init(&f->drift, x->n, out->drift);
     int rc = forward(f, x, arena, flags, out);
     if (rc)
@@ -593,11 +593,11 @@ int ic_pdl_forward_train(ic_pdl *net, const ic_tensor *x, const ic_pdl_train_opt
                             x->w);
     ic_pdl_tape *tape = ic_arena_calloc(arena, 1, sizeof *tape);
     if (!tape)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward_train: tape");
     tape->cap = 4 * net->n_layers + 64;
     tape->ops = ic_arena_calloc(arena, (size_t)tape->cap, sizeof *tape->ops);
     if (!tape->ops)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "forward_train: tape of %d ops", tape->cap);
     tape->opts = *opts;
     fwd f = {.net = net, .opts = copts, .tape = tape, .train = opts};
     CHECK(run(&f, x, arena, 0, out));

@@ -91,7 +91,7 @@ static int find_centers(ic_pano_result *res, ic_arena *a, const ic_pano_params *
     const float thr = p->threshold;
     float *heap = ic_arena_floats(a, (size_t)p->top_k);
     if (!heap)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: top-k heap");
     int n_heap = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -142,7 +142,7 @@ static int group_pixels(int32_t *ins, ic_arena *a, const ic_pano_inputs *in,
     float *cy = ic_arena_floats(a, (size_t)k);
     float *cx = ic_arena_floats(a, (size_t)k);
     if (!ly || !lx || !best || !arg || !cy || !cx)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: grouping rows");
     for (int j = 0; j < k; j++) {
         cy[j] = (float)centers[2 * j];
         cx[j] = (float)centers[2 * j + 1];
@@ -249,14 +249,14 @@ static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
     res->centers = ic_arena_alloc(a, (size_t)p->max_centers * 2 * sizeof *res->centers);
     res->segments = ic_arena_calloc(a, (size_t)p->max_centers + (size_t)nc, sizeof(ic_pano_segment));
     if (!res->pan || !res->centers || !res->segments)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: outputs");
     *scratch = ic_arena_get_mark(a);
 
     /* class -> thing index, in class order so that the vote's lowest index is
      * the smallest class id */
     int *thing_idx = ic_arena_alloc(a, (size_t)nc * sizeof *thing_idx);
     if (!thing_idx)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: thing index");
     for (int c = 0; c < nc; c++)
         thing_idx[c] = -1;
     for (int i = 0; i < p->n_thing_ids; i++)
@@ -285,7 +285,7 @@ static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
     int64_t *cls_area = ic_arena_calloc(a, (size_t)nc, sizeof *cls_area);
     int *thing_cls = ic_arena_alloc(a, (size_t)(n_thing ? n_thing : 1) * sizeof *thing_cls);
     if (!hist || !cls_area || !thing_cls)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: class histograms");
     for (int c = 0; c < nc; c++)
         if (thing_idx[c] >= 0)
             thing_cls[thing_idx[c]] = c;
@@ -303,7 +303,7 @@ static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
     int *cls_slot = ic_arena_alloc(a, (size_t)nc * sizeof *cls_slot);
     int *counter = ic_arena_calloc(a, (size_t)nc, sizeof *counter);
     if (!ins_id || !ins_slot || !cls_slot || !counter)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: segment numbering");
     int n_seg = 0;
     for (int j = 0; j < k; j++) {
         const int64_t *hj = hist + (size_t)j * (size_t)n_thing;
@@ -335,7 +335,7 @@ static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
 
     seg_acc *acc = ic_arena_calloc(a, (size_t)(n_seg ? n_seg : 1), sizeof *acc);
     if (!acc)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "pano: segment statistics");
     for (int s = 0; s < n_seg; s++) {
         acc[s].x0 = w;
         acc[s].y0 = h;

@@ -65,7 +65,7 @@ int ic_rle_encode_id(uint32_t **ret_counts, size_t *ret_n, ic_arena *a, const in
     size_t n = scan_runs(NULL, map, h, w, id, x0, y0, x1, y1);
     uint32_t *counts = ic_arena_calloc(a, n, sizeof *counts);
     if (!counts)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "rle: counts");
     scan_runs(counts, map, h, w, id, x0, y0, x1, y1);
     *ret_counts = counts;
     *ret_n = n;
@@ -126,7 +126,7 @@ int ic_rle_from_string(uint32_t **ret_counts, size_t *ret_n, ic_arena *a, const 
     /* Every count takes at least one char, so len bounds the count number. */
     uint32_t *cnts = ic_arena_calloc(a, len ? len : 1, sizeof *cnts);
     if (!cnts)
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "rle: counts");
     size_t m = 0, p = 0;
     uint64_t total = 0;
     while (p < len) {

@@ -29,7 +29,7 @@ int ic_adam_init(ic_adam *a, ic_param *params, int n, unsigned kinds, const ic_a
         return ic_error_set(IC_EINVAL, "adam: no parameter of the requested kinds (mask %u)", kinds);
     a->p = ic_malloc((size_t)cnt * sizeof *a->p);
     if (!a->p)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "adam: no memory for %d parameters", cnt);
     for (int i = 0; i < n; i++)
         if ((params[i].kind & kinds) && params[i].grad) {
             a->p[a->n++] = &params[i];
@@ -39,7 +39,7 @@ int ic_adam_init(ic_adam *a, ic_param *params, int n, unsigned kinds, const ic_a
     a->v = ic_calloc(a->total, sizeof(float));
     if (!a->m || !a->v) {
         ic_adam_deinit(a);
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "adam: no memory for the moments of %zu values", a->total);
     }
     a->o = d;
     return 0;

@@ -108,7 +108,7 @@ static int parse_entry(ds_entry *e, json_t *ann, json_t *images, const int *catm
     e->label = dup_str(label);
     e->segs = ic_malloc((json_array_size(segs) + 1) * sizeof *e->segs);
     if (!e->image || !e->label || !e->segs)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "dataset: no memory for the entry of %s", img);
     json_t *s;
     json_array_foreach(segs, i, s)
     {
@@ -185,7 +185,7 @@ int ic_dataset_open_synth(ic_dataset **ret, uint64_t seed, int count, int h, int
         return ic_error_set(IC_EINVAL, "synth dataset: count must be >= 1");
     ic_dataset *d = ds_new(DS_SYNTH, cfg);
     if (!d)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "synth dataset: no memory");
     int rc = ic_synth_sample_init(&d->sample, h, w);
     if (rc) {
         ic_free(d);
@@ -250,7 +250,7 @@ static int read_all(const char *path, unsigned char **ret, size_t *len)
             if (!nb) {
                 ic_free(buf);
                 fclose(f);
-                return IC_ENOMEM;
+                return ic_error_set(IC_ENOMEM, "no memory to read %s", path);
             }
             buf = nb;
         }
@@ -326,7 +326,7 @@ static int get_synth(ic_dataset *d, int index, ic_train_item *out)
     out->ids = ic_malloc(hw * sizeof(int32_t));
     out->segs = ic_malloc(((size_t)s->n_segments + 1) * sizeof *out->segs);
     if (!out->ids || !out->segs)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "synth dataset: no memory for sample %d", index);
     memcpy(out->img.data, s->rgb, hw * 3);
     memcpy(out->ids, s->ids, hw * sizeof(int32_t));
     for (int i = 0; i < s->n_segments; i++) {
@@ -407,7 +407,7 @@ int ic_batch_init(ic_batch *b, int n, int h, int w)
     /* image 3, sem 1, sem_w 1, center 1, center_w 1, offset 2, offset_w 1 */
     float *f = ic_malloc(10 * px * sizeof(float));
     if (!f)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "batch: no memory for %d x %d x %d", n, h, w);
     b->mem = f;
     b->n = n;
     b->h = h;

@@ -140,7 +140,7 @@ int ic_trainer_create(ic_trainer **ret, ic_pdl *net, ic_dataset *data, const ic_
         return rc;
     ic_trainer *t = ic_calloc(1, sizeof *t);
     if (!t)
-        return IC_ENOMEM;
+        return ic_error_set(IC_ENOMEM, "trainer: no memory");
     t->net = net;
     t->data = data;
     t->lo = *lo;
@@ -222,7 +222,7 @@ static int micro_batch(ic_trainer *t, ic_train_losses *acc)
     if (!coef || !work || ic_tensor_alloc(&dsem, &t->arena, out.sem.n, out.sem.c, out.sem.h, out.sem.w) ||
         ic_tensor_alloc(&dcenter, &t->arena, b->n, 1, b->h, b->w) ||
         ic_tensor_alloc(&doffset, &t->arena, b->n, 2, b->h, b->w))
-        return IC_ENOMEM;
+        return ic_error_prefix(IC_ENOMEM, "trainer: loss gradients");
     memset(dsem.data, 0, ic_tensor_numel(&dsem) * sizeof(float));
     memset(dcenter.data, 0, ic_tensor_numel(&dcenter) * sizeof(float));
     memset(doffset.data, 0, ic_tensor_numel(&doffset) * sizeof(float));

@@ -1,17 +1,15 @@
-/* Panoptic-DeepLab post-processing (see panoptic.h for the algorithm).
- *
- * Three passes over the image: centers (threshold + NMS + top-k), grouping
- * (writes the instance index into the output map and counts, per instance,
- * the semantic classes of its pixels), and the final pass that turns
- * instance indices and stuff classes into panoptic ids while accumulating
- * each segment's area, bbox, centroid and score. */
+/* Panoptic-DeepLab post-processing (see panoptic.h for the algorithm):
+ * the entry point, which runs the stages in order (run(), at the end), and
+ * the stages up to grouping: centers (threshold + NMS + top-k) and the
+ * nearest center of every thing pixel, written into the output map as an
+ * instance index. The merge into panoptic ids is panoptic_merge.c. */
 #include "post/panoptic.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "post/panoptic_internal.h"
 
 void ic_pano_params_default(ic_pano_params *p)
 {
@@ -182,39 +180,6 @@ static int group_pixels(int32_t *ins, ic_arena *a, const ic_pano_inputs *in,
     return 0;
 }
 
-// ---------------------------------------------------------------------------
-// merge and segment statistics
-
-typedef struct seg_acc {
-    int64_t area;
-    int x0, y0, x1, y1;
-    double sum_y, sum_x, sum_prob;
-} seg_acc;
-
-/* Softmax probability of class `cls` at pixel i, from logits or probs. */
-static float class_prob(const ic_pano_inputs *in, int n_classes, size_t i, int cls)
-{
-    const size_t hw = (size_t)in->h * (size_t)in->w;
-    const float *s = in->sem_scores + i;
-    if (in->sem_maxprob && in->sem[i] == cls)
-        return in->sem_maxprob[i];
-    if (in->scores_are_probs)
-        return s[(size_t)cls * hw];
-    float m = -INFINITY;
-    for (int c = 0; c < n_classes; c++)
-        m = s[(size_t)c * hw] > m ? s[(size_t)c * hw] : m;
-    float sum = 0.0f;
-    for (int c = 0; c < n_classes; c++)
-        sum += expf(s[(size_t)c * hw] - m);
-    return expf(s[(size_t)cls * hw] - m) / sum;
-}
-
-static int cmp_segment(const void *pa, const void *pb)
-{
-    const ic_pano_segment *a = pa, *b = pb;
-    return (a->id > b->id) - (a->id < b->id);
-}
-
 static int validate(const ic_pano_params *p, const ic_pano_inputs *in)
 {
     if (!in || !in->sem || !in->center || !in->offset || in->h <= 0 || in->w <= 0)
@@ -238,156 +203,76 @@ static int validate(const ic_pano_params *p, const ic_pano_inputs *in)
     return 0;
 }
 
-static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
-               const ic_pano_inputs *in, ic_arena_mark *scratch)
-{
-    const int h = in->h, w = in->w, nc = p->n_classes;
-    const size_t hw = (size_t)h * (size_t)w;
+// ---------------------------------------------------------------------------
+// the stages of one run, in detectron2's order
 
-    /* outputs first, so that scratch can be rewound behind them */
-    res->pan = ic_arena_alloc(a, hw * sizeof *res->pan);
-    res->centers = ic_arena_alloc(a, (size_t)p->max_centers * 2 * sizeof *res->centers);
-    res->segments = ic_arena_calloc(a, (size_t)p->max_centers + (size_t)nc, sizeof(ic_pano_segment));
+/* Outputs first, so that scratch can be rewound behind them. */
+static int alloc_outputs(pano_run *r)
+{
+    const ic_pano_params *p = r->p;
+    const size_t hw = (size_t)r->in->h * (size_t)r->in->w;
+    ic_pano_result *res = r->res;
+    res->pan = ic_arena_alloc(r->a, hw * sizeof *res->pan);
+    res->centers = ic_arena_alloc(r->a, (size_t)p->max_centers * 2 * sizeof *res->centers);
+    res->segments =
+        ic_arena_calloc(r->a, (size_t)p->max_centers + (size_t)p->n_classes, sizeof(ic_pano_segment));
     if (!res->pan || !res->centers || !res->segments)
         return ic_error_prefix(IC_ENOMEM, "pano: outputs");
-    *scratch = ic_arena_get_mark(a);
+    return 0;
+}
 
-    /* class -> thing index, in class order so that the vote's lowest index is
-     * the smallest class id */
-    int *thing_idx = ic_arena_alloc(a, (size_t)nc * sizeof *thing_idx);
+/* Class -> thing index, in class order so that the vote's lowest index is
+ * the smallest class id; then every semantic label (the argmax the caller
+ * took) is checked against n_classes before it indexes anything. */
+static int index_things(pano_run *r)
+{
+    const int nc = r->p->n_classes;
+    const size_t hw = (size_t)r->in->h * (size_t)r->in->w;
+    int *thing_idx = ic_arena_alloc(r->a, (size_t)nc * sizeof *thing_idx);
     if (!thing_idx)
         return ic_error_prefix(IC_ENOMEM, "pano: thing index");
     for (int c = 0; c < nc; c++)
         thing_idx[c] = -1;
-    for (int i = 0; i < p->n_thing_ids; i++)
-        thing_idx[p->thing_ids[i]] = 0;
+    for (int i = 0; i < r->p->n_thing_ids; i++)
+        thing_idx[r->p->thing_ids[i]] = 0;
     int n_thing = 0;
     for (int c = 0; c < nc; c++)
         if (thing_idx[c] == 0)
             thing_idx[c] = n_thing++;
+    r->thing_idx = thing_idx;
+    r->n_thing = n_thing;
     for (size_t i = 0; i < hw; i++)
-        if ((uint32_t)in->sem[i] >= (uint32_t)nc)
+        if ((uint32_t)r->in->sem[i] >= (uint32_t)nc)
             return ic_error_set(IC_EINVAL, "pano: semantic label %d at pixel %zu outside [0, %d)",
-                                (int)in->sem[i], i, nc);
+                                (int)r->in->sem[i], i, nc);
+    return 0;
+}
 
-    int rc = find_centers(res, a, p, in);
-    if (rc)
+/* The stages in the order of detectron2's get_panoptic_segmentation; its
+ * semantic argmax is the caller's (in->sem). */
+static int run(ic_pano_result *res, ic_arena *a, const ic_pano_params *p,
+               const ic_pano_inputs *in, ic_arena_mark *scratch)
+{
+    pano_run r = {.a = a, .p = p, .in = in, .res = res};
+    int rc;
+    if ((rc = alloc_outputs(&r)))
         return rc;
-    const int k = res->n_centers;
-    int32_t *pan = res->pan;
-    rc = group_pixels(pan, a, in, res->centers, k, thing_idx);
-    if (rc)
+    *scratch = ic_arena_get_mark(a);
+    if ((rc = index_things(&r)))
         return rc;
-
-    /* per-instance class histogram, per-class stuff area */
-    size_t n_hist = (size_t)k * (size_t)(n_thing ? n_thing : 1);
-    int64_t *hist = ic_arena_calloc(a, n_hist, sizeof *hist);
-    int64_t *cls_area = ic_arena_calloc(a, (size_t)nc, sizeof *cls_area);
-    int *thing_cls = ic_arena_alloc(a, (size_t)(n_thing ? n_thing : 1) * sizeof *thing_cls);
-    if (!hist || !cls_area || !thing_cls)
-        return ic_error_prefix(IC_ENOMEM, "pano: class histograms");
-    for (int c = 0; c < nc; c++)
-        if (thing_idx[c] >= 0)
-            thing_cls[thing_idx[c]] = c;
-    for (size_t i = 0; i < hw; i++) {
-        int32_t s = in->sem[i];
-        if (pan[i] > 0)
-            hist[(size_t)(pan[i] - 1) * (size_t)n_thing + (size_t)thing_idx[s]]++;
-        else
-            cls_area[s]++;
-    }
-
-    /* vote and number instances; slot = index in the segment list */
-    int32_t *ins_id = ic_arena_alloc(a, (size_t)(k + 1) * sizeof *ins_id);
-    int *ins_slot = ic_arena_alloc(a, (size_t)(k + 1) * sizeof *ins_slot);
-    int *cls_slot = ic_arena_alloc(a, (size_t)nc * sizeof *cls_slot);
-    int *counter = ic_arena_calloc(a, (size_t)nc, sizeof *counter);
-    if (!ins_id || !ins_slot || !cls_slot || !counter)
-        return ic_error_prefix(IC_ENOMEM, "pano: segment numbering");
-    int n_seg = 0;
-    for (int j = 0; j < k; j++) {
-        const int64_t *hj = hist + (size_t)j * (size_t)n_thing;
-        int bi = -1;
-        for (int t = 0; t < n_thing; t++)
-            if (hj[t] > 0 && (bi < 0 || hj[t] > hj[bi]))
-                bi = t;
-        ins_slot[j + 1] = -1;
-        if (bi < 0)
-            continue; /* no pixel grouped to this center */
-        int cls = thing_cls[bi];
-        ins_id[j + 1] = cls * p->label_divisor + ++counter[cls];
-        ins_slot[j + 1] = n_seg;
-        res->segments[n_seg].id = ins_id[j + 1];
-        res->segments[n_seg].category_id = cls;
-        res->segments[n_seg].isthing = 1;
-        n_seg++;
-    }
-    for (int c = 0; c < nc; c++) {
-        cls_slot[c] = -1;
-        if (thing_idx[c] >= 0 || cls_area[c] == 0 || cls_area[c] < p->stuff_area)
-            continue;
-        cls_slot[c] = n_seg;
-        res->segments[n_seg].id = c * p->label_divisor;
-        res->segments[n_seg].category_id = c;
-        res->segments[n_seg].isthing = 0;
-        n_seg++;
-    }
-
-    seg_acc *acc = ic_arena_calloc(a, (size_t)(n_seg ? n_seg : 1), sizeof *acc);
-    if (!acc)
-        return ic_error_prefix(IC_ENOMEM, "pano: segment statistics");
-    for (int s = 0; s < n_seg; s++) {
-        acc[s].x0 = w;
-        acc[s].y0 = h;
-        acc[s].x1 = acc[s].y1 = -1;
-    }
-    const int with_prob = in->sem_scores != NULL;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * (size_t)w + (size_t)x;
-            int32_t ins = pan[i];
-            int slot;
-            if (ins > 0) {
-                slot = ins_slot[ins];
-                pan[i] = ins_id[ins];
-            } else {
-                int c = in->sem[i];
-                slot = thing_idx[c] >= 0 ? -1 : cls_slot[c];
-                pan[i] = slot >= 0 ? c * p->label_divisor : p->void_label;
-            }
-            if (slot < 0)
-                continue;
-            seg_acc *s = &acc[slot];
-            s->area++;
-            s->x0 = x < s->x0 ? x : s->x0;
-            s->x1 = x > s->x1 ? x : s->x1;
-            s->y0 = y < s->y0 ? y : s->y0;
-            s->y1 = y > s->y1 ? y : s->y1;
-            if (ins > 0) {
-                s->sum_y += y;
-                s->sum_x += x;
-                if (with_prob)
-                    s->sum_prob += class_prob(in, nc, i, res->segments[slot].category_id);
-            }
-        }
-    for (int s = 0; s < n_seg; s++) {
-        ic_pano_segment *g = &res->segments[s];
-        g->area = acc[s].area;
-        g->bbox[0] = acc[s].x0;
-        g->bbox[1] = acc[s].y0;
-        g->bbox[2] = acc[s].x1 - acc[s].x0 + 1;
-        g->bbox[3] = acc[s].y1 - acc[s].y0 + 1;
-        if (!g->isthing) {
-            g->score = 1.0f;
-            continue;
-        }
-        double n = (double)acc[s].area;
-        int my = (int)(acc[s].sum_y / n), mx = (int)(acc[s].sum_x / n);
-        double sem_score = with_prob ? acc[s].sum_prob / n : 1.0;
-        g->score = (float)(sem_score * in->center[(size_t)my * (size_t)w + (size_t)mx]);
-    }
-    qsort(res->segments, (size_t)n_seg, sizeof *res->segments, cmp_segment);
-    res->n_segments = n_seg;
+    /* find_instance_center: threshold, NMS, top-k */
+    if ((rc = find_centers(res, a, p, in)))
+        return rc;
+    /* group_pixels: each thing pixel to its nearest center */
+    if ((rc = group_pixels(res->pan, a, in, res->centers, res->n_centers, r.thing_idx)))
+        return rc;
+    /* merge_semantic_and_instance: class vote, stuff area filter, ids */
+    if ((rc = pano_count_classes(&r)) || (rc = pano_vote_instances(&r)))
+        return rc;
+    pano_filter_stuff(&r);
+    if ((rc = pano_paint_ids(&r)))
+        return rc;
+    pano_finish_segments(&r);
     return 0;
 }
 

@@ -11,7 +11,7 @@
 // --compare takes raw float32 files holding sem|center|offset concatenated (the C engine's
 // `--dump` or export_onnx.py's OUT.torch.f32) and prints the max relative error of each output
 // (max |a - b| / max |b|), so that a timing comparison is known to be of the same computation.
-// The last line is one JSON object for bench/run_model_bench.sh.
+// The last line is one JSON object for bench/run_model_bench.sh (times, and the peak RSS).
 'use strict';
 
 const fs = require('fs');
@@ -84,6 +84,9 @@ async function main() {
     const res = {
         runtime: 'ort', version: ort.env.versions.node, threads: a.threads, reps: a.reps,
         load_ms: loadMs, median_ms: median(times), times_ms: times, max_rel_err: {},
+        // the process's high-water mark (KiB on Linux), as `instcal bench model` reports its own;
+        // it includes node itself (~40 MiB)
+        peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     };
     for (const path of a.compare) {
         const ref = readF32(path);

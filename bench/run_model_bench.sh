@@ -11,7 +11,8 @@
 # dir for the exported models, default /tmp/ic-bench; the R-52 weights are ~310 MB, never commit
 # them), NETS (subset of "tiny small shipped r52"; shipped = the
 # default model's architecture with random weights; r52l = R-52-DSConv at 1024x2048), ROUNDS, REPS,
-# ONE_THREAD (1: also time both runtimes on one thread), ENGINES (the C forwards to time, each
+# ONE_THREAD (1: also time both runtimes on one thread; peak RSS is printed per runtime and engine
+# for the 2-thread runs), ENGINES (the C forwards to time, each
 # against the same round's ORT: any of "blocked exact nchw", see model/pdl.h; default "blocked nchw").
 #
 # Why rounds: the machine is shared and noisy. Every round runs the C engine and ORT back to back
@@ -77,10 +78,11 @@ done
 # 3. timing rounds, runtimes interleaved; one JSON line per run into $LOG
 LOG="$OUT/model_bench.jsonl"
 : >"$LOG"
+load0="$(date -u '+%F %H:%M') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
     for n in $NETS; do
         s=$(net_size "$n")
-        echo "== round $r/$ROUNDS $n $s" >&2
+        echo "== round $r/$ROUNDS $n $s ($(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         common=(--model "$OUT/$n.weights.safetensors" --size "$s" --input "$OUT/$n.input.f32" --reps "$REPS" --json)
         ort=(node "$HERE/ort_bench.js" --model "$OUT/$n.onnx" --input "$OUT/$n.input.f32" --size "$s" --reps "$REPS")
         tag="s/^{/{\"net\":\"$n\",\"round\":$r,/"
@@ -102,5 +104,6 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # 4. one table
-echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+echo "# rounds started $load0; ended $(date -u '+%H:%M') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" "$HERE/summarise_model_bench.py" "$LOG"

@@ -6,7 +6,9 @@ Each line is one run: {"net", "round", "runtime": "c"|"ort", "threads", "times_m
   - C ms per mode: median over every repetition of every round;
   - C/ORT: median over rounds of (C none median / ORT median) of the same round, so that each
     ratio compares runs made under the same load; "max" is the largest of those per-round ratios;
-  - InstCal overheads: median over every repetition of (mode / none) of the same repetition.
+  - InstCal overheads: median over every repetition of (mode / none) of the same repetition;
+  - peak RSS: the largest high-water mark of the process over the rounds, per runtime: the C
+    engine's 2-thread runs (all three modes in one process), ORT's 2-thread runs (node included).
 """
 import json
 import statistics
@@ -26,8 +28,9 @@ def main(path):
         by[(r['net'], r['runtime'], r['threads'], r.get('engine', 'nchw') if r['runtime'] == 'c' else '')].append(r)
     nets = [n for n in ORDER if any(k[0] == n for k in by)]
     print('| network | input | C engine | C none ms | C instcal-u ms | C instcal-c ms | ORT ms | C/ORT (max) | '
-          'instcal-u | instcal-c | C none 1T ms | ORT 1T ms | C/ORT 1T (max) | peak act MiB | peak RSS MiB |')
-    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+          'instcal-u | instcal-c | C none 1T ms | ORT 1T ms | C/ORT 1T (max) | peak act MiB | C peak RSS MiB | '
+          'ORT peak RSS MiB |')
+    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for n, eng in [(n, e) for n in nets for e in ENGINES]:
         c2, o2 = by.get((n, 'c', 2, eng), []), by.get((n, 'ort', 2, ''), [])
         c1, o1 = by.get((n, 'c', 1, eng), []), by.get((n, 'ort', 1, ''), [])
@@ -56,11 +59,27 @@ def main(path):
 
         act = max(m['peak_act_bytes'] for r in c2 for m in r['modes'].values()) / 2**20
         rss = max(r['peak_rss_mib'] for r in c2)
+        orss = [r['peak_rss_mib'] for r in o2 if 'peak_rss_mib' in r]
+        orss = '%.0f' % max(orss) if orss else '-'
         c1s = '%.1f' % cms(c1, 'none') if c1 else '-'
-        print('| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f |'
+        print('| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.0f | %s |'
               % (LABEL.get(n, n), size, eng, cms(c2, 'none'), cms(c2, 'instcal-u'), cms(c2, 'instcal-c'),
                  oms(o2), ratio(c2, o2), overhead('instcal-u'), overhead('instcal-c'),
-                 c1s, oms(o1), ratio(c1, o1), act, rss))
+                 c1s, oms(o1), ratio(c1, o1), act, rss, orss))
+    # engines against each other in the same rounds (the C runs of one round are back to back)
+    print()
+    for n in nets:
+        for th in (2, 1):
+            per = {}
+            for e in ENGINES:
+                for r in by.get((n, 'c', th, e), []):
+                    per.setdefault(r['round'], {})[e] = r['modes']['none']['median_ms']
+            fr = ['%.2f' % (v['blocked'] / v['nchw']) for _, v in sorted(per.items())
+                  if 'blocked' in v and 'nchw' in v]
+            if fr:
+                print('%s %s %dT: blocked / nchw (none) per round: %s'
+                      % (LABEL.get(n, n), '%dx%d' % (by[(n, 'c', th, 'blocked')][0]['h'],
+                                                      by[(n, 'c', th, 'blocked')][0]['w']), th, ', '.join(fr)))
     rounds = sorted({r['round'] for r in runs})
     reps = sorted({r['reps'] for r in runs})
     print('\n%d rounds x %s reps; ORT %s; C/ORT = median over rounds of per-round medians; '

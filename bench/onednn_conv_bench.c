@@ -541,7 +541,7 @@ static void report(const shape *sh, int n_sh, run *runs, int ti, int threads, in
     printf("|---|---:|---|---|---:|---|---:|---:|---:|---|---:|---|\n");
     kind_sum ks[16];
     int nk = 0;
-    double tot_f = 0, tot_e = 0, tot_b = 0, tot_w = 0, tot_dir = 0;
+    double tot_f = 0, tot_e = 0, tot_b = 0, tot_w = 0, tot_dir = 0, tot_min = 0;
     for (int i = 0; i < n_sh; i++) {
         const shape *s = &sh[i];
         run *r = &runs[(size_t)i * MAX_THREADS + (size_t)ti];
@@ -568,6 +568,7 @@ static void report(const shape *sh, int n_sh, run *runs, int ti, int threads, in
         tot_e += e * s->count;
         tot_b += b * s->count;
         tot_dir += dd * s->count;
+        tot_min += (e < b ? e : b) * s->count;
         tot_w += f * ratio;
         int k = 0;
         while (k < nk && strcmp(ks[k].kind, s->kind))
@@ -592,6 +593,9 @@ static void report(const shape *sh, int n_sh, run *runs, int ti, int threads, in
            "(engine/oneDNN %.2f), oneDNN best of direct/winograd %.1f ms (%.2f); FLOP-weighted "
            "engine/oneDNN best %.2f\n",
            threads, tot_e, tot_dir, tot_e / tot_dir, tot_b, tot_e / tot_b, tot_w / tot_f);
+    printf("%d threads: the faster of the two per shape (a hybrid, before any layout conversion "
+           "between them): %.1f ms, %.2f of the engine's\n",
+           threads, tot_min, tot_min / tot_e);
 }
 
 int main(int argc, char **argv)

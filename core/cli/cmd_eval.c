@@ -8,11 +8,11 @@
 #include <time.h>
 
 #include "adapt/adapt.h"
-#include "base/alloc.h"
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_common.h"
+#include "infer/eval_coco.h"
 #include "infer/evaluate.h"
 #include "infer/result_json.h"
 #include "infer/segment.h"
@@ -37,68 +37,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *image_file(json_t *images, json_int_t id)
-{
-    size_t i;
-    json_t *im;
-    json_array_foreach(images, i, im)
-    {
-        json_t *jid = json_object_get(im, "id");
-        if (json_is_integer(jid) && json_integer_value(jid) == id)
-            return json_string_value(json_object_get(im, "file_name"));
-    }
-    return NULL;
-}
-
-/* One image: run, load its ground truth, accumulate. Returns 0 or 1. */
-static int eval_one(const ic_forward *fw, ic_arena *arena, ic_eval *ev, const char *dir, json_t *ann,
-                    json_t *images, const ic_segment_opts *so, double *fwd_s)
-{
-    const ic_pdl_config *cfg = ic_pdl_get_config(fw->net);
-    json_t *segs = json_object_get(ann, "segments_info");
-    const char *label_name = json_string_value(json_object_get(ann, "file_name"));
-    json_t *jid = json_object_get(ann, "image_id");
-    const char *img_name = json_is_integer(jid) ? image_file(images, json_integer_value(jid)) : NULL;
-    if (!json_is_array(segs) || !label_name || !img_name) {
-        fprintf(stderr, "annotation without image_id/file_name/segments_info or image entry\n");
-        return 1;
-    }
-    char path[4096];
-    unsigned char *img = NULL, *lbl = NULL;
-    size_t ilen, llen;
-    snprintf(path, sizeof path, "%s/images/%s", dir, img_name);
-    if (cli_read_file(path, (size_t)1 << 30, &img, &ilen))
-        return 1;
-    snprintf(path, sizeof path, "%s/panoptic/%s", dir, label_name);
-    if (cli_read_file(path, (size_t)1 << 30, &lbl, &llen)) {
-        ic_free(img);
-        return 1;
-    }
-    char *segtext = json_dumps(segs, JSON_COMPACT);
-    ic_segment_gt gt;
-    ic_segment_result res;
-    int rc = segtext ? ic_segment_gt_load(&gt, arena, cfg, lbl, llen, segtext, strlen(segtext), NULL)
-                     : IC_ENOMEM;
-    if (!rc)
-        rc = ic_segment_run(&res, fw, arena, img, ilen, so, NULL);
-    if (!rc) {
-        *fwd_s += res.t.forward;
-        if (gt.w != res.width || gt.h != res.height)
-            rc = ic_error_set(IC_ESHAPE, "label is %dx%d, image %dx%d", gt.w, gt.h, res.width,
-                              res.height);
-        else
-            rc = ic_eval_add(ev, arena, (size_t)res.width * (size_t)res.height, res.sem, res.maxprob,
-                             &res.pano, gt.sem, gt.ids, gt.segments, gt.n_segments);
-        ic_segment_result_deinit(&res);
-    }
-    if (rc)
-        fprintf(stderr, "%s: %s\n", img_name, ic_error_message());
-    free(segtext);
-    ic_free(img);
-    ic_free(lbl);
-    return rc != 0;
-}
-
 void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, double img_per_s,
                           double ms_forward)
 {
@@ -109,34 +47,28 @@ void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, 
             100 * s->pq_things.pq, 100 * s->pq_stuff.pq, 100 * s->ece, img_per_s, ms_forward);
 }
 
+/* The progress line every 20 images. */
+static void progress(void *ctx, int done, int total)
+{
+    (void)ctx;
+    if (done % 20 == 0)
+        fprintf(stderr, "\r%d/%d images", done, total);
+}
+
 int cli_eval_dataset(const ic_forward *fw, const char *dir, const ic_segment_opts *so, int limit,
                      int quiet, ic_eval_summary *sum, double *img_per_s, double *ms_forward)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/panoptic.json", dir);
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root) {
-        fprintf(stderr, "%s: %s (line %d)\n", path, jerr.text, jerr.line);
-        return 1;
-    }
-    json_t *anns = json_object_get(root, "annotations"), *images = json_object_get(root, "images");
-    if (!json_is_array(anns) || !json_is_array(images)) {
-        fprintf(stderr, "%s: needs \"images\" and \"annotations\" arrays\n", path);
-        json_decref(root);
+    ic_coco *coco = NULL;
+    if (ic_coco_open(&coco, dir)) {
+        fprintf(stderr, "%s\n", ic_error_message());
         return 1;
     }
     ic_eval ev;
-    ic_arena arena;
-    ic_arena_init(&arena, 0, 0);
     int status = ic_eval_init(&ev, ic_pdl_get_config(fw->net)) != 0;
     double t0 = now_s(), fwd = 0;
-    size_t n = json_array_size(anns);
-    for (size_t i = 0; !status && i < n && (int)i < limit; i++) {
-        ic_arena_reset(&arena);
-        status = eval_one(fw, &arena, &ev, dir, json_array_get(anns, i), images, so, &fwd);
-        if (!quiet && (i + 1) % 20 == 0)
-            fprintf(stderr, "\r%zu/%zu images", i + 1, n);
+    if (!status && ic_eval_coco(&ev, fw, coco, limit, so, &fwd, quiet ? NULL : progress, NULL)) {
+        fprintf(stderr, "%s\n", ic_error_message());
+        status = 1;
     }
     if (!quiet)
         fprintf(stderr, "\n");
@@ -147,8 +79,7 @@ int cli_eval_dataset(const ic_forward *fw, const char *dir, const ic_segment_opt
         *ms_forward = sum->n_images ? 1e3 * fwd / sum->n_images : 0;
     }
     ic_eval_deinit(&ev);
-    ic_arena_deinit(&arena);
-    json_decref(root);
+    ic_coco_free(&coco);
     return status;
 }
 

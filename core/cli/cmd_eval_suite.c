@@ -35,6 +35,7 @@
 #include "cli/eval_common.h"
 #include "data/synth.h"
 #include "data/synth_writer.h"
+#include "image/coco.h"
 #include "image/png.h"
 #include "infer/result_json.h"
 
@@ -74,16 +75,19 @@ int cli_suite_render_set(const char *dir, const char *domain, uint64_t seed, int
     if (exists(path)) {
         /* A set rendered at another size would be scored against labels of
          * that size without a word; refuse it instead. */
-        json_error_t je;
-        json_t *root = json_load_file(path, 0, &je);
-        json_t *im = json_array_get(json_object_get(root, "images"), 0);
-        long long iw = json_integer_value(json_object_get(im, "width"));
-        long long ih = json_integer_value(json_object_get(im, "height"));
-        json_decref(root);
+        ic_coco *coco = NULL;
+        if (ic_coco_open(&coco, dir)) {
+            fprintf(stderr, "%s: use another --root or remove that directory\n",
+                    ic_error_message());
+            return 1;
+        }
+        const ic_coco_image *im = ic_coco_get(coco, 0);
+        int iw = im ? im->width : 0, ih = im ? im->height : 0;
+        ic_coco_free(&coco);
         if (iw == w && ih == h)
             return 0;
         fprintf(stderr,
-                "%s holds %lldx%lld images but the suite needs %dx%d: "
+                "%s holds %dx%d images but the suite needs %dx%d: "
                 "use another --root or remove that directory\n",
                 dir, ih, iw, h, w);
         return 1;

@@ -2,8 +2,6 @@
  * batch loader: augmentation, targets, normalisation (see dataset.h). */
 #include "train/dataset.h"
 
-#include <jansson.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,23 +11,17 @@
 #include "base/err.h"
 #include "base/rng.h"
 #include "data/synth.h"
+#include "image/coco.h"
 #include "image/ids.h"
 #include "image/preprocess.h"
 
 enum { DS_DIR, DS_SYNTH };
 
-/* One annotation of a directory dataset. */
-typedef struct ds_entry {
-    char *image, *label;   /* file names under images/ and panoptic/ */
-    ic_pano_segment *segs;
-    int nseg;
-} ds_entry;
-
 struct ic_dataset {
     int kind, count;
     /* directory */
-    char *dir;
-    ds_entry *e;
+    ic_coco *coco;
+    int catmap[256];       /* dataset category -> model class, -1 = void */
     /* synth */
     uint64_t seed;
     ic_synth_sample sample;
@@ -65,14 +57,6 @@ static int is_class_name(const ic_pdl_config *cfg, const char *name)
     return 0;
 }
 
-static char *dup_str(const char *s)
-{
-    char *r = ic_malloc(strlen(s) + 1);
-    if (r)
-        strcpy(r, s);
-    return r;
-}
-
 static ic_dataset *ds_new(int kind, const ic_pdl_config *cfg)
 {
     ic_dataset *d = ic_calloc(1, sizeof *d);
@@ -83,98 +67,35 @@ static ic_dataset *ds_new(int kind, const ic_pdl_config *cfg)
     return d;
 }
 
-static int parse_entry(ds_entry *e, json_t *ann, json_t *images, const int *catmap,
-                       const ic_pdl_config *cfg)
-{
-    json_t *segs = json_object_get(ann, "segments_info");
-    const char *label = json_string_value(json_object_get(ann, "file_name"));
-    json_t *jid = json_object_get(ann, "image_id");
-    const char *img = NULL;
-    size_t i;
-    json_t *im;
-    json_array_foreach(images, i, im)
-    {
-        json_t *id = json_object_get(im, "id");
-        if (json_is_integer(id) && json_is_integer(jid) &&
-            json_integer_value(id) == json_integer_value(jid)) {
-            img = json_string_value(json_object_get(im, "file_name"));
-            break;
-        }
-    }
-    if (!json_is_array(segs) || !label || !img)
-        return ic_error_set(IC_EFORMAT, "annotation without image_id/file_name/segments_info "
-                                        "or its image entry");
-    e->image = dup_str(img);
-    e->label = dup_str(label);
-    e->segs = ic_malloc((json_array_size(segs) + 1) * sizeof *e->segs);
-    if (!e->image || !e->label || !e->segs)
-        return ic_error_set(IC_ENOMEM, "dataset: no memory for the entry of %s", img);
-    json_t *s;
-    json_array_foreach(segs, i, s)
-    {
-        json_t *sid = json_object_get(s, "id"), *cat = json_object_get(s, "category_id");
-        if (!json_is_integer(sid) || !json_is_integer(cat))
-            return ic_error_set(IC_EFORMAT, "%s: segment without integer id/category_id", label);
-        json_int_t c = json_integer_value(cat);
-        int cls = c >= 0 && c < 256 ? catmap[c] : -1;
-        if (cls < 0)
-            continue; /* a class the model lacks: its pixels stay void */
-        ic_pano_segment *p = &e->segs[e->nseg++];
-        p->id = (int32_t)json_integer_value(sid);
-        p->category = cls;
-        p->iscrowd = json_is_true(json_object_get(s, "iscrowd")) ||
-                     json_integer_value(json_object_get(s, "iscrowd")) != 0;
-        p->isthing = cfg->is_thing[cls];
-    }
-    return 0;
-}
-
 int ic_dataset_open_dir(ic_dataset **ret, const char *dir, const ic_pdl_config *cfg)
 {
     *ret = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/panoptic.json", dir);
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return ic_error_set(IC_EIO, "%s: %s (line %d)", path, jerr.text, jerr.line);
-    json_t *anns = json_object_get(root, "annotations"), *images = json_object_get(root, "images");
-    json_t *cats = json_object_get(root, "categories");
-    int rc = 0;
-    ic_dataset *d = NULL;
-    if (!json_is_array(anns) || !json_is_array(images) || !json_array_size(anns)) {
-        rc = ic_error_set(IC_EFORMAT, "%s: needs non-empty \"images\" and \"annotations\"", path);
-        goto out;
-    }
-    int catmap[256], by_name = 0;
-    size_t i;
-    json_t *c;
-    json_array_foreach(cats, i, c)
-        by_name |= is_class_name(cfg, json_string_value(json_object_get(c, "name")));
-    for (int k = 0; k < 256; k++)
-        catmap[k] = by_name ? -1 : map_category(cfg, k, NULL, 0);
-    json_array_foreach(cats, i, c)
-    {
-        json_int_t id = json_integer_value(json_object_get(c, "id"));
-        if (id >= 0 && id < 256)
-            catmap[id] = map_category(cfg, (int)id,
-                                      json_string_value(json_object_get(c, "name")), by_name);
-    }
-    d = ds_new(DS_DIR, cfg);
-    size_t n = json_array_size(anns);
-    if (!d || !(d->dir = dup_str(dir)) || !(d->e = ic_calloc(n, sizeof *d->e))) {
-        rc = IC_ENOMEM;
-        goto out;
-    }
-    d->count = (int)n;
-    for (i = 0; i < n && !rc; i++)
-        rc = parse_entry(&d->e[i], json_array_get(anns, i), images, catmap, cfg);
-out:
-    json_decref(root);
+    ic_coco *coco = NULL;
+    int rc = ic_coco_open(&coco, dir);
     if (rc)
-        ic_dataset_free(&d);
+        return rc;
+    if (!ic_coco_count(coco)) {
+        ic_coco_free(&coco);
+        return ic_error_set(IC_EFORMAT, "%s/panoptic.json: no annotations", dir);
+    }
+    ic_dataset *d = ds_new(DS_DIR, cfg);
+    if (!d) {
+        ic_coco_free(&coco);
+        return ic_error_set(IC_ENOMEM, "dataset: no memory to open %s", dir);
+    }
+    d->coco = coco;
+    d->count = ic_coco_count(coco);
+    int n_cats, by_name = 0;
+    const ic_coco_category *cats = ic_coco_categories(coco, &n_cats);
+    for (int i = 0; i < n_cats; i++)
+        by_name |= is_class_name(cfg, cats[i].name);
+    for (int k = 0; k < 256; k++)
+        d->catmap[k] = by_name ? -1 : map_category(cfg, k, NULL, 0);
+    for (int i = 0; i < n_cats; i++)
+        if (cats[i].id >= 0 && cats[i].id < 256)
+            d->catmap[cats[i].id] = map_category(cfg, cats[i].id, cats[i].name, by_name);
     *ret = d;
-    return rc;
+    return 0;
 }
 
 int ic_dataset_open_synth(ic_dataset **ret, uint64_t seed, int count, int h, int w,
@@ -209,14 +130,7 @@ void ic_dataset_free(ic_dataset **pd)
     ic_dataset *d = pd ? *pd : NULL;
     if (!d)
         return;
-    if (d->e)
-        for (int i = 0; i < d->count; i++) {
-            ic_free(d->e[i].image);
-            ic_free(d->e[i].label);
-            ic_free(d->e[i].segs);
-        }
-    ic_free(d->e);
-    ic_free(d->dir);
+    ic_coco_free(&d->coco);
     ic_free(d->perm);
     ic_synth_sample_deinit(&d->sample);
     ic_free(d);
@@ -236,79 +150,47 @@ void ic_train_item_deinit(ic_train_item *it)
     memset(it, 0, sizeof *it);
 }
 
-static int read_all(const char *path, unsigned char **ret, size_t *len)
+/* Decodes a file's bytes; a failure names the file. */
+static int decode(const unsigned char *buf, size_t len, int channels, const char *sub,
+                  const char *name, ic_image *img)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ic_error_set(IC_EIO, "cannot open %s", path);
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *nb = ic_realloc(buf, cap);
-            if (!nb) {
-                ic_free(buf);
-                fclose(f);
-                return ic_error_set(IC_ENOMEM, "no memory to read %s", path);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        ic_free(buf);
-        return ic_error_set(IC_EIO, "cannot read %s", path);
-    }
-    *ret = buf;
-    *len = n;
-    return 0;
-}
-
-static int decode_file(const char *path, ic_image *img)
-{
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    int rc = read_all(path, &buf, &len);
-    if (rc)
-        return rc;
     ic_image_decode_opts o = ic_image_decode_opts_default();
-    o.channels = 3;
-    rc = ic_image_decode(buf, len, &o, img);
-    ic_free(buf);
-    if (rc)
-        return ic_error_prefix(rc, "%s", path);
-    return 0;
+    o.channels = channels;
+    int rc = ic_image_decode(buf, len, &o, img);
+    return rc ? ic_error_prefix(rc, "%s/%s", sub, name) : 0;
 }
 
 static int get_dir(ic_dataset *d, int index, ic_train_item *out)
 {
-    const ds_entry *e = &d->e[index];
-    char path[4096];
+    const ic_coco_image *e = ic_coco_get(d->coco, index);
+    unsigned char *ib = NULL, *lb = NULL;
+    size_t il = 0, ll = 0;
+    int rc = ic_coco_read(d->coco, index, (size_t)1 << 30, &ib, &il, &lb, &ll);
+    if (rc)
+        return rc;
     ic_image lbl = {0};
-    snprintf(path, sizeof path, "%s/images/%s", d->dir, e->image);
-    int rc = decode_file(path, &out->img);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/panoptic/%s", d->dir, e->label);
-        rc = decode_file(path, &lbl);
-    }
+    rc = decode(ib, il, 3, "images", e->image, &out->img);
+    if (!rc)
+        rc = decode(lb, ll, 3, "panoptic", e->label, &lbl);
+    ic_free(ib);
+    ic_free(lb);
     if (!rc && (lbl.w != out->img.w || lbl.h != out->img.h))
-        rc = ic_error_set(IC_ESHAPE, "%s is %dx%d, its image %dx%d", path, lbl.w, lbl.h,
-                          out->img.w, out->img.h);
+        rc = ic_error_set(IC_ESHAPE, "panoptic/%s is %dx%d, its image %dx%d", e->label, lbl.w,
+                          lbl.h, out->img.w, out->img.h);
     if (!rc && !(out->ids = ic_malloc((size_t)lbl.w * lbl.h * sizeof(int32_t))))
-        rc = IC_ENOMEM;
+        rc = ic_error_set(IC_ENOMEM, "dataset: no memory for the ids of %s", e->label);
     if (!rc)
         rc = ic_image_ids_from_rgb(&lbl, out->ids);
-    if (!rc && !(out->segs = ic_malloc(((size_t)e->nseg + 1) * sizeof *out->segs)))
-        rc = IC_ENOMEM;
-    if (!rc) {
-        memcpy(out->segs, e->segs, (size_t)e->nseg * sizeof *e->segs);
-        out->nseg = e->nseg;
+    if (!rc && !(out->segs = ic_malloc(((size_t)e->n_segments + 1) * sizeof *out->segs)))
+        rc = ic_error_set(IC_ENOMEM, "dataset: no memory for the segments of %s", e->label);
+    for (int i = 0; !rc && i < e->n_segments; i++) {
+        const ic_coco_segment *s = &e->segments[i];
+        int cls = s->category_id < 256 ? d->catmap[s->category_id] : -1;
+        if (cls < 0)
+            continue; /* a class the model lacks: its pixels stay void */
+        out->segs[out->nseg++] = (ic_pano_segment){.id = s->id, .category = cls,
+                                                   .iscrowd = s->iscrowd,
+                                                   .isthing = d->cfg->is_thing[cls]};
     }
     ic_image_free(&lbl);
     return rc;

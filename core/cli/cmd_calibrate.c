@@ -13,8 +13,8 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/train_args.h"
 #include "image/preprocess.h"
-#include "io/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
@@ -57,33 +57,6 @@ static const char usage[] =
     "  --val-limit N          validate on the first N images only\n"
     "  --log-every K          progress line every K iterations (default 20)\n";
 
-/* The config text of the run: --config's file, else the model's metadata. */
-static char *config_text(const char *config, const char *model)
-{
-    if (config) {
-        unsigned char *t = NULL;
-        size_t len = 0;
-        if (cli_read_file(config, (size_t)1 << 24, &t, &len))
-            return NULL;
-        char *r = ic_malloc(len + 1);
-        if (r) {
-            memcpy(r, t, len);
-            r[len] = 0;
-        }
-        ic_free(t);
-        return r;
-    }
-    ic_safetensors *st = NULL;
-    if (ic_st_open(&st, model))
-        return NULL;
-    const char *c = ic_st_metadata(st, "config");
-    char *r = c ? ic_malloc(strlen(c) + 1) : NULL;
-    if (r)
-        strcpy(r, c);
-    ic_st_close(&st);
-    return r;
-}
-
 /* InstCal-G's gates from the first n clean (unaugmented) images of the
  * training set, rendered at h x w (ic_pdl_fit_gate). */
 static int fit_gate(ic_pdl *net, ic_dataset *ds, const ic_pdl_config *cfg, int h, int w, int n,
@@ -121,70 +94,35 @@ static int fit_gate(ic_pdl *net, ic_dataset *ds, const ic_pdl_config *cfg, int h
 
 int cmd_calibrate(int argc, char **argv)
 {
-    const char *model = NULL, *config = NULL, *method = NULL, *data = NULL, *synth = NULL,
-               *synth_seed = NULL, *render = NULL, *size = NULL, *init = NULL, *prior = NULL, *batch = NULL,
-               *accum = NULL, *iters = NULL, *lr = NULL, *warmup = NULL, *seed = NULL,
-               *augment = NULL, *out = NULL, *ckdir = NULL, *ckevery = NULL, *val = NULL,
-               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *gate_images = NULL,
-               *gate_slope = NULL, *gate_margin = NULL, *clean = NULL, *scale = NULL;
-    int resume = 0;
-    cli_opt opts[] = {
-        {"model", &model, NULL}, {"config", &config, NULL}, {"method", &method, NULL},
-        {"data", &data, NULL}, {"synth", &synth, NULL}, {"synth-seed", &synth_seed, NULL},
-        {"render", &render, NULL}, {"size", &size, NULL}, {"init", &init, NULL},
-        {"prior", &prior, NULL}, {"batch", &batch, NULL}, {"accum", &accum, NULL}, {"iters", &iters, NULL},
-        {"lr", &lr, NULL}, {"warmup", &warmup, NULL}, {"seed", &seed, NULL},
-        {"augment", &augment, NULL}, {"out", &out, NULL}, {"checkpoint-dir", &ckdir, NULL},
-        {"checkpoint-every", &ckevery, NULL}, {"resume", NULL, &resume}, {"val", &val, NULL},
-        {"val-every", &val_every, NULL}, {"val-limit", &val_limit, NULL},
-        {"log-every", &log_every, NULL}, {"gate-images", &gate_images, NULL},
+    cli_train_args a = {0};
+    const char *model = NULL, *method = NULL, *init = NULL, *prior = NULL, *gate_images = NULL,
+               *gate_slope = NULL, *gate_margin = NULL, *clean = NULL;
+    cli_opt opts[CLI_TRAIN_N_OPTS + 8] = {
+        {"model", &model, NULL}, {"method", &method, NULL}, {"init", &init, NULL},
+        {"prior", &prior, NULL}, {"gate-images", &gate_images, NULL},
         {"gate-slope", &gate_slope, NULL}, {"gate-margin", &gate_margin, NULL},
-        {"clean-fraction", &clean, NULL}, {"scale", &scale, NULL}};
+        {"clean-fraction", &clean, NULL}};
+    cli_train_opts(&a, opts + 8);
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (npos || !method || !out || (!data == !synth) || (resume && !ckdir) ||
+    if (npos || !method || !a.out || (!a.data == !a.synth) || (a.resume && !a.ckdir) ||
         (strcmp(method, "u") && strcmp(method, "c") && strcmp(method, "g"))) {
         fputs(usage, stderr);
         return 2;
     }
     const int is_u = !strcmp(method, "u"), is_g = !strcmp(method, "g");
     int n_gate = 32;
-    double g_slope = 2, g_margin = 2, clean_frac = -1;
-    float smin = 0, smax = 0;
+    double g_slope = 2, g_margin = 2, clean_frac = -1, u_init = -1, c_prior = -1;
+    ic_trainer_opts to = ic_trainer_opts_default(1);
+    to.batch = 4;
     if (cli_int("gate-images", gate_images, 1, 100000, &n_gate) ||
         cli_double("gate-slope", gate_slope, 1e-3, 100, &g_slope) ||
         cli_double("gate-margin", gate_margin, -100, 100, &g_margin) ||
-        cli_double("clean-fraction", clean, 0, 1, &clean_frac))
+        cli_double("clean-fraction", clean, 0, 1, &clean_frac) ||
+        cli_double("init", init, 0, 1, &u_init) || cli_double("prior", prior, 0, 1, &c_prior) ||
+        cli_train_parse(&a, &to, 2.5e-3, 1))
         return 2;
-    if (scale && (sscanf(scale, "%f,%f", &smin, &smax) != 2 || !(smin > 0) || !(smax >= smin) ||
-                  smax > 16)) {
-        fprintf(stderr, "--scale must be MIN,MAX with 0 < MIN <= MAX <= 16, not '%s'\n", scale);
-        return 2;
-    }
-    int n_iters = 1000, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
-    double base_lr = 2.5e-3, u_init = -1, c_prior = -1;
-    uint64_t sd = 0, sseed = 0;
-    ic_trainer_opts to = ic_trainer_opts_default(1);
-    to.batch = 4;
-    int h = 0, w = 0, rh = 0, rw = 0;
-    if (cli_int("iters", iters, 1, 1 << 30, &n_iters) || cli_int("synth", synth, 1, 1 << 30, &n_synth) ||
-        cli_int("batch", batch, 1, 4096, &to.batch) || cli_int("accum", accum, 1, 4096, &to.accum) ||
-        cli_int("warmup", warmup, 0, 1 << 30, &warm) ||
-        cli_int("checkpoint-every", ckevery, 1, 1 << 30, &ck_every) ||
-        cli_int("val-every", val_every, 1, 1 << 30, &v_every) ||
-        cli_int("val-limit", val_limit, 1, 1 << 30, &v_limit) ||
-        cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
-        cli_double("lr", lr, 0, 10, &base_lr) || cli_double("init", init, 0, 1, &u_init) ||
-        cli_double("prior", prior, 0, 1, &c_prior) ||
-        cli_u64("seed", seed, &sd) || cli_u64("synth-seed", synth_seed, &sseed) ||
-        cli_size(size, &h, &w) || cli_size(render, &rh, &rw))
-        return 2;
-    if (augment && strcmp(augment, "light") && strcmp(augment, "strong")) {
-        fprintf(stderr, "--augment must be light or strong\n");
-        return 2;
-    }
-    int strong = !augment || !strcmp(augment, "strong");
     if (!model)
         model = cli_default_model();
 
@@ -192,18 +130,18 @@ int cmd_calibrate(int argc, char **argv)
     ic_dataset *ds = NULL;
     ic_trainer *tr = NULL;
     int status = 1;
-    char *cfg_text = config_text(config, model);
+    char *cfg_text = cli_train_config_text(a.config, model);
     char ckmodel[4096];
     int64_t ckiter = -1;
-    int have_ck = resume && !ic_checkpoint_latest(ckdir, &ckiter, ckmodel, sizeof ckmodel);
-    if (resume && !have_ck)
-        fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", ckdir,
+    int have_ck = a.resume && !ic_checkpoint_latest(a.ckdir, &ckiter, ckmodel, sizeof ckmodel);
+    if (a.resume && !have_ck)
+        fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", a.ckdir,
                 ic_error_message());
     if (ic_train_config_parse(&to.loss, cfg_text)) {
         fprintf(stderr, "config: %s\n", ic_error_message());
         goto out;
     }
-    if (ic_pdl_load(&net, have_ck ? ckmodel : model, config) || ic_pdl_make_trainable(net)) {
+    if (ic_pdl_load(&net, have_ck ? ckmodel : model, a.config) || ic_pdl_make_trainable(net)) {
         fprintf(stderr, "cannot load %s: %s\n", have_ck ? ckmodel : model, ic_error_message());
         goto out;
     }
@@ -214,67 +152,35 @@ int cmd_calibrate(int argc, char **argv)
         goto out;
     }
     if (!have_ck &&
-        ic_pdl_add_calibration(net, mode, u_init >= 0 ? (float)u_init : cfg->u_init, sd)) {
+        ic_pdl_add_calibration(net, mode, u_init >= 0 ? (float)u_init : cfg->u_init, a.seed_v)) {
         fprintf(stderr, "cannot add calibration tensors: %s\n", ic_error_message());
         goto out;
     }
-    if (!h) {
-        h = cfg->train_crop[0] > 0 ? cfg->train_crop[0] : 256;
-        w = cfg->train_crop[1] > 0 ? cfg->train_crop[1] : 512;
-    }
-    if (h % 16 || w % 16) {
-        fprintf(stderr, "training size %dx%d: both sides must be multiples of 16\n", h, w);
+    if (cli_train_size(&a, cfg)) {
         status = 2;
         goto out;
     }
-    if (!rh) {
-        rh = h;
-        rw = w;
-    }
-    rc = data ? ic_dataset_open_dir(&ds, data, cfg)
-              : ic_dataset_open_synth(&ds, sseed, n_synth, rh, rw, cfg);
-    if (rc) {
-        fprintf(stderr, "dataset: %s\n", ic_error_message());
+    if (cli_train_dataset(&a, cfg, &ds))
         goto out;
-    }
-    ic_loader_opts lo = ic_loader_opts_default(cfg, h, w, strong, to.loss.sigma);
-    lo.targets.small_instance_area =
-        (long)((double)to.loss.small_instance_area * h * w / (512.0 * 1024.0) + 0.5);
-    if (lo.targets.small_instance_area < 1)
-        lo.targets.small_instance_area = 1;
-    lo.targets.small_instance_weight = to.loss.small_instance_weight;
+    ic_loader_opts lo = cli_train_loader(&a, cfg, &to);
     if (clean_frac >= 0)
         lo.strong_p.p_identity = (float)clean_frac;
-    if (scale) {
-        lo.geom.scale_min = smin;
-        lo.geom.scale_max = smax;
-    }
-    if (is_g && !have_ck && fit_gate(net, ds, cfg, rh, rw, n_gate, g_slope, g_margin))
+    if (is_g && !have_ck && fit_gate(net, ds, cfg, a.rh, a.rw, n_gate, g_slope, g_margin))
         goto out;
-    to.iters = n_iters;
-    to.sched = ic_lr_schedule_default(base_lr, n_iters);
-    if (warm >= 0)
-        to.sched.warmup_iters = warm;
-    to.seed = sd;
+    cli_train_trainer(&a, &to);
     to.grads = is_u ? IC_PARAM_CALIB_U
                : is_g ? IC_PARAM_CALIB_G | IC_PARAM_CALIB_G_GATE
                       : IC_PARAM_CALIB_C;
     to.fwd.bn = IC_PDL_BN_CALIBRATED;
     to.fwd.calib.mode = mode;
-    to.log = stderr;
-    to.checkpoint_dir = ckdir;
-    to.checkpoint_every = ckdir ? ck_every : 0;
-    to.val_dir = val;
-    to.val_every = v_every;
-    to.val_limit = v_limit;
     to.val_calib.mode = mode;
-    if (ic_trainer_create(&tr, net, ds, &lo, &to) || (have_ck && ic_trainer_resume(tr, ckdir))) {
+    if (ic_trainer_create(&tr, net, ds, &lo, &to) || (have_ck && ic_trainer_resume(tr, a.ckdir))) {
         fprintf(stderr, "trainer: %s\n", ic_error_message());
         goto out;
     }
     fprintf(stderr, "learning %s on %s at %dx%d, batch %d x %d, %d iterations from %lld, lr %g, "
-            "%s augmentation\n", ic_calib_mode_name(mode), cfg->name, h, w, to.batch, to.accum,
-            n_iters, (long long)ic_trainer_iter(tr), base_lr, strong ? "strong" : "light");
+            "%s augmentation\n", ic_calib_mode_name(mode), cfg->name, a.h, a.w, to.batch, to.accum,
+            a.n_iters, (long long)ic_trainer_iter(tr), a.base_lr, a.strong ? "strong" : "light");
     if (ic_trainer_run(tr, 0)) {
         fprintf(stderr, "calibration learning failed: %s\n", ic_error_message());
         goto out;
@@ -282,18 +188,18 @@ int cmd_calibrate(int argc, char **argv)
     double ips = ic_trainer_images_per_second(tr);
     char s_ips[32], s_it[32];
     snprintf(s_ips, sizeof s_ips, "%.3f", ips);
-    snprintf(s_it, sizeof s_it, "%d", n_iters);
+    snprintf(s_it, sizeof s_it, "%d", a.n_iters);
     const char *meta[] = {"calibrate_method", ic_calib_mode_name(mode), "calibrate_iters", s_it,
                           "calibrate_images_per_second", s_ips, NULL};
-    if (ic_pdl_save(net, out, meta)) {
-        fprintf(stderr, "cannot write %s: %s\n", out, ic_error_message());
+    if (ic_pdl_save(net, a.out, meta)) {
+        fprintf(stderr, "cannot write %s: %s\n", a.out, ic_error_message());
         goto out;
     }
-    printf("wrote %s; %.2f images/s\n", out, ips);
-    if (val) {
+    printf("wrote %s; %.2f images/s\n", a.out, ips);
+    if (a.val) {
         ic_val_summary vs;
         ic_calib_opts co = {.mode = mode};
-        if (ic_train_validate(net, val, &co, v_limit, &vs)) {
+        if (ic_train_validate(net, a.val, &co, a.v_limit, &vs)) {
             fprintf(stderr, "validation: %s\n", ic_error_message());
             goto out;
         }

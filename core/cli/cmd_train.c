@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/train_args.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
@@ -83,95 +84,43 @@ static int parse_class_weights(const char *list, const ic_pdl_config *cfg, float
 
 int cmd_train(int argc, char **argv)
 {
-    const char *config = NULL, *data = NULL, *synth = NULL, *synth_seed = NULL, *render = NULL,
-               *size = NULL, *batch = NULL, *accum = NULL, *iters = NULL, *lr = NULL,
-               *warmup = NULL, *clip = NULL, *seed = NULL, *augment = NULL,
-               *out = "model.safetensors", *ckdir = NULL, *ckevery = NULL, *val = NULL,
-               *val_every = NULL, *val_limit = NULL, *log_every = NULL, *stop_at = NULL,
-               *init = NULL, *class_weights = NULL, *scale = NULL;
-    int resume = 0;
-    cli_opt opts[] = {
-        {"config", &config, NULL}, {"data", &data, NULL}, {"synth", &synth, NULL},
-        {"synth-seed", &synth_seed, NULL}, {"render", &render, NULL}, {"size", &size, NULL},
-        {"batch", &batch, NULL}, {"accum", &accum, NULL}, {"iters", &iters, NULL},
-        {"lr", &lr, NULL}, {"warmup", &warmup, NULL}, {"clip", &clip, NULL},
-        {"seed", &seed, NULL}, {"augment", &augment, NULL}, {"out", &out, NULL},
-        {"checkpoint-dir", &ckdir, NULL}, {"checkpoint-every", &ckevery, NULL},
-        {"resume", NULL, &resume}, {"val", &val, NULL}, {"val-every", &val_every, NULL},
-        {"val-limit", &val_limit, NULL}, {"log-every", &log_every, NULL},
-        {"stop-at", &stop_at, NULL}, {"init", &init, NULL},
-        {"class-weights", &class_weights, NULL}, {"scale", &scale, NULL}};
+    cli_train_args a = {.out = "model.safetensors"};
+    const char *clip = NULL, *stop_at = NULL, *init = NULL, *class_weights = NULL;
+    cli_opt opts[CLI_TRAIN_N_OPTS + 4] = {
+        {"clip", &clip, NULL}, {"stop-at", &stop_at, NULL}, {"init", &init, NULL},
+        {"class-weights", &class_weights, NULL}};
+    cli_train_opts(&a, opts + 4);
     int npos = 0, rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &npos, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    int n_iters = 1000, n_stop = 0, n_synth = 0, warm = -1, ck_every = 1000, v_every = 0, v_limit = 0;
-    double base_lr = 1e-3, clip_norm = 0;
-    uint64_t sd = 0, sseed = 0;
+    int n_stop = 0;
+    double clip_norm = 0;
     ic_trainer_opts to = ic_trainer_opts_default(1);
-    int h = 0, w = 0, rh = 0, rw = 0, strong = 0;
-    if (npos || !config || (!data == !synth) || (resume && !ckdir)) {
+    if (npos || !a.config || (!a.data == !a.synth) || (a.resume && !a.ckdir)) {
         fputs(usage, stderr);
         return 2;
     }
-    if (cli_int("iters", iters, 1, 1 << 30, &n_iters) || cli_int("synth", synth, 1, 1 << 30, &n_synth) ||
-        cli_int("batch", batch, 1, 4096, &to.batch) || cli_int("accum", accum, 1, 4096, &to.accum) ||
-        cli_int("warmup", warmup, 0, 1 << 30, &warm) ||
-        cli_int("checkpoint-every", ckevery, 1, 1 << 30, &ck_every) ||
-        cli_int("val-every", val_every, 1, 1 << 30, &v_every) ||
-        cli_int("val-limit", val_limit, 1, 1 << 30, &v_limit) ||
-        cli_int("log-every", log_every, 1, 1 << 30, &to.log_every) ||
-        cli_double("lr", lr, 0, 10, &base_lr) || cli_double("clip", clip, 0, 1e9, &clip_norm) ||
-        cli_u64("seed", seed, &sd) || cli_u64("synth-seed", synth_seed, &sseed) ||
-        cli_size(size, &h, &w) || cli_size(render, &rh, &rw) ||
+    if (cli_train_parse(&a, &to, 1e-3, 0) || cli_double("clip", clip, 0, 1e9, &clip_norm) ||
         cli_int("stop-at", stop_at, 1, 1 << 30, &n_stop))
         return 2;
-    if (n_stop && (n_stop >= n_iters || !ckdir)) {
+    if (n_stop && (n_stop >= a.n_iters || !a.ckdir)) {
         fprintf(stderr, "--stop-at needs --checkpoint-dir and a value below --iters (%d)\n",
-                n_iters);
+                a.n_iters);
         return 2;
     }
-    if (augment && strcmp(augment, "light") && strcmp(augment, "strong")) {
-        fprintf(stderr, "--augment must be light or strong\n");
-        return 2;
-    }
-    strong = augment && !strcmp(augment, "strong");
-    float smin = 0, smax = 0;
-    if (scale && (sscanf(scale, "%f,%f", &smin, &smax) != 2 || !(smin > 0) || !(smax >= smin) ||
-                  smax > 16)) {
-        fprintf(stderr, "--scale must be MIN,MAX with 0 < MIN <= MAX <= 16, not '%s'\n", scale);
-        return 2;
-    }
-
-    unsigned char *text = NULL;
-    size_t len = 0;
     ic_pdl_config cfg;
-    if (cli_read_file(config, (size_t)1 << 24, &text, &len))
+    char *cfg_text = cli_train_config_text(a.config, NULL);
+    if (!cfg_text)
         return 1;
-    char *cfg_text = ic_malloc(len + 1);
-    if (!cfg_text) {
-        ic_free(text);
-        return 1;
-    }
-    memcpy(cfg_text, text, len);
-    cfg_text[len] = 0;
-    ic_free(text);
-    if (ic_pdl_config_parse(&cfg, cfg_text, len) || ic_train_config_parse(&to.loss, cfg_text)) {
-        fprintf(stderr, "%s: %s\n", config, ic_error_message());
+    if (ic_pdl_config_parse(&cfg, cfg_text, strlen(cfg_text)) ||
+        ic_train_config_parse(&to.loss, cfg_text)) {
+        fprintf(stderr, "%s: %s\n", a.config, ic_error_message());
         ic_free(cfg_text);
         return 1;
     }
-    if (!h) {
-        h = cfg.train_crop[0] > 0 ? cfg.train_crop[0] : 256;
-        w = cfg.train_crop[1] > 0 ? cfg.train_crop[1] : 512;
-    }
-    if (h % 16 || w % 16) {
-        fprintf(stderr, "training size %dx%d: both sides must be multiples of 16\n", h, w);
+    if (cli_train_size(&a, &cfg)) {
         ic_free(cfg_text);
         return 2;
-    }
-    if (!rh) {
-        rh = h;
-        rw = w;
     }
     float cw[IC_PDL_MAX_CLASSES];
     if (class_weights && parse_class_weights(class_weights, &cfg, cw)) {
@@ -185,14 +134,14 @@ int cmd_train(int argc, char **argv)
     int status = 1;
     char ckmodel[4096];
     int64_t ckiter = -1;
-    int have_ck = resume && !ic_checkpoint_latest(ckdir, &ckiter, ckmodel, sizeof ckmodel);
-    if (resume && !have_ck)
-        fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", ckdir,
+    int have_ck = a.resume && !ic_checkpoint_latest(a.ckdir, &ckiter, ckmodel, sizeof ckmodel);
+    if (a.resume && !have_ck)
+        fprintf(stderr, "no checkpoint in %s (%s): starting from scratch\n", a.ckdir,
                 ic_error_message());
     if (have_ck || init)
-        rc = ic_pdl_load(&net, have_ck ? ckmodel : init, config);
+        rc = ic_pdl_load(&net, have_ck ? ckmodel : init, a.config);
     else
-        rc = ic_pdl_create(&net, &cfg, cfg_text, sd);
+        rc = ic_pdl_create(&net, &cfg, cfg_text, a.seed_v);
     if (rc) {
         fprintf(stderr, "cannot %s the model: %s\n", have_ck || init ? "load" : "create",
                 ic_error_message());
@@ -203,46 +152,23 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "--init: %s\n", ic_error_message());
         goto out;
     }
-    rc = data ? ic_dataset_open_dir(&ds, data, &cfg)
-              : ic_dataset_open_synth(&ds, sseed, n_synth, rh, rw, &cfg);
-    if (rc) {
-        fprintf(stderr, "dataset: %s\n", ic_error_message());
+    if (cli_train_dataset(&a, &cfg, &ds))
         goto out;
-    }
-    ic_loader_opts lo = ic_loader_opts_default(&cfg, h, w, strong, to.loss.sigma);
-    lo.targets.small_instance_area =
-        (long)((double)to.loss.small_instance_area * h * w / (512.0 * 1024.0) + 0.5);
-    if (lo.targets.small_instance_area < 1)
-        lo.targets.small_instance_area = 1;
-    lo.targets.small_instance_weight = to.loss.small_instance_weight;
+    ic_loader_opts lo = cli_train_loader(&a, &cfg, &to);
     if (class_weights) {
         lo.targets.class_weights = cw;
         lo.targets.n_class_weights = cfg.num_classes;
     }
-    if (scale) {
-        lo.geom.scale_min = smin;
-        lo.geom.scale_max = smax;
-    }
-    to.iters = n_iters;
-    to.sched = ic_lr_schedule_default(base_lr, n_iters);
-    if (warm >= 0)
-        to.sched.warmup_iters = warm;
-    to.seed = sd;
+    cli_train_trainer(&a, &to);
     to.adam.clip_norm = (float)clip_norm;
-    to.log = stderr;
-    to.checkpoint_dir = ckdir;
-    to.checkpoint_every = ckdir ? ck_every : 0;
-    to.val_dir = val;
-    to.val_every = v_every;
-    to.val_limit = v_limit;
-    if (ic_trainer_create(&tr, net, ds, &lo, &to) || (have_ck && ic_trainer_resume(tr, ckdir))) {
+    if (ic_trainer_create(&tr, net, ds, &lo, &to) || (have_ck && ic_trainer_resume(tr, a.ckdir))) {
         fprintf(stderr, "trainer: %s\n", ic_error_message());
         goto out;
     }
     fprintf(stderr, "training %s at %dx%d, batch %d x %d, %d iterations from %lld, %s augmentation, "
-            "%d %s images\n", cfg.name, h, w, to.batch, to.accum, n_iters,
-            (long long)ic_trainer_iter(tr), strong ? "strong" : "light", ic_dataset_size(ds),
-            data ? "dataset" : "SynthCity");
+            "%d %s images\n", cfg.name, a.h, a.w, to.batch, to.accum, a.n_iters,
+            (long long)ic_trainer_iter(tr), a.strong ? "strong" : "light", ic_dataset_size(ds),
+            a.data ? "dataset" : "SynthCity");
     if (n_stop && ic_trainer_iter(tr) >= n_stop) {
         printf("already at iteration %lld (--stop-at %d): nothing to do\n",
                (long long)ic_trainer_iter(tr), n_stop);
@@ -255,24 +181,24 @@ int cmd_train(int argc, char **argv)
     }
     if (n_stop) {
         printf("stopped at iteration %d with a checkpoint in %s; continue with --resume\n",
-               n_stop, ckdir);
+               n_stop, a.ckdir);
         status = 0;
         goto out;
     }
     double ips = ic_trainer_images_per_second(tr);
     char s_ips[32], s_it[32];
     snprintf(s_ips, sizeof s_ips, "%.3f", ips);
-    snprintf(s_it, sizeof s_it, "%d", n_iters);
+    snprintf(s_it, sizeof s_it, "%d", a.n_iters);
     const char *meta[] = {"train_iters", s_it, "train_images_per_second", s_ips, NULL};
-    if (ic_pdl_refold(net) || ic_pdl_save(net, out, meta)) {
-        fprintf(stderr, "cannot write %s: %s\n", out, ic_error_message());
+    if (ic_pdl_refold(net) || ic_pdl_save(net, a.out, meta)) {
+        fprintf(stderr, "cannot write %s: %s\n", a.out, ic_error_message());
         goto out;
     }
-    printf("wrote %s; %.2f images/s\n", out, ips);
-    if (val) {
+    printf("wrote %s; %.2f images/s\n", a.out, ips);
+    if (a.val) {
         ic_val_summary vs;
         ic_calib_opts none = {.mode = IC_CALIB_NONE};
-        if (ic_train_validate(net, val, &none, v_limit, &vs)) {
+        if (ic_train_validate(net, a.val, &none, a.v_limit, &vs)) {
             fprintf(stderr, "validation: %s\n", ic_error_message());
             goto out;
         }

@@ -13,6 +13,9 @@
  * forward milliseconds per image per row, and the mean over the shifted
  * domains (all but the first).
  *
+ * Every cell scores the first --count images of its set (a set rendered
+ * earlier with more images is not scored whole; one with fewer is refused).
+ *
  * With --cells DIR every measured cell (and the manual m) is also written to
  * its own file there as soon as it is done, keyed by a hash of the model
  * file, the image count and size, the mode and m; a later run with the same
@@ -82,15 +85,25 @@ int cli_suite_render_set(const char *dir, const char *domain, uint64_t seed, int
             return 1;
         }
         const ic_coco_image *im = ic_coco_get(coco, 0);
-        int iw = im ? im->width : 0, ih = im ? im->height : 0;
+        int iw = im ? im->width : 0, ih = im ? im->height : 0, n = ic_coco_count(coco);
         ic_coco_free(&coco);
-        if (iw == w && ih == h)
-            return 0;
-        fprintf(stderr,
-                "%s holds %dx%d images but the suite needs %dx%d: "
-                "use another --root or remove that directory\n",
-                dir, ih, iw, h, w);
-        return 1;
+        if (iw != w || ih != h) {
+            fprintf(stderr,
+                    "%s holds %dx%d images but the suite needs %dx%d: "
+                    "use another --root or remove that directory\n",
+                    dir, ih, iw, h, w);
+            return 1;
+        }
+        /* A larger set is fine (the first count images are scored); a
+         * smaller one would be scored as if it had count images. */
+        if (n < count) {
+            fprintf(stderr,
+                    "%s holds %d images but %d were asked for: "
+                    "use another --root or remove that directory\n",
+                    dir, n, count);
+            return 1;
+        }
+        return 0;
     }
     ic_synth_write_opts o = {.out_dir = dir, .seed = seed, .count = count, .h = h, .w = w, .threads = 2};
     if (ic_synth_domain_parse(domain, &o.domain) || ic_synth_write_dataset(&o, NULL, NULL)) {
@@ -313,7 +326,7 @@ int cmd_eval_suite(int argc, char **argv)
                 ic_eval_summary s;
                 double ips, fms;
                 ic_forward plain = ic_forward_plain(net);
-                status = cli_eval_dataset(&plain, augdir, &so, 1 << 30, 1, &s, &ips, &fms);
+                status = cli_eval_dataset(&plain, augdir, &so, aug_count, 1, &s, &ips, &fms);
                 if (status)
                     break;
                 fprintf(stderr, " %.1f:%.2f", k / 10.0, 100 * s.miou);
@@ -363,7 +376,7 @@ int cmd_eval_suite(int argc, char **argv)
                 snprintf(dir, sizeof dir, "%s/%s", root, dnames[d]);
                 ic_eval_summary s;
                 double ips, ms;
-                status = cli_eval_dataset(&fw, dir, &so, 1 << 30, 1, &s, &ips, &ms);
+                status = cli_eval_dataset(&fw, dir, &so, count, 1, &s, &ips, &ms);
                 if (status)
                     break;
                 c->j = ic_eval_summary_json(&s, cfg);

@@ -19,7 +19,8 @@ void cli_eval_print_table(FILE *f, const char *title, const ic_eval_summary *s, 
                           double ms_forward);
 
 /* Renders `count` SynthCity images of `domain` (seed, h x w) into dir
- * unless it already holds them; refuses a set of another size. Returns 0,
+ * unless it already holds a set; refuses a set of another size or with fewer
+ * than `count` images (a larger one is kept: callers score its first count). Returns 0,
  * or 1 after printing what went wrong. */
 int cli_suite_render_set(const char *dir, const char *domain, uint64_t seed, int count, int h,
                          int w);

@@ -6,7 +6,8 @@
 # the first one instead of scoring against labels of the wrong size. The
 # held-out `--suite robust` renders its clean scenes (seed 5000) and the
 # twelve family x severity sets with the clean labels and fills its table;
-# with --cells it keeps every cell in a file and resumes from them.
+# every cell scores exactly --count images; with --cells it keeps every cell
+# in a file and resumes from them.
 # Usage: test_eval_suite.sh INSTCAL_BINARY
 set -eu
 BIN=$1
@@ -67,6 +68,24 @@ for name in want[1:]:
     assert j["info"]["severity"] == int(name.split("-")[1]), name
 print("ok: robust suite, 2 rows x 13 domains, labels of the clean scenes")
 PYEOF
+# --count is the number of images every cell scores: the first 1 of the
+# 2-image sets above, and a set with fewer images than asked is refused
+# (a set rendered earlier with more images was once scored whole).
+OPENBLAS_NUM_THREADS=1 "$BIN" eval --suite robust --model "$MODEL" --root "$TMP/rob" \
+    --count 1 --size 64x128 --rows none --json "$TMP/r1.json" >"$TMP/out6" 2>&1 ||
+    { cat "$TMP/out6"; fail "the robust suite at --count 1 exited with an error"; }
+"$PY" - "$TMP/r1.json" <<'PYEOF' || fail "--count 1 on sets of 2"
+import json, sys
+cells = json.load(open(sys.argv[1]))["rows"]["none"]
+assert all(c["images"] == 1 for c in cells.values()), {k: c["images"] for k, c in cells.items()}
+PYEOF
+if "$BIN" eval --suite robust --model "$MODEL" --root "$TMP/rob" --count 3 --size 64x128 \
+    --rows none >"$TMP/out7" 2>&1; then
+    fail "sets of 2 images were scored at --count 3"
+fi
+grep -q "holds 2 images but 3 were asked for" "$TMP/out7" ||
+    { cat "$TMP/out7"; fail "no clear message for a set with too few images"; }
+echo "ok: --count images per cell, too few refused"
 # --cells: each finished cell is kept in its own file and read back by a
 # later run with the same key (model, count, size, mode, m); a cell whose key
 # differs is measured again. A planted value proves which one happened.
@@ -103,4 +122,4 @@ for d in a["rows"]["none"]:
         assert a["rows"]["none"][d] == b["rows"]["none"][d], d
 print("ok: --cells reuses the cells of the same key only")
 PYEOF
-echo "5 passed, 0 failed"
+echo "6 passed, 0 failed"

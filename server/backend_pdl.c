@@ -433,7 +433,7 @@ static int oip_answer(const srv_request *req, const char *model, const ic_segmen
             json_object_set(params, keys[i], v);
     }
     json_object_set_new(params, "request_id", json_string(req->id));
-    int rc = segs && params ? 0 : IC_ENOMEM;
+    int rc = segs && params ? 0 : ic_error_set(IC_ENOMEM, "oip: no memory for the answer");
     srv_oip_tensors t = {.w = sr->width, .h = sr->height, .labels = labels, .semantic = sr->sem,
                          .confidence = sr->maxprob, .segments_info = segs,
                          .segments_len = segs ? strlen(segs) : 0};

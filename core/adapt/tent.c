@@ -30,7 +30,8 @@ int ic_tent_create(ic_tent **ret, const char *weights_path, const char *config_p
     if (!rc)
         rc = ic_adam_init(&t->adam, params, n, IC_PARAM_BN_AFFINE, NULL);
     if (!rc && !(t->backup = ic_malloc(t->adam.total * sizeof(float))))
-        rc = IC_ENOMEM;
+        rc = ic_error_set(IC_ENOMEM, "tent: no memory for the backup of %zu parameters",
+                          t->adam.total);
     if (rc) {
         ic_tent_free(&t);
         return rc;
@@ -147,7 +148,7 @@ static int adapt(ic_tent *t, const ic_tensor *x, int steps, float lr, ic_arena *
         rc = ic_pdl_forward_train(t->net, &xp, &to, arena, &tape, &o);
         ic_tensor dsem;
         if (!rc && ic_tensor_alloc(&dsem, arena, o.sem.n, o.sem.c, o.sem.h, o.sem.w))
-            rc = IC_ENOMEM;
+            rc = ic_error_prefix(IC_ENOMEM, "tent: entropy gradient");
         if (!rc) {
             memset(dsem.data, 0, ic_tensor_numel(&dsem) * sizeof(float));
             double e = ic_tent_entropy(&o.sem, x->h, x->w, &dsem);

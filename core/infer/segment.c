@@ -113,7 +113,7 @@ static int parse_segments(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_confi
     }
     gt->segments = ic_arena_calloc(arena, n ? n : 1, sizeof *gt->segments);
     if (!gt->segments) {
-        rc = IC_ENOMEM;
+        rc = ic_error_prefix(IC_ENOMEM, "label segments");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -161,7 +161,7 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
     gt->h = img.h;
     gt->sem = ic_arena_alloc(arena, n * sizeof(int32_t));
     if (!gt->sem) {
-        rc = IC_ENOMEM;
+        rc = ic_error_prefix(IC_ENOMEM, "label: class map");
         goto done;
     }
     if (segments_json) {
@@ -173,7 +173,7 @@ int ic_segment_gt_load(ic_segment_gt *gt, ic_arena *arena, const ic_pdl_config *
             goto done;
         gt->ids = ic_arena_alloc(arena, n * sizeof(int32_t));
         if (!gt->ids) {
-            rc = IC_ENOMEM;
+            rc = ic_error_prefix(IC_ENOMEM, "label: id map");
             goto done;
         }
         if ((rc = ic_image_ids_from_rgb(&img, gt->ids)) != 0)

@@ -430,7 +430,7 @@ static int setup(run *r, const ic_pdl *net, const shape *s, int threads, int win
     fill(res, ny, &seed);
     fill(bias, (size_t)p->cout, &seed);
     /* the engine: blocked input (and residual), packed weights */
-    if (ic_eng_conv_pack(&r->cv, p, l->w, bias))
+    if (ic_eng_conv_pack(&r->cv, p, l->w, bias, 0))
         goto out;
     r->bx = ic_malloc_aligned(ic_blk_floats(1, p->cin, s->h, s->w) * sizeof(float));
     r->by = ic_malloc_aligned(ic_blk_floats(1, p->cout, s->oh, s->ow) * sizeof(float));

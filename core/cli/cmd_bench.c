@@ -189,7 +189,7 @@ static int bench_one(const bench_conv *c, int reps, bench_result *r)
     if (!x || !y || !w || !b || !ws || (!c->depthwise && !bm) || !tc || !ts || !tr || !te || !tq)
         goto out;
     const int threads = openblas_get_num_threads();
-    if ((rc = ic_eng_conv_pack(&ec, &p, w, b)) != 0)
+    if ((rc = ic_eng_conv_pack(&ec, &p, w, b, eng_flags)) != 0)
         goto out;
     const size_t news = ic_eng_conv_ws_floats(&ec, 1, c->h, c->w, threads, eng_flags);
     ex = bench_buffer(ic_blk_floats(1, p.cin, c->h, c->w), &seed);

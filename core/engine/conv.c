@@ -20,7 +20,7 @@ static int wino_shape(const ic_conv2d_params *p)
 }
 
 int ic_eng_conv_pack(ic_eng_conv *cv, const ic_conv2d_params *p, const float *weight,
-                     const float *bias)
+                     const float *bias, int flags)
 {
     memset(cv, 0, sizeof *cv);
     cv->p = *p;
@@ -53,6 +53,15 @@ int ic_eng_conv_pack(ic_eng_conv *cv, const ic_conv2d_params *p, const float *we
                     weight[(size_t)c * kk + (size_t)t];
         return 0;
     }
+    if (wino_shape(p) && !(flags & IC_ENG_EXACT)) {
+        const int rc = ic_eng_wino_pack(cv, weight);
+        if (rc) {
+            ic_eng_conv_free(cv); /* ic_eng_wino_pack recorded the message */
+            return rc;
+        }
+        if (!(flags & IC_ENG_PACK_BOTH))
+            return 0;
+    }
     /* few input channels: taps into K (K blocks of cin*kk channels, one tap) */
     cv->im2col = p->cin < 16 && kk > 1 && p->cin * kk <= IC_ENG_IM2COL_K;
     cv->ktaps = cv->im2col ? 1 : kk;
@@ -71,10 +80,7 @@ int ic_eng_conv_pack(ic_eng_conv *cv, const ic_conv2d_params *p, const float *we
                 cv->w[(((size_t)(co / 32) * cv->ktaps + tap) * k16 + k) * IC_KERN_NR +
                       (size_t)(co % 32)] = weight[((size_t)co * p->cin + ci) * kk + (size_t)t];
             }
-    const int rc = wino_shape(p) ? ic_eng_wino_pack(cv, weight) : 0;
-    if (rc)
-        ic_eng_conv_free(cv); /* ic_eng_wino_pack recorded the message */
-    return rc;
+    return 0;
 nomem:
     ic_eng_conv_free(cv);
     return ic_error_set(IC_ENOMEM, "engine: out of memory for packed weights");
@@ -109,7 +115,7 @@ static ic_eng_path path_for(const ic_eng_conv *cv, int h, int w, int flags)
 {
     if (is_depthwise(&cv->p))
         return IC_ENG_DEPTHWISE;
-    if (cv->u && !(flags & IC_ENG_EXACT) && wino_pays(cv, h, w))
+    if (cv->u && !(flags & IC_ENG_EXACT) && (!cv->w || wino_pays(cv, h, w)))
         return IC_ENG_WINOGRAD;
     return IC_ENG_GEMM;
 }
@@ -189,6 +195,8 @@ int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const
         return ic_error_set(IC_ESHAPE, "engine conv: shapes do not match its parameters");
     if (o->stats && !o->shift)
         return ic_error_set(IC_EINVAL, "engine conv: statistics need a shift");
+    if (!is_depthwise(&cv->p) && !cv->w && (flags & IC_ENG_EXACT))
+        return ic_error_set(IC_EINVAL, "engine conv: packed for Winograd only, cannot run exact");
     if (threads < 1)
         threads = 1;
     const ic_eng_path path = path_for(cv, x->h, x->w, flags);

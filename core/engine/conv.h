@@ -7,9 +7,12 @@
  *             dilation); weights as (output pair, tap, input channel, 32).
  *             With fewer than 16 input channels (the stem's 3) the taps go
  *             into K instead: im2col columns of cin*kh*kw channels, one tap
- *   winograd  also packed for 3x3 stride 1 (any dilation, via the dilation
+ *   winograd  instead, for 3x3 stride 1 (any dilation, via the dilation
  *             phases): F(4x4, 3x3), weights transformed once (36 per
- *             input/output channel pair); engine/conv_wino.c
+ *             input/output channel pair); engine/conv_wino.c. Packed
+ *             without IC_ENG_EXACT, such a layer keeps only these (4x its
+ *             raw weights; the gemm copy would add 1x more: 41 MiB on
+ *             R-52-DSConv), so it runs on Winograd at every size
  *   depthwise groups == cin == cout: a direct loop, 16 channels per vector
  * Other grouped convolutions are not supported (ic_eng_conv_pack returns
  * IC_EUNSUPPORTED and the model runs on the NCHW path).
@@ -40,10 +43,12 @@ typedef struct ic_eng_conv {
     float *bias;             /* (pairs * 32) the conv's bias, zeros without one */
 } ic_eng_conv;
 
-/* Packs one layer. weight (cout, cin/groups, kh, kw), bias (cout) or NULL.
- * Returns 0, IC_EUNSUPPORTED (grouped, not depthwise) or IC_ENOMEM. */
+/* Packs one layer for the paths `flags` allows (IC_ENG_EXACT: gemm only;
+ * IC_ENG_PACK_BOTH: gemm and Winograd, the forward's flags choose).
+ * weight (cout, cin/groups, kh, kw), bias (cout) or NULL. Returns 0,
+ * IC_EUNSUPPORTED (grouped, not depthwise) or IC_ENOMEM. */
 int ic_eng_conv_pack(ic_eng_conv *cv, const ic_conv2d_params *p, const float *weight,
-                     const float *bias);
+                     const float *bias, int flags);
 void ic_eng_conv_free(ic_eng_conv *cv);
 
 /* How the output is written (see the file comment). */
@@ -58,7 +63,10 @@ typedef struct ic_eng_out {
 } ic_eng_out;
 
 /* Path flags. */
-enum { IC_ENG_EXACT = 1 /* no Winograd: direct products only */ };
+enum {
+    IC_ENG_EXACT = 1,    /* no Winograd: direct products only */
+    IC_ENG_PACK_BOTH = 2 /* pack only: keep the gemm weights next to Winograd's */
+};
 
 /* The path ic_eng_conv_forward() takes. */
 ic_eng_path ic_eng_conv_path(const ic_eng_conv *cv, int flags);
@@ -75,7 +83,8 @@ size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int thr
  * with a pending affine (pend not NULL) a 1x1 stride-1 conv applies it to x
  * IN PLACE (x is then plain: the caller must forget pend), the other paths
  * apply it as they read. ws: ic_eng_conv_ws_floats() floats. threads: from
- * 1. Returns 0 or IC_ESHAPE. */
+ * 1. Returns 0, IC_ESHAPE, or IC_EINVAL (IC_ENG_EXACT on a layer packed
+ * for Winograd only). */
 int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const ic_blk_pend *pend,
                         const ic_eng_out *o, float *ws, int threads, int flags);
 

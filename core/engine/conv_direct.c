@@ -67,8 +67,10 @@ size_t ic_eng_direct_ws_floats(const ic_eng_conv *cv, int h, int w)
         ic_conv2d_out_size(&cv->p, h, w, &oh, &ow);
         return (size_t)cv->kb * ic_blk_pstride_hw(oh, ow) + IC_BLK_SLACK;
     }
+    if (!copy_needed(cv, NULL) && cv->p.stride_h == 1 && cv->p.stride_w == 1)
+        return 0; /* 1x1 stride 1 reads x itself, applying a pending affine in place */
     padded_dims(&cv->p, h, w, &hp, &wp);
-    /* always sized for the copy: a pending affine may ask for one */
+    /* sized for the copy: a pending affine may ask for one */
     return (size_t)cv->cinb * (size_t)hp * (size_t)wp * 16 + copy_slack(&cv->p);
 }
 

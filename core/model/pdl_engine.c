@@ -90,9 +90,9 @@ static float *padded(size_t n)
     return p;
 }
 
-static int pack_layer(const layer *l, eng_layer *e)
+static int pack_layer(const layer *l, eng_layer *e, int flags)
 {
-    CHECK(ic_eng_conv_pack(&e->cv, &l->p, l->w, l->has_norm ? NULL : l->b));
+    CHECK(ic_eng_conv_pack(&e->cv, &l->p, l->w, l->has_norm ? NULL : l->b, flags));
     if (!l->has_norm)
         return 0;
     const size_t n = (size_t)e->cv.pairs * 32; /* the write-out reads whole pairs of blocks */
@@ -134,7 +134,8 @@ int pdl_engine_pack(ic_pdl *net)
     net->eng = ic_calloc((size_t)net->n_layers, sizeof *net->eng);
     int rc = net->eng ? 0 : ic_error_set(IC_ENOMEM, "engine: out of memory");
     for (int i = 0; !rc && i < net->n_layers; i++)
-        rc = pack_layer(&net->layers[i], &net->eng[i]);
+        rc = pack_layer(&net->layers[i], &net->eng[i],
+                        net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0);
     if (rc) {
         pdl_engine_free(net);
         net->engine = IC_PDL_ENGINE_NCHW;
@@ -168,6 +169,8 @@ typedef struct bfwd {
     ic_arena *arena;
     ic_bufpool pool;
     int threads, flags, calibrated;
+    int dry;                                           /* the planning walk: no arithmetic */
+    ic_tensor outs[3];                                 /* sem, center, offset (arena, NCHW) */
     double *stats;                                     /* (N, 2, max C16) */
     float *mean_t, *var_t, *m_mu, *m_var, *sc, *bi, *cscratch; /* (N, max C) */
     double m_mu_sum, m_var_sum;
@@ -176,6 +179,10 @@ typedef struct bfwd {
     ic_pdl_trace_fn trace;
     void *trace_ctx;
 } bfwd;
+
+/* The planning walk (ic_bufpool_record) makes every buffer request of the
+ * real one but runs no kernel: buffers are placeholders. */
+#define RUN(f, call) ((f)->dry ? 0 : (call))
 
 /* Reports layer li's output to the trace as NCHW, its pending affine
  * applied (a bottleneck's conv3 in `none` after its fused residual and
@@ -246,7 +253,7 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     if (!ws)
         return ic_error_prefix(IC_ENOMEM, "engine: conv workspace of %s", l->name);
     ic_eng_out o = {.relu = l->p.relu};
-    if (l->has_norm) {
+    if (l->has_norm && !f->dry) {
         memset(f->stats, 0, (size_t)x->t.n * 2 * (size_t)ic_blk_cb(l->p.cout) * 16 *
                                 sizeof *f->stats);
         o.stats = f->stats;
@@ -262,9 +269,9 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
         o.res = res;
         o.relu = 1;
     }
-    int rc = ic_eng_conv_forward(&e->cv, &y->t, &x->t, x->pend, &o, ws, f->threads, eflags);
+    int rc = RUN(f, ic_eng_conv_forward(&e->cv, &y->t, &x->t, x->pend, &o, ws, f->threads, eflags));
     ic_bufpool_put(&f->pool, ws);
-    if (rc)
+    if (rc || f->dry)
         return rc;
     if (ic_eng_conv_applies_in_place(&e->cv))
         x->pend = NULL;
@@ -313,15 +320,28 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     return btrace(f, li, y);
 }
 
-static int bunit(bfwd *f, unit u, bt *x, bt *y)
+/* y = u(x); with consume, x is released as soon as it has been read (a
+ * DSConv's depthwise half: x is not alive beside the pointwise output). */
+static int bunit_c(bfwd *f, unit u, bt *x, bt *y, int consume)
 {
-    if (u.b < 0)
-        return blayer(f, u.a, x, y, NULL);
+    if (u.b < 0) {
+        int rc = blayer(f, u.a, x, y, NULL);
+        if (consume)
+            brelease(f, x);
+        return rc;
+    }
     bt t;
     CHECK(blayer(f, u.a, x, &t, NULL));
+    if (consume)
+        brelease(f, x);
     int rc = blayer(f, u.b, &t, y, NULL);
     brelease(f, &t);
     return rc;
+}
+
+static int bunit(bfwd *f, unit u, bt *x, bt *y)
+{
+    return bunit_c(f, u, x, y, 0);
 }
 
 static int bblock(bfwd *f, const block *b, bt *x, bt *y)
@@ -342,7 +362,7 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y)
     } else {
         rc = blayer(f, b->conv3, &t2, y, NULL);
         if (!rc)
-            rc = ic_eng_add(&y->t, y->pend, &res->t, res->pend, 1, f->threads);
+            rc = RUN(f, ic_eng_add(&y->t, y->pend, &res->t, res->pend, 1, f->threads));
         y->pend = NULL;
     }
     brelease(f, &t2);
@@ -357,7 +377,7 @@ static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
     int rc;
     if (a->pool_global) {
         CHECK(balloc(f, &pooled, x->t.n, x->t.c, 1, 1));
-        rc = ic_eng_gap(&pooled.t, &x->t, x->pend, f->threads);
+        rc = RUN(f, ic_eng_gap(&pooled.t, &x->t, x->pend, f->threads));
     } else {
         /* as pdl_forward.c: the kernel clamped to the map */
         ic_pool2d p = {.kh = a->pool_k[0] < x->t.h ? a->pool_k[0] : x->t.h,
@@ -367,7 +387,7 @@ static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
         int oh, ow;
         CHECK(ic_pool_out_size(&oh, &ow, x->t.h, x->t.w, &p));
         CHECK(balloc(f, &pooled, x->t.n, x->t.c, oh, ow));
-        rc = ic_eng_avgpool(&pooled.t, &x->t, x->pend, &p, f->threads);
+        rc = RUN(f, ic_eng_avgpool(&pooled.t, &x->t, x->pend, &p, f->threads));
     }
     if (!rc)
         rc = blayer(f, a->pool_conv, &pooled, &conv, NULL);
@@ -376,7 +396,7 @@ static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
         return rc;
     rc = balloc(f, y, x->t.n, conv.t.c, x->t.h, x->t.w);
     if (!rc)
-        rc = ic_eng_resize(&y->t, &conv.t, conv.pend, 0, 0, f->threads);
+        rc = RUN(f, ic_eng_resize(&y->t, &conv.t, conv.pend, 0, 0, f->threads));
     brelease(f, &conv);
     return rc;
 }
@@ -400,7 +420,7 @@ static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
             parts[i] = &br[i].t;
             pends[i] = br[i].pend;
         }
-        rc = ic_eng_concat(&cat.t, parts, pends, 5, f->threads);
+        rc = RUN(f, ic_eng_concat(&cat.t, parts, pends, 5, f->threads));
     }
     for (int i = 0; i < made; i++)
         brelease(f, &br[i]);
@@ -419,16 +439,15 @@ static int bdecoder(bfwd *f, const decoder *d, bt feats[3], bt *y)
         bt proj, up, cat, fused;
         CHECK(blayer(f, d->proj[lvl], &feats[lvl], &proj, NULL));
         CHECK(balloc(f, &up, cur.t.n, cur.t.c, proj.t.h, proj.t.w));
-        CHECK(ic_eng_resize(&up.t, &cur.t, cur.pend, 0, 0, f->threads));
+        CHECK(RUN(f, ic_eng_resize(&up.t, &cur.t, cur.pend, 0, 0, f->threads)));
         brelease(f, &cur);
         CHECK(balloc(f, &cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
         const ic_tensor *parts[2] = {&proj.t, &up.t};
         const ic_blk_pend *pends[2] = {proj.pend, NULL};
-        CHECK(ic_eng_concat(&cat.t, parts, pends, 2, f->threads));
+        CHECK(RUN(f, ic_eng_concat(&cat.t, parts, pends, 2, f->threads)));
         brelease(f, &proj);
         brelease(f, &up);
-        CHECK(bunit(f, d->fuse[lvl][0], &cat, &fused));
-        brelease(f, &cat);
+        CHECK(bunit_c(f, d->fuse[lvl][0], &cat, &fused, 1));
         if (d->n_fuse == 2) {
             bt second;
             CHECK(bunit(f, d->fuse[lvl][1], &fused, &second));
@@ -456,27 +475,32 @@ static int bhead(bfwd *f, const unit *u, int n, int pred, bt *x, bt *y)
     return rc;
 }
 
-/* A head's output into the arena as NCHW: raw (stride 4) or x4 upsampled,
- * times mul and cropped to (h, w). */
-static int bout(bfwd *f, bt *x, int flags, float mul, int h, int w, ic_tensor *y)
+/* Head k's output as NCHW: raw (stride 4) or x4 upsampled, times mul and
+ * cropped to (h, w). The planning walk only notes the shape (the outputs
+ * are taken from the arena before the real walk, so that the arena's
+ * blocks line up the same way in every forward). */
+static int bout(bfwd *f, bt *x, int flags, float mul, int h, int w, int k)
 {
-    if (flags & IC_PDL_STRIDE4) {
-        CHECK(ic_tensor_alloc(y, f->arena, x->t.n, x->t.c, x->t.h, x->t.w));
+    ic_tensor *y = &f->outs[k];
+    if (f->dry) {
+        const int s4 = flags & IC_PDL_STRIDE4;
+        *y = ic_tensor_wrap(NULL, x->t.n, x->t.c, s4 ? x->t.h : h, s4 ? x->t.w : w);
+    } else if (flags & IC_PDL_STRIDE4) {
         ic_blk_to_nchw(y, &x->t, x->pend);
     } else {
-        CHECK(ic_tensor_alloc(y, f->arena, x->t.n, x->t.c, h, w));
         CHECK(ic_eng_upsample_nchw(y, &x->t, x->pend, 4.0, mul, f->threads));
     }
     brelease(f, x);
     return 0;
 }
 
-static int bforward(bfwd *f, const ic_tensor *x, int flags, ic_pdl_outputs *out)
+static int bforward(bfwd *f, const ic_tensor *x, int flags)
 {
     const ic_pdl *net = f->net;
     bt cur, next, feats[3];
     CHECK(balloc(f, &cur, x->n, x->c, x->h, x->w));
-    ic_blk_from_nchw(&cur.t, x);
+    if (!f->dry)
+        ic_blk_from_nchw(&cur.t, x);
     for (int i = 0; i < 3; i++) {
         CHECK(blayer(f, net->stem[i], &cur, &next, NULL));
         brelease(f, &cur);
@@ -486,7 +510,7 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags, ic_pdl_outputs *out)
     int oh, ow;
     CHECK(ic_pool_out_size(&oh, &ow, cur.t.h, cur.t.w, &mp));
     CHECK(balloc(f, &next, cur.t.n, cur.t.c, oh, ow));
-    CHECK(ic_eng_maxpool(&next.t, &cur.t, cur.pend, &mp, f->threads));
+    CHECK(RUN(f, ic_eng_maxpool(&next.t, &cur.t, cur.pend, &mp, f->threads)));
     brelease(f, &cur);
     cur = next;
     for (int s = 0; s < 4; s++) {
@@ -501,20 +525,22 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags, ic_pdl_outputs *out)
             feats[s] = cur;
     }
     feats[2] = cur;
+    /* the semantic branch to its output before the instance decoder runs,
+     * so that its stride-4 features are not alive beside the instance
+     * decoder's (on R-52-DSConv at 1024x2048 that is 128 MiB of the peak) */
     bt sem_feat, ins_feat, sem, center, offset;
     CHECK(bdecoder(f, &net->dec[0], feats, &sem_feat));
+    CHECK(bhead(f, net->sem_head, net->n_sem_head, net->sem_pred, &sem_feat, &sem));
+    brelease(f, &sem_feat);
+    CHECK(bout(f, &sem, flags, 1.0f, x->h, x->w, 0));
     CHECK(bdecoder(f, &net->dec[1], feats, &ins_feat));
     for (int i = 0; i < 3; i++)
         brelease(f, &feats[i]);
-    CHECK(bhead(f, net->sem_head, net->n_sem_head, net->sem_pred, &sem_feat, &sem));
-    brelease(f, &sem_feat);
     CHECK(bhead(f, net->center_head, 2, net->center_pred, &ins_feat, &center));
+    CHECK(bout(f, &center, flags, 1.0f, x->h, x->w, 1));
     CHECK(bhead(f, net->offset_head, net->n_offset_head, net->offset_pred, &ins_feat, &offset));
     brelease(f, &ins_feat);
-    CHECK(bout(f, &sem, flags, 1.0f, x->h, x->w, &out->sem));
-    CHECK(bout(f, &center, flags, 1.0f, x->h, x->w, &out->center));
-    CHECK(bout(f, &offset, flags, (flags & IC_PDL_STRIDE4) ? 1.0f : 4.0f, x->h, x->w,
-               &out->offset));
+    CHECK(bout(f, &offset, flags, (flags & IC_PDL_STRIDE4) ? 1.0f : 4.0f, x->h, x->w, 2));
     return 0;
 }
 
@@ -547,11 +573,25 @@ int pdl_forward_blocked(const ic_pdl *net, const ic_tensor *x, const ic_calib_op
         !f.cscratch || !out->drift)
         return ic_error_prefix(IC_ENOMEM, "engine: statistics scratch");
     ic_drift_acc_init(&f.drift, x->n, out->drift);
-    CHECK(bforward(&f, x, flags, out));
+    /* a dry walk plans the activations' memory (model/bufpool.h), then the
+     * outputs, then the real walk */
+    CHECK(ic_bufpool_record(&f.pool, 8 * net->n_layers + 64));
+    f.dry = 1;
+    CHECK(bforward(&f, x, flags));
+    f.dry = 0;
+    CHECK(ic_bufpool_plan(&f.pool));
+    for (int k = 0; k < 3; k++) {
+        const ic_tensor *s = &f.outs[k];
+        CHECK(ic_tensor_alloc(&f.outs[k], arena, s->n, s->c, s->h, s->w));
+    }
+    CHECK(bforward(&f, x, flags));
+    out->sem = f.outs[0];
+    out->center = f.outs[1];
+    out->offset = f.outs[2];
     out->m_mu_mean = f.m_count ? f.m_mu_sum / (double)f.m_count : 0.0;
     out->m_var_mean = f.m_count ? f.m_var_sum / (double)f.m_count : 0.0;
     for (int n = 0; n < x->n; n++)
         out->drift[n] = ic_drift_acc_score(&f.drift, n);
-    out->peak_bytes = f.pool.peak * sizeof(float);
+    out->peak_bytes = f.pool.region_floats * sizeof(float); /* the planned region */
     return 0;
 }

@@ -48,7 +48,7 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
     tu_rand_fill(wt, (size_t)p->cout * gin * kk, rng, -1.0f, 1.0f);
     tu_rand_fill(bias, (size_t)p->cout, rng, -0.5f, 0.5f);
     ic_eng_conv cv;
-    ck_assert_int_eq(ic_eng_conv_pack(&cv, p, wt, bias), 0);
+    ck_assert_int_eq(ic_eng_conv_pack(&cv, p, wt, bias, op->flags), 0);
     const int cinb = ic_blk_cb(p->cin), coutb = ic_blk_cb(p->cout);
     const int c16i = cinb * 16, c16o = coutb * 16, o32 = cv.pairs * 32;
 
@@ -273,14 +273,33 @@ START_TEST(test_unsupported_and_shapes)
     ic_conv2d_params p = P(8, 8, 3, 1, 1, 1, 2);
     float wt[8 * 4 * 9] = {0};
     ic_eng_conv cv;
-    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, wt, NULL), IC_EUNSUPPORTED);
+    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, wt, NULL, 0), IC_EUNSUPPORTED);
     p = P(8, 8, 3, 1, 1, 1, 1);
     float w2[8 * 8 * 9] = {0};
-    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, w2, NULL), 0);
+    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, w2, NULL, 0), 0);
     ic_tensor x, y;
     float *xd = blk_alloc(&x, 1, 8, 5, 5), *yd = blk_alloc(&y, 1, 8, 4, 5);
     ic_eng_out o = {0};
     ck_assert_int_eq(ic_eng_conv_forward(&cv, &y, &x, NULL, &o, NULL, 1, 0), IC_ESHAPE);
+    /* a 3x3 stride-1 layer packed for Winograd keeps no gemm copy, so it
+     * cannot run exact; packed exact it has no Winograd; both on request */
+    ck_assert_ptr_nonnull(cv.u);
+    ck_assert_ptr_null(cv.w);
+    ic_tensor y5;
+    float *y5d = blk_alloc(&y5, 1, 8, 5, 5);
+    float *ws = ic_malloc_aligned(ic_eng_conv_ws_floats(&cv, 1, 5, 5, 1, 0) * sizeof *ws);
+    ck_assert_int_eq(ic_eng_conv_forward(&cv, &y5, &x, NULL, &o, ws, 1, 0), 0);
+    ck_assert_int_eq(ic_eng_conv_forward(&cv, &y5, &x, NULL, &o, ws, 1, IC_ENG_EXACT), IC_EINVAL);
+    ic_eng_conv_free(&cv);
+    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, w2, NULL, IC_ENG_EXACT), 0);
+    ck_assert_ptr_null(cv.u);
+    ck_assert_ptr_nonnull(cv.w);
+    ic_eng_conv_free(&cv);
+    ck_assert_int_eq(ic_eng_conv_pack(&cv, &p, w2, NULL, IC_ENG_PACK_BOTH), 0);
+    ck_assert_ptr_nonnull(cv.u);
+    ck_assert_ptr_nonnull(cv.w);
+    ic_free_aligned(ws);
+    ic_free_aligned(y5d);
     ic_free_aligned(xd);
     ic_free_aligned(yd);
     ic_eng_conv_free(&cv);

@@ -223,7 +223,7 @@ static const char usage_text[] =
     "  --post     also time softmax statistics + panoptic post-processing\n"
     "  --json     end with one JSON line (bench/run_model_bench.sh)\n"
     "  --engine   the forward's implementation (model/pdl.h; default: $INSTCAL_ENGINE,\n"
-    "             else the build's default)\n";
+    "             else blocked)\n";
 
 int cmd_bench_model(int argc, char **argv)
 {

@@ -56,9 +56,9 @@ enum {
 /* Which implementation ic_pdl_forward() runs (the training forward is
  * always NCHW):
  *   nchw     core/ops on NCHW tensors (OpenBLAS sgemm per convolution)
- *   blocked  core/engine: 16-channel blocked activations, weights packed
- *            once, fused write-outs and statistics, Winograd F(4x4, 3x3)
- *            for the 3x3 stride-1 convolutions where it pays
+ *   blocked  (the default) core/engine: 16-channel blocked activations,
+ *            weights packed once, fused write-outs and statistics,
+ *            Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions
  *   exact    blocked without Winograd (direct products only)
  * docs/benchmarks.md compares them. */
 typedef enum ic_pdl_engine {
@@ -72,8 +72,8 @@ int ic_pdl_engine_parse(const char *name, ic_pdl_engine *ret);
 const char *ic_pdl_engine_name(ic_pdl_engine e);
 
 /* The engine a loaded model starts with: $INSTCAL_ENGINE when set to a
- * valid name, else the build's default (see ic_pdl_engine_default's
- * definition in model/pdl_engine.c). */
+ * valid name, else blocked. A model with a layer the blocked engine cannot
+ * run (grouped, non-depthwise convolutions) loads on nchw. */
 ic_pdl_engine ic_pdl_engine_default(void);
 
 /* Switches the model's engine, packing (or freeing) the blocked engine's

@@ -51,7 +51,8 @@ const char *ic_pdl_engine_name(ic_pdl_engine e)
 }
 
 /* $INSTCAL_ENGINE when it names an engine (anything else is ignored), else
- * nchw. */
+ * blocked: the fastest at every size measured (docs/benchmarks.md); nchw
+ * stays for models the blocked engine cannot run and for training. */
 ic_pdl_engine ic_pdl_engine_default(void)
 {
     ic_pdl_engine e;
@@ -59,7 +60,7 @@ ic_pdl_engine ic_pdl_engine_default(void)
     if (env && *env && ic_pdl_engine_parse(env, &e) == 0)
         return e;
     ic_error_clear();
-    return IC_PDL_ENGINE_NCHW;
+    return IC_PDL_ENGINE_BLOCKED;
 }
 
 ic_pdl_engine ic_pdl_get_engine(const ic_pdl *net)

@@ -3,7 +3,7 @@
 # ONNX Runtime on the same network, weights and input, in one run, printing one table
 # (docs/benchmarks.md has the results and the exact command).
 #
-#   bench/run_model_bench.sh                 # all networks, 3 rounds x 3 reps
+#   bench/run_model_bench.sh                 # all networks, 3 rounds x 5 reps
 #   NETS="tiny small" ROUNDS=5 REPS=5 bench/run_model_bench.sh
 #
 # Environment: INSTCAL (the instcal binary, default build-bench/core/cli/instcal; or BENCH_MODEL,
@@ -26,7 +26,7 @@ INSTCAL="${INSTCAL:-$ROOT/build-bench/core/cli/instcal}"
 OUT="${OUT:-/tmp/ic-bench}"
 NETS="${NETS:-tiny small r52}"
 ROUNDS="${ROUNDS:-3}"
-REPS="${REPS:-3}"
+REPS="${REPS:-5}"
 ONE_THREAD="${ONE_THREAD:-1}"
 ENGINES="${ENGINES:-blocked nchw}"
 PY=/usr/bin/python3

@@ -4,6 +4,8 @@
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifndef IC_TESTS_DIR
 #error "IC_TESTS_DIR must be defined by the build"
@@ -32,6 +34,38 @@ const ic_st_tensor *tu_fixture_tensor(const ic_safetensors *st, const char *name
     ck_assert_msg(t != NULL, "fixture tensor %s missing", name);
     ck_assert_msg(t->f32 != NULL, "fixture tensor %s is not float", name);
     return t;
+}
+
+const ic_st_tensor *tu_case_tensor(const ic_safetensors *st, int i, const char *field)
+{
+    char name[64];
+    snprintf(name, sizeof name, "c%d.%s", i, field);
+    return tu_fixture_tensor(st, name);
+}
+
+int tu_has_case(const ic_safetensors *st, int i)
+{
+    char name[64];
+    snprintf(name, sizeof name, "c%d.x", i);
+    return ic_st_find(st, name) != NULL;
+}
+
+ic_tensor tu_view4(const ic_st_tensor *t)
+{
+    ck_assert_int_eq(t->ndim, 4);
+    /* the cast drops const for the view type: callers only read it */
+    return ic_tensor_wrap((float *)t->f32, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2],
+                          (int)t->shape[3]);
+}
+
+ic_tensor tu_copy4(const ic_st_tensor *t)
+{
+    ic_tensor v = tu_view4(t);
+    float *d = malloc(t->numel * sizeof(float));
+    ck_assert_ptr_nonnull(d);
+    memcpy(d, t->f32, t->numel * sizeof(float));
+    v.data = d;
+    return v;
 }
 
 uint64_t tu_rand_u64(uint64_t *s)

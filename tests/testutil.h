@@ -19,6 +19,17 @@ ic_safetensors *tu_fixture(const char *name);
 /* Tensor of a fixture by name; fails the test if absent. */
 const ic_st_tensor *tu_fixture_tensor(const ic_safetensors *st, const char *name);
 
+/* Op fixtures hold numbered cases: tensors "c<i>.<field>" (tests/golden/gen_ops.py and its
+ * kin). tu_case_tensor fails the test if c<i>.<field> is absent; tu_has_case tells whether
+ * case i exists (it has an input "c<i>.x"). */
+const ic_st_tensor *tu_case_tensor(const ic_safetensors *st, int i, const char *field);
+int tu_has_case(const ic_safetensors *st, int i);
+/* A 4-D fixture tensor as an ic_tensor: tu_view4 reads the fixture's memory in place (for
+ * inputs that are only read); tu_copy4 is a malloc'd copy the test may write and free()s.
+ * Both fail the test unless the tensor is 4-D. */
+ic_tensor tu_view4(const ic_st_tensor *t);
+ic_tensor tu_copy4(const ic_st_tensor *t);
+
 /* The network input of a whole-model fixture: its uint8 "image" tensor
  * (N, 3, H, W), normalised per channel as (pixel - mean) / std, allocated
  * in `a`. Fails the test if the tensor is absent or not uint8. */

@@ -9,23 +9,14 @@
 #include "ops/add.h"
 #include "testutil.h"
 
-static ic_tensor copy4(const ic_safetensors *st, int i, const char *field)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.%s", i, field);
-    const ic_st_tensor *t = tu_fixture_tensor(st, name);
-    ck_assert_int_eq(t->ndim, 4);
-    float *d = malloc(t->numel * sizeof(float));
-    memcpy(d, t->f32, t->numel * sizeof(float));
-    return ic_tensor_wrap(d, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (int)t->shape[3]);
-}
-
 START_TEST(test_golden)
 {
     ic_safetensors *st = tu_fixture("ops_add");
     for (int i = 0; i < 2; i++) {
-        ic_tensor a = copy4(st, i, "a"), b = copy4(st, i, "b");
-        ic_tensor want = copy4(st, i, "y"), want_relu = copy4(st, i, "y_relu");
+        ic_tensor a = tu_copy4(tu_case_tensor(st, i, "a"));
+        ic_tensor b = tu_copy4(tu_case_tensor(st, i, "b"));
+        ic_tensor want = tu_copy4(tu_case_tensor(st, i, "y"));
+        ic_tensor want_relu = tu_copy4(tu_case_tensor(st, i, "y_relu"));
         size_t n = ic_tensor_numel(&a);
         ic_tensor y = a;
         y.data = malloc(n * sizeof(float));

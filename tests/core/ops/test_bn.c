@@ -12,30 +12,6 @@
 #include "ops/bn.h"
 #include "testutil.h"
 
-static const ic_st_tensor *fx(const ic_safetensors *st, int i, const char *field)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.%s", i, field);
-    return tu_fixture_tensor(st, name);
-}
-
-static int has_case(const ic_safetensors *st, int i)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.x", i);
-    return ic_st_find(st, name) != NULL;
-}
-
-/* Heap copy of a 4-D fixture tensor (tests write outputs in place). */
-static ic_tensor copy4(const ic_st_tensor *t)
-{
-    ck_assert_int_eq(t->ndim, 4);
-    float *d = malloc(t->numel * sizeof(float));
-    ck_assert_ptr_nonnull(d);
-    memcpy(d, t->f32, t->numel * sizeof(float));
-    return ic_tensor_wrap(d, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (int)t->shape[3]);
-}
-
 static void expect_close(const float *got, const float *want, size_t n, const char *label, int i)
 {
     char l[96];
@@ -48,37 +24,37 @@ START_TEST(test_golden_calibrated)
 {
     ic_safetensors *st = tu_fixture("ops_bn");
     int ncases = 0;
-    for (int i = 0; has_case(st, i); i++, ncases++) {
-        ic_tensor x = copy4(fx(st, i, "x"));
+    for (int i = 0; tu_has_case(st, i); i++, ncases++) {
+        ic_tensor x = tu_copy4(tu_case_tensor(st, i, "x"));
         int N = x.n, C = x.c;
-        ic_bn bn = {C, fx(st, i, "gamma")->f32, fx(st, i, "beta")->f32, fx(st, i, "mean")->f32,
-                    fx(st, i, "var")->f32, fx(st, i, "p")->f32[0], 0};
+        ic_bn bn = {C, tu_case_tensor(st, i, "gamma")->f32, tu_case_tensor(st, i, "beta")->f32, tu_case_tensor(st, i, "mean")->f32,
+                    tu_case_tensor(st, i, "var")->f32, tu_case_tensor(st, i, "p")->f32[0], 0};
         size_t nc = (size_t)N * (size_t)C, n = ic_tensor_numel(&x);
         float *mean_t = malloc(nc * sizeof(float)), *var_t = malloc(nc * sizeof(float));
         float *ones = malloc((size_t)C * sizeof(float));
         for (int c = 0; c < C; c++)
             ones[c] = 1.0f;
         ic_bn_instance_stats(mean_t, var_t, &x);
-        expect_close(mean_t, fx(st, i, "mean_t")->f32, nc, "mean_t", i);
-        expect_close(var_t, fx(st, i, "var_t")->f32, nc, "var_t", i);
+        expect_close(mean_t, tu_case_tensor(st, i, "mean_t")->f32, nc, "mean_t", i);
+        expect_close(var_t, tu_case_tensor(st, i, "var_t")->f32, nc, "var_t", i);
 
         ic_tensor y = x;
         y.data = malloc(n * sizeof(float));
         ck_assert_int_eq(ic_bn_forward_inference(&y, &x, &bn, 0), 0);
-        expect_close(y.data, fx(st, i, "y_m0")->f32, n, "m=0", i);
+        expect_close(y.data, tu_case_tensor(st, i, "y_m0")->f32, n, "m=0", i);
         ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, ones, ones, 0, mean_t, var_t, 0), 0);
-        expect_close(y.data, fx(st, i, "y_m1")->f32, n, "m=1", i);
-        const float *m_mu = fx(st, i, "m_mu")->f32, *m_var = fx(st, i, "m_var")->f32;
+        expect_close(y.data, tu_case_tensor(st, i, "y_m1")->f32, n, "m=1", i);
+        const float *m_mu = tu_case_tensor(st, i, "m_mu")->f32, *m_var = tu_case_tensor(st, i, "m_var")->f32;
         ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, m_mu, m_var, 0, mean_t, var_t, 0), 0);
-        expect_close(y.data, fx(st, i, "y_mc")->f32, n, "per-channel m", i);
-        ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, fx(st, i, "mi_mu")->f32,
-                                                  fx(st, i, "mi_var")->f32, 1, mean_t, var_t, 0),
+        expect_close(y.data, tu_case_tensor(st, i, "y_mc")->f32, n, "per-channel m", i);
+        ck_assert_int_eq(ic_bn_forward_calibrated(&y, &x, &bn, tu_case_tensor(st, i, "mi_mu")->f32,
+                                                  tu_case_tensor(st, i, "mi_var")->f32, 1, mean_t, var_t, 0),
                          0);
-        expect_close(y.data, fx(st, i, "y_mi")->f32, n, "per-image m", i);
+        expect_close(y.data, tu_case_tensor(st, i, "y_mi")->f32, n, "per-image m", i);
 
         /* in place, fused ReLU: the output overwrites the input */
         ck_assert_int_eq(ic_bn_forward_calibrated(&x, &x, &bn, m_mu, m_var, 0, mean_t, var_t, 1), 0);
-        expect_close(x.data, fx(st, i, "y_mc_relu")->f32, n, "per-channel m + relu, in place", i);
+        expect_close(x.data, tu_case_tensor(st, i, "y_mc_relu")->f32, n, "per-channel m + relu, in place", i);
 
         free(y.data);
         free(x.data);
@@ -116,7 +92,7 @@ static void tiny_conv3x3(ic_tensor *y, const ic_tensor *x, const float *w, const
 START_TEST(test_golden_fold)
 {
     ic_safetensors *st = tu_fixture("ops_bn");
-    ic_tensor x = copy4(tu_fixture_tensor(st, "fold.x"));
+    ic_tensor x = tu_copy4(tu_fixture_tensor(st, "fold.x"));
     const ic_st_tensor *w = tu_fixture_tensor(st, "fold.w"), *b = tu_fixture_tensor(st, "fold.b");
     const ic_st_tensor *want = tu_fixture_tensor(st, "fold.y");
     int cout = (int)w->shape[0];

@@ -13,37 +13,16 @@
 #include "ops/resize.h"
 #include "testutil.h"
 
-static const ic_st_tensor *fx(const ic_safetensors *st, int i, const char *field)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.%s", i, field);
-    return tu_fixture_tensor(st, name);
-}
-
-static int has_case(const ic_safetensors *st, int i)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.x", i);
-    return ic_st_find(st, name) != NULL;
-}
-
-static ic_tensor view4(const ic_st_tensor *t)
-{
-    ck_assert_int_eq(t->ndim, 4);
-    return ic_tensor_wrap((float *)t->f32, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2],
-                          (int)t->shape[3]);
-}
-
 START_TEST(test_golden)
 {
     ic_safetensors *st = tu_fixture("ops_resize");
     int ncases = 0;
-    for (int i = 0; has_case(st, i); i++, ncases++) {
-        const float *p = fx(st, i, "p")->f32;
+    for (int i = 0; tu_has_case(st, i); i++, ncases++) {
+        const float *p = tu_case_tensor(st, i, "p")->f32;
         int scale_mode = p[0] != 0;
-        ic_tensor x = view4(fx(st, i, "x"));
-        const ic_st_tensor *want = fx(st, i, "y");
-        ic_tensor y = view4(want);
+        ic_tensor x = tu_view4(tu_case_tensor(st, i, "x"));
+        const ic_st_tensor *want = tu_case_tensor(st, i, "y");
+        ic_tensor y = tu_view4(want);
         y.data = malloc(want->numel * sizeof(float));
         if (scale_mode) {
             int oh, ow;

@@ -13,29 +13,6 @@
 #include "ops/softmax.h"
 #include "testutil.h"
 
-static const ic_st_tensor *fx(const ic_safetensors *st, int i, const char *field)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.%s", i, field);
-    return tu_fixture_tensor(st, name);
-}
-
-static int has_case(const ic_safetensors *st, int i)
-{
-    char name[64];
-    snprintf(name, sizeof name, "c%d.x", i);
-    return ic_st_find(st, name) != NULL;
-}
-
-static ic_tensor copy4(const ic_st_tensor *t)
-{
-    ck_assert_int_eq(t->ndim, 4);
-    float *d = malloc(t->numel * sizeof(float));
-    ck_assert_ptr_nonnull(d);
-    memcpy(d, t->f32, t->numel * sizeof(float));
-    return ic_tensor_wrap(d, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (int)t->shape[3]);
-}
-
 static void expect_close(const float *got, const float *want, size_t n, const char *what, int i)
 {
     char l[64];
@@ -48,10 +25,10 @@ START_TEST(test_golden)
 {
     ic_safetensors *st = tu_fixture("ops_softmax");
     int ncases = 0;
-    for (int i = 0; has_case(st, i); i++, ncases++) {
-        ic_tensor x = copy4(fx(st, i, "x"));
+    for (int i = 0; tu_has_case(st, i); i++, ncases++) {
+        ic_tensor x = tu_copy4(tu_case_tensor(st, i, "x"));
         size_t n = ic_tensor_numel(&x), npix = (size_t)x.n * ic_tensor_plane(&x);
-        const float *want_label = fx(st, i, "label")->f32;
+        const float *want_label = tu_case_tensor(st, i, "label")->f32;
         int32_t *label = malloc(npix * sizeof(int32_t));
         float *mp = malloc(npix * sizeof(float)), *ent = malloc(npix * sizeof(float));
         ic_tensor y = x;
@@ -59,15 +36,15 @@ START_TEST(test_golden)
         for (int ref = 0; ref < 2; ref++) {
             const char *tag = ref ? "ref" : "fast";
             ck_assert_int_eq(ref ? ic_softmax_forward_ref(&y, &x) : ic_softmax_forward(&y, &x), 0);
-            expect_close(y.data, fx(st, i, "y")->f32, n, tag, i);
+            expect_close(y.data, tu_case_tensor(st, i, "y")->f32, n, tag, i);
             ck_assert_int_eq(ref ? ic_softmax_stats_ref(label, mp, ent, &x)
                                  : ic_softmax_stats(label, mp, ent, &x),
                              0);
             for (size_t k = 0; k < npix; k++)
                 ck_assert_msg(label[k] == (int32_t)want_label[k], "case %d pixel %zu: label %d, torch %d",
                               i, k, label[k], (int)want_label[k]);
-            expect_close(mp, fx(st, i, "maxprob")->f32, npix, "maxprob", i);
-            expect_close(ent, fx(st, i, "entropy")->f32, npix, "entropy", i);
+            expect_close(mp, tu_case_tensor(st, i, "maxprob")->f32, npix, "maxprob", i);
+            expect_close(ent, tu_case_tensor(st, i, "entropy")->f32, npix, "entropy", i);
         }
         memset(label, 0xff, npix * sizeof(int32_t));
         ck_assert_int_eq(ic_softmax_argmax(label, &x), 0);
@@ -75,7 +52,7 @@ START_TEST(test_golden)
             ck_assert_int_eq(label[k], (int32_t)want_label[k]);
         /* in place */
         ck_assert_int_eq(ic_softmax_forward(&x, &x), 0);
-        expect_close(x.data, fx(st, i, "y")->f32, n, "in place", i);
+        expect_close(x.data, tu_case_tensor(st, i, "y")->f32, n, "in place", i);
         free(label);
         free(mp);
         free(ent);

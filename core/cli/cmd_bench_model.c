@@ -29,6 +29,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "infer/segment.h"
 #include "model/pdl.h"
 #include "ops/softmax.h"
 #include "post/panoptic.h"
@@ -166,20 +167,9 @@ static double time_post(const ic_pdl *net, const ic_pdl_outputs *o, ic_arena *ar
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     int h = o->sem.h, w = o->sem.w;
     size_t n = (size_t)h * (size_t)w;
-    int things[IC_PDL_MAX_CLASSES], nt = 0;
-    for (int c = 0; c < cfg->num_classes; c++)
-        if (cfg->is_thing[c])
-            things[nt++] = c;
+    int things[IC_PDL_MAX_CLASSES];
     ic_pano_params pp;
-    ic_pano_params_default(&pp);
-    pp.thing_ids = things;
-    pp.n_thing_ids = nt;
-    pp.n_classes = cfg->num_classes;
-    pp.label_divisor = cfg->label_divisor;
-    pp.stuff_area = cfg->stuff_area;
-    pp.threshold = cfg->center_threshold;
-    pp.nms_kernel = cfg->nms_kernel;
-    pp.top_k = cfg->top_k;
+    ic_segment_pano_params(&pp, things, cfg);
     double t[MAX_REPS];
     ic_arena_mark mark = ic_arena_get_mark(arena);
     for (int r = 0; r < reps; r++) {

@@ -330,6 +330,24 @@ static int run_network(ic_segment_result *res, const ic_forward *fw, ic_arena *a
     return rc;
 }
 
+void ic_segment_pano_params(ic_pano_params *pp, int things[IC_PDL_MAX_CLASSES],
+                            const ic_pdl_config *cfg)
+{
+    int nt = 0;
+    for (int c = 0; c < cfg->num_classes; c++)
+        if (cfg->is_thing[c])
+            things[nt++] = c;
+    ic_pano_params_default(pp);
+    pp->thing_ids = things;
+    pp->n_thing_ids = nt;
+    pp->n_classes = cfg->num_classes;
+    pp->label_divisor = cfg->label_divisor;
+    pp->stuff_area = cfg->stuff_area;
+    pp->threshold = cfg->center_threshold;
+    pp->nms_kernel = cfg->nms_kernel;
+    pp->top_k = cfg->top_k;
+}
+
 static int postprocess(ic_segment_result *res, const ic_pdl *net, ic_arena *arena)
 {
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
@@ -343,20 +361,9 @@ static int postprocess(ic_segment_result *res, const ic_pdl *net, ic_arena *aren
     int rc = ic_softmax_stats(res->sem, res->maxprob, res->entropy, &res->raw.sem);
     if (rc)
         return rc;
-    int things[IC_PDL_MAX_CLASSES], nt = 0;
-    for (int c = 0; c < cfg->num_classes; c++)
-        if (cfg->is_thing[c])
-            things[nt++] = c;
+    int things[IC_PDL_MAX_CLASSES];
     ic_pano_params pp;
-    ic_pano_params_default(&pp);
-    pp.thing_ids = things;
-    pp.n_thing_ids = nt;
-    pp.n_classes = cfg->num_classes;
-    pp.label_divisor = cfg->label_divisor;
-    pp.stuff_area = cfg->stuff_area;
-    pp.threshold = cfg->center_threshold;
-    pp.nms_kernel = cfg->nms_kernel;
-    pp.top_k = cfg->top_k;
+    ic_segment_pano_params(&pp, things, cfg);
     ic_pano_inputs in = {.h = res->height,
                          .w = res->width,
                          .sem = res->sem,

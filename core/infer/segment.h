@@ -130,6 +130,12 @@ int ic_segment_run(ic_segment_result *res, const ic_forward *fw, ic_arena *arena
  * a successful result: the ids of the panoptic PNG and of the segments. */
 void ic_segment_panoptic_ids(const ic_segment_result *res, int32_t *ids);
 
+/* The post-processing parameters of `cfg`'s network (its thing classes, label divisor, stuff
+ * area, centre threshold, NMS kernel, top k), as ic_segment_run uses them; `things` holds
+ * the thing class ids pp points to and must outlive pp. */
+void ic_segment_pano_params(ic_pano_params *pp, int things[IC_PDL_MAX_CLASSES],
+                            const ic_pdl_config *cfg);
+
 /* Frees the encoded outputs. Safe on a zeroed or failed result. */
 void ic_segment_result_deinit(ic_segment_result *res);
 

@@ -46,6 +46,38 @@ int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode)
                         name ? name : "", ic_calib_mode_list());
 }
 
+int ic_calib_mode_parse_list(const char *list, ic_calib_mode modes[IC_CALIB_COUNT], int *ret_n)
+{
+    *ret_n = 0;
+    if (!list || !*list)
+        return ic_error_set(IC_EINVAL, "empty list of calibration modes (use some of %s)",
+                            ic_calib_mode_list());
+    int n = 0;
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        char name[32];
+        if (len == 0 || len >= sizeof name)
+            return ic_error_set(IC_EINVAL, "calibration modes '%s': %s item at offset %d", list,
+                                len ? "too long an" : "an empty", (int)(p - list));
+        memcpy(name, p, len);
+        name[len] = 0;
+        ic_calib_mode m;
+        int rc = ic_calib_mode_parse(name, &m);
+        if (rc)
+            return rc;
+        for (int i = 0; i < n; i++)
+            if (modes[i] == m)
+                return ic_error_set(IC_EINVAL, "calibration modes '%s': %s listed twice", list,
+                                    name);
+        modes[n++] = m; /* at most IC_CALIB_COUNT distinct modes */
+        p += len;
+        if (!*p)
+            break;
+    }
+    *ret_n = n;
+    return 0;
+}
+
 static float clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : v > hi ? hi : v;

@@ -42,6 +42,11 @@ typedef enum ic_calib_mode {
 const char *ic_calib_mode_name(ic_calib_mode mode);
 /* Parses a mode name; returns 0 or IC_EINVAL (message lists the modes). */
 int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode);
+/* Parses a comma-separated list of mode names ("none,tbn,instcal-u") into
+ * modes[] (room for IC_CALIB_COUNT), in the order given; *ret_n gets the
+ * count. Returns 0, or IC_EINVAL with a message for an empty list or item,
+ * an unknown name or a mode listed twice (modes[] is then undefined). */
+int ic_calib_mode_parse_list(const char *list, ic_calib_mode modes[IC_CALIB_COUNT], int *ret_n);
 /* Whether a request for this mode must give the strength m (manual). */
 int ic_calib_mode_needs_m(ic_calib_mode mode);
 /* Every mode name, comma-separated: "none, manual, tbn, ...". */

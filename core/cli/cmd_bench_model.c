@@ -34,7 +34,7 @@
 #include "ops/softmax.h"
 #include "post/panoptic.h"
 
-#define MAX_MODES 8
+#define MAX_MODES IC_CALIB_COUNT
 #define MAX_REPS 200
 
 static double now_s(void)
@@ -125,20 +125,16 @@ static int dump_outputs(const char *path, const ic_pdl_outputs *o)
  * calibration tensors. `none` is always first: it is the reference. */
 static int parse_modes(const char *list, const ic_pdl *net, ic_calib_mode *modes, int *n)
 {
-    char buf[256];
-    if (strlen(list) >= sizeof buf) {
-        fprintf(stderr, "--modes: too long\n");
+    ic_calib_mode listed[IC_CALIB_COUNT];
+    int n_listed;
+    if (ic_calib_mode_parse_list(list, listed, &n_listed)) {
+        fprintf(stderr, "--modes: %s\n", ic_error_message());
         return 1;
     }
-    strcpy(buf, list);
     modes[0] = IC_CALIB_NONE;
     *n = 1;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        ic_calib_mode m;
-        if (ic_calib_mode_parse(tok, &m)) {
-            fprintf(stderr, "--modes: %s\n", ic_error_message());
-            return 1;
-        }
+    for (int i = 0; i < n_listed; i++) {
+        ic_calib_mode m = listed[i];
         if (m == IC_CALIB_NONE)
             continue;
         if (m == IC_CALIB_TENT) {
@@ -151,9 +147,7 @@ static int parse_modes(const char *list, const ic_pdl *net, ic_calib_mode *modes
             fprintf(stderr, "note: the model has no tensors for %s; skipped\n", ic_calib_mode_name(m));
             continue;
         }
-        if (*n == MAX_MODES)
-            break;
-        modes[(*n)++] = m;
+        modes[(*n)++] = m; /* distinct and not none: fewer than IC_CALIB_COUNT */
     }
     return 0;
 }

@@ -237,23 +237,23 @@ int cmd_drift(int argc, char **argv)
         status = 2;
     row rows[IC_CALIB_COUNT];
     int n_rows = 0;
-    for (const char *p = modes_s; *p && !status;) {
-        size_t n = strcspn(p, ",");
-        char name[32];
-        snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-        ic_calib_mode mode;
-        if (ic_calib_mode_parse(name, &mode)) {
-            fprintf(stderr, "%s\n", ic_error_message());
-            status = 2;
-        } else if (mode == IC_CALIB_MANUAL && m < 0) {
+    ic_calib_mode listed[IC_CALIB_COUNT];
+    int n_listed = 0;
+    if (!status && ic_calib_mode_parse_list(modes_s, listed, &n_listed)) {
+        fprintf(stderr, "--modes: %s\n", ic_error_message());
+        status = 2;
+    }
+    for (int i = 0; i < n_listed && !status; i++) {
+        ic_calib_mode mode = listed[i];
+        if (mode == IC_CALIB_MANUAL && m < 0) {
             fprintf(stderr, "--modes manual needs --m\n");
             status = 2;
         } else if (mode != IC_CALIB_TENT && !ic_pdl_supports(net, mode)) {
-            fprintf(stderr, "skipping %s: the model does not carry its tensors\n", name);
-        } else if (n_rows < IC_CALIB_COUNT) {
+            fprintf(stderr, "skipping %s: the model does not carry its tensors\n",
+                    ic_calib_mode_name(mode));
+        } else {
             rows[n_rows++].mode = mode;
         }
-        p += n + (p[n] == ',');
     }
     char dir[4096], cache[4096];
     if (!status && mkdir(root, 0777) && errno != EEXIST) {

@@ -236,6 +236,21 @@ int cmd_eval_suite(int argc, char **argv)
         fprintf(stderr, "cannot load model %s: %s\n", model, ic_error_message());
         return 1;
     }
+    /* the rows first: a typo is reported before minutes of rendering */
+    ic_calib_mode listed[IC_CALIB_COUNT], rows[IC_CALIB_COUNT];
+    int n_listed = 0, n_rows = 0;
+    if (ic_calib_mode_parse_list(rows_s, listed, &n_listed)) {
+        fprintf(stderr, "--rows: %s\n", ic_error_message());
+        ic_pdl_free(&net);
+        return 2;
+    }
+    for (int i = 0; i < n_listed; i++) {
+        if (listed[i] == IC_CALIB_TENT || ic_pdl_supports(net, listed[i]))
+            rows[n_rows++] = listed[i];
+        else
+            fprintf(stderr, "skipping %s: the model does not carry its tensors\n",
+                    ic_calib_mode_name(listed[i]));
+    }
     const ic_pdl_config *cfg = ic_pdl_get_config(net);
     int h = cfg->min_size_test > 0 ? cfg->min_size_test : 128, w = 2 * h;
     if (size && (sscanf(size, "%dx%d", &h, &w) != 2 || h < 16 || w < 16)) {
@@ -285,23 +300,6 @@ int cmd_eval_suite(int argc, char **argv)
     if (!status)
         status = cli_suite_render_set(augdir, "source", 2000, aug_count, h, w) || augment_set(augdir, aug_count);
 
-    ic_calib_mode rows[IC_CALIB_COUNT];
-    int n_rows = 0;
-    for (const char *p = rows_s; *p && !status;) {
-        size_t n = strcspn(p, ",");
-        char name[32];
-        snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), p);
-        ic_calib_mode m;
-        if (ic_calib_mode_parse(name, &m)) {
-            fprintf(stderr, "%s\n", ic_error_message());
-            status = 2;
-        } else if (m == IC_CALIB_TENT || ic_pdl_supports(net, m)) {
-            rows[n_rows++] = m;
-        } else {
-            fprintf(stderr, "skipping %s: the model does not carry its tensors\n", name);
-        }
-        p += n + (p[n] == ',');
-    }
     ic_tent *tent = NULL;
     float best_m = 0;
     char key[256], path[4200];

@@ -284,7 +284,7 @@ static void *warm_main(void *arg)
     pdl_ctx *c = w->ctx;
     double t0 = now_s();
     pdl_model *m = model_acquire(c);
-    int rc = IC_EINVAL;
+    int rc = m ? 0 : ic_error_set(IC_EINVAL, "no model is loaded");
     if (m) {
         const ic_pdl_config *cfg = ic_pdl_get_config(m->net);
         const int h = cfg->min_size_test > 0 ? cfg->min_size_test : 256;

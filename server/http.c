@@ -574,10 +574,14 @@ static void segment_late(srv_server *s, struct MHD_Connection *conn, srv_req *re
     srv_buf_init(&msg, 0);
     int rc = srv_raw_format(&msg, &r, req->id);
     free(r.body);
-    if (rc == 0 && srv_late_send(s->late, ci->connect_fd, &msg) >= 0) {
+    if (rc == 0 && (rc = srv_late_send(s->late, ci->connect_fd, &msg)) >= 0) {
         req->status = r.status;
         req->bytes_out = r.len;
         req->answered_raw = 1;
+    } else if (rc < 0) {
+        char q[256];
+        srv_log(SRV_LOG_WARN, "event=late_send request=%s error=%s", req->id,
+                srv_log_quote(q, sizeof q, ic_error_message()));
     }
     srv_buf_free(&msg);
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,9 +145,13 @@ int srv_late_send(srv_late *l, int fd, srv_buf *msg)
         srv_buf_free(msg);
         return 1;
     }
-    int rc = IC_ELIMIT;
+    int rc = 0;
     pthread_mutex_lock(&l->mu);
-    if (l->n < MAX_PENDING && !l->stop) {
+    if (l->stop) {
+        rc = ic_error_set(IC_ELIMIT, "late sender: stopping");
+    } else if (l->n >= MAX_PENDING) {
+        rc = ic_error_set(IC_ELIMIT, "late sender: %d responses already pending", MAX_PENDING);
+    } else {
         int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd >= 0) {
             item *it = &l->items[l->n++];
@@ -155,9 +160,8 @@ int srv_late_send(srv_late *l, int fd, srv_buf *msg)
             it->off = sent;
             it->deadline_ns = now_ns() + l->timeout_ns;
             srv_buf_init(msg, 0);
-            rc = 0;
         } else {
-            rc = IC_EIO;
+            rc = ic_error_set(IC_EIO, "late sender: dup: %s", strerror(errno));
         }
     }
     pthread_mutex_unlock(&l->mu);

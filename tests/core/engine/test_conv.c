@@ -21,6 +21,7 @@
 #define TOL_EXACT 2e-6
 #define TOL_WINO 1e-5
 
+/* pend: 0 none, 1 a pending affine then ReLU, 2 the affine alone */
 typedef struct opts {
     int pend, scale, res, relu, stats, threads, flags;
 } opts;
@@ -61,7 +62,7 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
             pa[(size_t)i * c16i + c] = tu_rand_uniform(rng, -2.0f, 2.0f);
             pb[(size_t)i * c16i + c] = tu_rand_uniform(rng, -0.5f, 0.5f);
         }
-    ic_blk_pend pend = {pa, pb, 1};
+    ic_blk_pend pend = {pa, pb, op->pend == 1};
     ic_tensor xr = ic_tensor_wrap(malloc(ic_tensor_numel(&xn) * sizeof(float)), n, p->cin, h, w);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < p->cin; c++)
@@ -69,7 +70,8 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
                 float v = ic_tensor_at(&xn, i, c)[k];
                 if (op->pend) {
                     v = v * pa[(size_t)i * c16i + c] + pb[(size_t)i * c16i + c];
-                    v = v > 0.0f ? v : 0.0f;
+                    if (op->pend == 1)
+                        v = v > 0.0f ? v : 0.0f;
                 }
                 ic_tensor_at(&xr, i, c)[k] = v;
             }
@@ -217,7 +219,8 @@ START_TEST(test_paths_and_options)
     const opts all[] = {
         {0, 0, 0, 0, 0, 1, IC_ENG_EXACT}, {1, 1, 1, 1, 1, 2, IC_ENG_EXACT},
         {1, 0, 0, 1, 1, 1, 0},            {0, 1, 1, 1, 0, 2, 0},
-        {1, 1, 0, 0, 1, 3, 0},
+        {1, 1, 0, 0, 1, 3, 0},            {2, 0, 1, 0, 1, 2, 0},
+        {2, 1, 0, 1, 0, 1, IC_ENG_EXACT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
@@ -256,7 +259,7 @@ START_TEST(test_random_shapes)
         }
         ic_conv2d_params p = P(cin, cout, k, s, d * (k / 2), d, g);
         const int h = tu_rand_int(&rng, d * (k - 1) + 1, 33), w = tu_rand_int(&rng, d * (k - 1) + 1, 40);
-        opts op = {tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1),
+        opts op = {tu_rand_int(&rng, 0, 2), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1),
                    tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 1, 2),
                    tu_rand_int(&rng, 0, 1) ? IC_ENG_EXACT : 0};
         char what[160];

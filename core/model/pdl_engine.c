@@ -13,9 +13,12 @@
  *   calibrated  the write-out stores the raw output; the statistics give
  *               the strengths (calib.h) and the per-image BN affine, which
  *               stays pending (engine/blk.h) until the consumers apply it
- *               as they read: the next conv's padded copy, Winograd input
- *               transform or depthwise loads, the residual add, concat,
- *               resize, the output edge.
+ *               as they read: the next conv's padded copy or Winograd input
+ *               transform, the residual add, concat, the output edge; a
+ *               1x1 conv applies it to its input tile in place, and before
+ *               a depthwise conv or the decoder's x2 upsampling (which read
+ *               each value 9 to 25 and 16 times) one pass applies it in
+ *               place (bplain).
  * Results agree with the NCHW forward to float rounding (Winograd: to its
  * measured error, tests/core/model/test_pdl_engine.c). */
 #include <cblas.h>
@@ -238,9 +241,21 @@ static void stats_to_moments(bfwd *f, const layer *l, const eng_layer *e, const 
     (void)l;
 }
 
+/* Applies x's pending affine to x in place (x is plain afterwards), for a
+ * consumer that reads every input value many times: a k x k depthwise conv
+ * reads each one k*k times and a x2 bilinear upsampling 16 times, so
+ * applying the affine as they read cost several times the single pass. */
+static void bplain(bfwd *f, bt *x)
+{
+    if (x->pend && !f->dry)
+        ic_blk_apply(&x->t, x->pend);
+    x->pend = NULL;
+}
+
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
  * without norm only). x's pending affine is consumed; a 1x1 stride-1 conv
- * applies it to x in place, after which x is plain. */
+ * applies it to x in place, and so does a depthwise one (bplain), after
+ * which x is plain. */
 static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
 {
     const layer *l = &f->net->layers[li];
@@ -249,6 +264,8 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     CHECK(ic_conv2d_out_size(&l->p, x->t.h, x->t.w, &oh, &ow));
     CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
     const int eflags = f->net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0;
+    if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE)
+        bplain(f, x);
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
     float *ws = ic_bufpool_get(&f->pool, wsn);
     if (!ws)
@@ -440,7 +457,8 @@ static int bdecoder(bfwd *f, const decoder *d, bt feats[3], bt *y)
         bt proj, up, cat, fused;
         CHECK(blayer(f, d->proj[lvl], &feats[lvl], &proj, NULL));
         CHECK(balloc(f, &up, cur.t.n, cur.t.c, proj.t.h, proj.t.w));
-        CHECK(RUN(f, ic_eng_resize(&up.t, &cur.t, cur.pend, 0, 0, f->threads)));
+        bplain(f, &cur);
+        CHECK(RUN(f, ic_eng_resize(&up.t, &cur.t, NULL, 0, 0, f->threads)));
         brelease(f, &cur);
         CHECK(balloc(f, &cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
         const ic_tensor *parts[2] = {&proj.t, &up.t};

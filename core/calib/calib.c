@@ -215,6 +215,9 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
         ic_calib_g_strengths(m_mu, m_var, NULL, &layer->g, cs->clamp_eps, n, c, mean_t, var_t,
                              mean_s, var_s);
         return 0;
+    case IC_CALIB_INSTCAL_E:
+        return ic_error_set(IC_EINVAL, "calibration mode 'instcal-e' has no strengths of its own: "
+                                       "it averages an instcal-g and a tbn forward");
     default:
         return ic_error_set(IC_EINVAL, "bad calibration mode %d", (int)opts->mode);
     }

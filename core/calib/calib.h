@@ -11,7 +11,9 @@
  *              one MLP and basis for the mean and one for the variance
  * exactly as the official InstCal-Pano code (docs/calibration.md §2), and
  *   instcal-g  m = gate(drift of this image's statistics) * learned strengths,
- *              with the mixture variance (not in the paper: calib/gate.h). */
+ *              with the mixture variance (not in the paper: calib/gate.h).
+ * instcal-e is not a strength rule but two forwards, instcal-g and tbn, whose
+ * outputs are averaged (core/adapt/ensemble.h); ic_calib_strengths refuses it. */
 #ifndef IC_CALIB_CALIB_H
 #define IC_CALIB_CALIB_H
 
@@ -29,7 +31,8 @@
     X(INSTCAL_U, "instcal-u", 0) \
     X(INSTCAL_C, "instcal-c", 0) \
     X(TENT, "tent", 0)           \
-    X(INSTCAL_G, "instcal-g", 0)
+    X(INSTCAL_G, "instcal-g", 0) \
+    X(INSTCAL_E, "instcal-e", 0)
 
 typedef enum ic_calib_mode {
 #define IC_CALIB_ENUM(id, name, needs_m) IC_CALIB_##id,

@@ -143,6 +143,12 @@ static int parse_modes(const char *list, const ic_pdl *net, ic_calib_mode *modes
             fprintf(stderr, "--modes: tent is not benchmarked here\n");
             return 1;
         }
+        if (m == IC_CALIB_INSTCAL_E) {
+            /* two forwards averaged: its cost is instcal-g's plus tbn's */
+            fprintf(stderr, "--modes: instcal-e is the instcal-g and tbn forwards averaged; time "
+                            "those two instead\n");
+            return 1;
+        }
         if (!ic_pdl_supports(net, m)) {
             fprintf(stderr, "note: the model has no tensors for %s; skipped\n", ic_calib_mode_name(m));
             continue;

@@ -51,7 +51,8 @@ static const char usage[] =
     "  --count N          images per domain (default 200)\n"
     "  --aug-count N      augmented source images for choosing manual m (default 100)\n"
     "  --size HxW         render size (default: the model's test size, else 128x256)\n"
-    "  --rows LIST        modes (default none,manual,tbn,instcal-u,instcal-c,tent,instcal-g)\n"
+    "  --rows LIST        modes (default\n"
+    "                     none,manual,tbn,instcal-u,instcal-c,tent,instcal-g,instcal-e)\n"
     "  --markdown FILE    also write the table as Markdown\n"
     "  --json FILE        also write every number as JSON\n"
     "  --cells DIR        keep each finished cell in DIR/<mode>@<domain>.json and reuse it\n"
@@ -199,7 +200,7 @@ int cmd_eval_suite(int argc, char **argv)
 {
     const char *suite = NULL, *model = NULL, *config = NULL, *root = NULL,
                *count_s = NULL, *aug_s = NULL, *size = NULL,
-               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g", *md = NULL, *json_path = NULL,
+               *rows_s = "none,manual,tbn,instcal-u,instcal-c,tent,instcal-g,instcal-e", *md = NULL, *json_path = NULL,
                *cells = NULL;
     cli_opt opts[] = {{"suite", &suite, NULL}, {"model", &model, NULL}, {"config", &config, NULL},
                       {"root", &root, NULL}, {"count", &count_s, NULL}, {"aug-count", &aug_s, NULL},

@@ -21,7 +21,7 @@ static const char usage[] =
     "usage: instcal segment [options] IMAGE...\n"
     "  --model FILE          weights (default $INSTCAL_MODEL or models/default.safetensors)\n"
     "  --config FILE         model config (default: the one inside the weights)\n"
-    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c, instcal-g, tent\n"
+    "  --calibration MODE    none, manual, tbn, instcal-u, instcal-c, instcal-g, instcal-e, tent\n"
     "                        (default none)\n"
     "  --m X                 strength for manual calibration, in [0, 1]\n"
     "  --out DIR             write NAME_panoptic.png, NAME_semantic.png, NAME_overlay.png,\n"

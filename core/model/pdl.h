@@ -31,8 +31,10 @@ void ic_pdl_free(ic_pdl **net);
 
 const ic_pdl_config *ic_pdl_get_config(const ic_pdl *net);
 
-/* 1 when ic_pdl_forward() can run `mode` (instcal-u / instcal-c need their
- * tensors; tent never: it adapts a copy first, core/adapt/adapt.h). */
+/* 1 when the network can serve `mode`: instcal-u / -c / -g need their
+ * tensors, instcal-e those of instcal-g; tent never (it adapts a copy first,
+ * core/adapt/adapt.h). ic_pdl_forward() runs every supported mode except
+ * instcal-e, which is two of its forwards averaged (core/adapt/ensemble.h). */
 int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode);
 
 /* Number of BN layers (for summaries and tests). */

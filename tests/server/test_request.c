@@ -85,7 +85,7 @@ START_TEST(test_calibration_and_m)
                      SRV_ERR_BAD_PARAMETER);
     ck_assert_str_eq(ic_error_message(),
                      "calibration must be one of none, manual, tbn, instcal-u, instcal-c, tent, "
-                     "instcal-g");
+                     "instcal-g, instcal-e");
     ck_assert_int_eq(r.opts.calib.mode, IC_CALIB_COUNT); /* the metrics label says invalid */
     ck_assert_int_eq(parse_kv(FORM("calibration", "manual"), NULL, NULL, NULL),
                      SRV_ERR_BAD_PARAMETER);

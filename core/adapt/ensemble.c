@@ -1,0 +1,203 @@
+/* Output ensembles; see ensemble.h. The running sums live on the heap so
+ * that each member's forward can be rewound out of the arena before the
+ * next one runs; the averaged outputs are written into the arena last. */
+#include "adapt/ensemble.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/parallel.h"
+
+const ic_calib_mode ic_ensemble_instcal_e[2] = {IC_CALIB_INSTCAL_G, IC_CALIB_TBN};
+
+/* The sums of the members' outputs so far. */
+typedef struct sums {
+    ic_tensor sem, center, offset; /* shapes of the first member; data on the heap */
+    float *data;
+    double *drift;
+    double m_mu, m_var;
+    size_t peak;
+} sums;
+
+/* softmax over the channels of logits, added into (or, first, copied to) acc;
+ * one range index is one row (image, y) of the planes. logits is overwritten. */
+typedef struct prob_job {
+    float *logits;
+    float *acc;
+    int k, h, w, first;
+    atomic_int status; /* IC_ENOMEM if a range's scratch failed */
+} prob_job;
+
+static void add_probs(void *ctx, int lo, int hi)
+{
+    prob_job *j = ctx;
+    float *mx = ic_malloc(2 * (size_t)j->w * sizeof *mx);
+    if (!mx) {
+        atomic_store(&j->status, IC_ENOMEM);
+        return;
+    }
+    float *sum = mx + j->w;
+    const size_t plane = (size_t)j->h * (size_t)j->w;
+    for (int r = lo; r < hi; r++) {
+        const int n = r / j->h, y = r % j->h;
+        float *row0 = j->logits + (size_t)n * j->k * plane + (size_t)y * j->w;
+        float *acc0 = j->acc + (size_t)n * j->k * plane + (size_t)y * j->w;
+        for (int x = 0; x < j->w; x++) {
+            mx[x] = -INFINITY;
+            sum[x] = 0.0f;
+        }
+        for (int c = 0; c < j->k; c++) {
+            const float *p = row0 + (size_t)c * plane;
+            for (int x = 0; x < j->w; x++)
+                mx[x] = p[x] > mx[x] ? p[x] : mx[x];
+        }
+        for (int c = 0; c < j->k; c++) {
+            float *p = row0 + (size_t)c * plane;
+            for (int x = 0; x < j->w; x++) {
+                p[x] = expf(p[x] - mx[x]);
+                sum[x] += p[x];
+            }
+        }
+        for (int c = 0; c < j->k; c++) {
+            const float *p = row0 + (size_t)c * plane;
+            float *a = acc0 + (size_t)c * plane;
+            for (int x = 0; x < j->w; x++)
+                a[x] = (j->first ? 0.0f : a[x]) + p[x] / sum[x];
+        }
+    }
+    ic_free(mx);
+}
+
+/* dst = log(max(src / n, FLT_MIN)) over [lo, hi) of `count` floats in blocks. */
+typedef struct log_job {
+    const float *src;
+    float *dst;
+    size_t count;
+    float inv_n;
+} log_job;
+
+#define LOG_BLOCK 4096
+
+static void mean_log(void *ctx, int lo, int hi)
+{
+    const log_job *j = ctx;
+    const size_t end = (size_t)hi * LOG_BLOCK < j->count ? (size_t)hi * LOG_BLOCK : j->count;
+    for (size_t i = (size_t)lo * LOG_BLOCK; i < end; i++) {
+        const float p = j->src[i] * j->inv_n;
+        j->dst[i] = logf(p > FLT_MIN ? p : FLT_MIN);
+    }
+}
+
+static int sums_start(sums *s, const ic_pdl_outputs *o, int n_img)
+{
+    s->sem = o->sem;
+    s->center = o->center;
+    s->offset = o->offset;
+    const size_t ns = ic_tensor_numel(&o->sem), nc = ic_tensor_numel(&o->center),
+                 no = ic_tensor_numel(&o->offset);
+    s->data = ic_malloc((ns + nc + no) * sizeof *s->data);
+    s->drift = ic_calloc((size_t)n_img, sizeof *s->drift);
+    if (!s->data || !s->drift)
+        return ic_error_set(IC_ENOMEM, "ensemble: %zu MiB of output sums",
+                            (ns + nc + no) * sizeof(float) >> 20);
+    s->sem.data = s->data;
+    s->center.data = s->data + ns;
+    s->offset.data = s->data + ns + nc;
+    memset(s->center.data, 0, (nc + no) * sizeof *s->data);
+    return 0;
+}
+
+static int sums_add(sums *s, ic_pdl_outputs *o, int n_img, int first)
+{
+    if (!first && (!ic_tensor_same_shape(&o->sem, &s->sem) ||
+                   !ic_tensor_same_shape(&o->center, &s->center) ||
+                   !ic_tensor_same_shape(&o->offset, &s->offset)))
+        return ic_error_set(IC_EINVAL, "ensemble: members returned outputs of different shapes");
+    const ic_tensor *t = &o->sem;
+    prob_job pj = {t->data, s->sem.data, t->c, t->h, t->w, first, 0};
+    atomic_init(&pj.status, 0);
+    const int rows = t->n * t->h;
+    ic_parallel_for(add_probs, &pj, rows, ic_parallel_threads_for(ic_tensor_numel(t)));
+    if (atomic_load(&pj.status))
+        return ic_error_set(IC_ENOMEM, "ensemble: softmax row scratch");
+    const size_t nc = ic_tensor_numel(&o->center), no = ic_tensor_numel(&o->offset);
+    for (size_t i = 0; i < nc; i++)
+        s->center.data[i] += o->center.data[i];
+    for (size_t i = 0; i < no; i++)
+        s->offset.data[i] += o->offset.data[i];
+    for (int i = 0; i < n_img; i++)
+        s->drift[i] += o->drift ? o->drift[i] : 0.0;
+    s->m_mu += o->m_mu_mean;
+    s->m_var += o->m_var_mean;
+    if (o->peak_bytes > s->peak)
+        s->peak = o->peak_bytes;
+    return 0;
+}
+
+/* The means of n members into out, in arena. */
+static int sums_finish(const sums *s, int n, int n_img, ic_arena *arena, ic_pdl_outputs *out)
+{
+    const ic_tensor *t[3] = {&s->sem, &s->center, &s->offset};
+    ic_tensor *o[3] = {&out->sem, &out->center, &out->offset};
+    for (int k = 0; k < 3; k++)
+        if (ic_tensor_alloc(o[k], arena, t[k]->n, t[k]->c, t[k]->h, t[k]->w))
+            return ic_error_prefix(IC_ENOMEM, "ensemble: outputs");
+    out->drift = ic_arena_alloc(arena, (size_t)n_img * sizeof *out->drift);
+    if (!out->drift)
+        return ic_error_set(IC_ENOMEM, "ensemble: drift scores");
+    const float inv = 1.0f / (float)n;
+    const size_t ns = ic_tensor_numel(&s->sem);
+    log_job lj = {s->sem.data, out->sem.data, ns, inv};
+    const int blocks = (int)((ns + LOG_BLOCK - 1) / LOG_BLOCK);
+    ic_parallel_for(mean_log, &lj, blocks, ic_parallel_threads_for(ns));
+    for (int k = 1; k < 3; k++)
+        for (size_t i = 0; i < ic_tensor_numel(t[k]); i++)
+            o[k]->data[i] = t[k]->data[i] * inv;
+    for (int i = 0; i < n_img; i++)
+        out->drift[i] = s->drift[i] / n;
+    out->m_mu_mean = s->m_mu / n;
+    out->m_var_mean = s->m_var / n;
+    out->peak_bytes = s->peak + ns * sizeof(float);
+    return 0;
+}
+
+int ic_ensemble_forward(const ic_pdl *net, const ic_calib_mode *modes, int n, const ic_tensor *x,
+                        const ic_calib_opts *opts, int flags, ic_arena *arena, ic_pdl_outputs *out)
+{
+    if (!net || !modes || !x || !opts || !arena || !out)
+        return ic_error_set(IC_EINVAL, "ensemble: NULL argument");
+    if (n < 1 || n > IC_ENSEMBLE_MAX)
+        return ic_error_set(IC_EINVAL, "ensemble: %d members (1..%d)", n, IC_ENSEMBLE_MAX);
+    for (int i = 0; i < n; i++)
+        if (modes[i] == IC_CALIB_INSTCAL_E || modes[i] == IC_CALIB_TENT ||
+            !ic_pdl_supports(net, modes[i]))
+            return ic_error_set(IC_EINVAL, "ensemble: member '%s' cannot run as one forward of "
+                                           "model '%s'",
+                                ic_calib_mode_name(modes[i]), ic_pdl_get_config(net)->name);
+    sums s;
+    memset(&s, 0, sizeof s);
+    const ic_arena_mark mark = ic_arena_get_mark(arena);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        ic_calib_opts mo = *opts;
+        mo.mode = modes[i];
+        ic_pdl_outputs o;
+        rc = ic_pdl_forward(net, x, &mo, flags, arena, &o);
+        if (rc)
+            rc = ic_error_prefix(rc, "ensemble member %s", ic_calib_mode_name(modes[i]));
+        if (!rc && i == 0)
+            rc = sums_start(&s, &o, x->n);
+        if (!rc)
+            rc = sums_add(&s, &o, x->n, i == 0);
+        ic_arena_rewind(arena, mark);
+    }
+    if (!rc)
+        rc = sums_finish(&s, n, x->n, arena, out);
+    ic_free(s.data);
+    ic_free(s.drift);
+    return rc;
+}

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/fastmath.h"
 #include "base/parallel.h"
 
 const ic_calib_mode ic_ensemble_instcal_e[2] = {IC_CALIB_INSTCAL_G, IC_CALIB_TBN};
@@ -35,44 +36,55 @@ typedef struct prob_job {
 static void add_probs(void *ctx, int lo, int hi)
 {
     prob_job *j = ctx;
-    float *mx = ic_malloc(2 * (size_t)j->w * sizeof *mx);
+    /* locals: with -fno-strict-aliasing the float stores could alias j's
+     * fields, and the loops would not vectorise */
+    const int k = j->k, h = j->h, w = j->w, first = j->first;
+    float *mx = ic_malloc(2 * (size_t)w * sizeof *mx);
     if (!mx) {
         atomic_store(&j->status, IC_ENOMEM);
         return;
     }
-    float *sum = mx + j->w;
-    const size_t plane = (size_t)j->h * (size_t)j->w;
+    float *sum = mx + w;
+    const size_t plane = (size_t)h * (size_t)w;
     for (int r = lo; r < hi; r++) {
-        const int n = r / j->h, y = r % j->h;
-        float *row0 = j->logits + (size_t)n * j->k * plane + (size_t)y * j->w;
-        float *acc0 = j->acc + (size_t)n * j->k * plane + (size_t)y * j->w;
-        for (int x = 0; x < j->w; x++) {
+        const int n = r / h, y = r % h;
+        float *row0 = j->logits + (size_t)n * k * plane + (size_t)y * w;
+        float *acc0 = j->acc + (size_t)n * k * plane + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
             mx[x] = -INFINITY;
             sum[x] = 0.0f;
         }
-        for (int c = 0; c < j->k; c++) {
+        for (int c = 0; c < k; c++) {
             const float *p = row0 + (size_t)c * plane;
-            for (int x = 0; x < j->w; x++)
+            for (int x = 0; x < w; x++)
                 mx[x] = p[x] > mx[x] ? p[x] : mx[x];
         }
-        for (int c = 0; c < j->k; c++) {
+        for (int c = 0; c < k; c++) {
             float *p = row0 + (size_t)c * plane;
-            for (int x = 0; x < j->w; x++) {
-                p[x] = expf(p[x] - mx[x]);
+            for (int x = 0; x < w; x++) {
+                p[x] = ic_fast_exp(p[x] - mx[x]);
                 sum[x] += p[x];
             }
         }
-        for (int c = 0; c < j->k; c++) {
+        for (int x = 0; x < w; x++)
+            sum[x] = 1.0f / sum[x];
+        for (int c = 0; c < k; c++) {
             const float *p = row0 + (size_t)c * plane;
             float *a = acc0 + (size_t)c * plane;
-            for (int x = 0; x < j->w; x++)
-                a[x] = (j->first ? 0.0f : a[x]) + p[x] / sum[x];
+            if (first)
+                for (int x = 0; x < w; x++)
+                    a[x] = p[x] * sum[x];
+            else
+                for (int x = 0; x < w; x++)
+                    a[x] += p[x] * sum[x];
         }
     }
     ic_free(mx);
 }
 
-/* dst = log(max(src / n, FLT_MIN)) over [lo, hi) of `count` floats in blocks. */
+/* dst = log(src / n + FLT_MIN) over [lo, hi) of `count` floats in blocks:
+ * FLT_MIN keeps a probability that underflowed to 0 finite (-87.3) and is
+ * below half an ulp of any probability over 1e-30, which it leaves as is. */
 typedef struct log_job {
     const float *src;
     float *dst;
@@ -85,10 +97,11 @@ typedef struct log_job {
 static void mean_log(void *ctx, int lo, int hi)
 {
     const log_job *j = ctx;
+    const float *src = j->src, inv = j->inv_n;
+    float *dst = j->dst;
     const size_t end = (size_t)hi * LOG_BLOCK < j->count ? (size_t)hi * LOG_BLOCK : j->count;
     for (size_t i = (size_t)lo * LOG_BLOCK; i < end; i++) {
-        const float p = j->src[i] * j->inv_n;
-        j->dst[i] = logf(p > FLT_MIN ? p : FLT_MIN);
+        dst[i] = ic_fast_log(src[i] * inv + FLT_MIN);
     }
 }
 

@@ -1,10 +1,12 @@
 /* Calibration strengths per mode (see calib.h). */
 #include "calib/calib.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "base/parallel.h"
 
 static const struct {
     const char *name;
@@ -83,9 +85,15 @@ static float clampf(float v, float lo, float hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
+/* One MLP's scratch: its input [t; s] (2C), hidden layer and basis weights. */
+static size_t mlp_scratch_floats(const ic_calib_c_shape *cs, int c)
 {
     return (size_t)2 * (size_t)c + (size_t)cs->hidden + (size_t)cs->num_basis;
+}
+
+size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
+{
+    return 2 * mlp_scratch_floats(cs, c); /* the mean's and the variance's MLP at once */
 }
 
 /* a . b over n floats: float lanes over blocks of DOT_BLOCK products (the
@@ -159,6 +167,33 @@ static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const 
     }
 }
 
+/* InstCal-C's two MLPs per layer, the mean's (range index 0) and the
+ * variance's (1), each on its own scratch: they read different weights, and
+ * on the shipped model streaming those weights (8.6 MB per forward) is most
+ * of InstCal-C's cost, which one core alone cannot hide. */
+typedef struct c_job {
+    float *m[2];
+    const float *t[2], *s[2];
+    const ic_calib_c_layer *cc;
+    const ic_calib_c_shape *cs;
+    int n, c;
+    float *scratch;
+} c_job;
+
+static void c_range(void *ctx, int lo, int hi)
+{
+    const c_job *j = ctx;
+    const size_t one = mlp_scratch_floats(j->cs, j->c);
+    for (int stat = lo; stat < hi; stat++)
+        for (int b = 0; b < j->n; b++)
+            instcal_c_one(j->m[stat] + (size_t)b * j->c, j->cc, stat, j->cs, j->c,
+                          j->t[stat] + (size_t)b * j->c, j->s[stat], j->scratch + stat * one);
+}
+
+/* Fewest multiply-adds of one layer's two MLPs worth a second thread: a
+ * helper's wake-up (base/parallel.h) costs about as much as 16k of them. */
+#define C_MIN_PARALLEL_MACS ((size_t)1 << 14)
+
 int ic_calib_uses_stats(const ic_calib_opts *opts)
 {
     return opts->mode == IC_CALIB_INSTCAL_C || opts->mode == IC_CALIB_INSTCAL_G;
@@ -199,16 +234,15 @@ int ic_calib_strengths(float *m_mu, float *m_var, const ic_calib_opts *opts,
             }
         return 0;
     }
-    case IC_CALIB_INSTCAL_C:
+    case IC_CALIB_INSTCAL_C: {
         if (!layer->cc.basis[0])
             return ic_error_set(IC_EINVAL, "model has no InstCal-C parameters");
-        for (int b = 0; b < n; b++) {
-            instcal_c_one(m_mu + (size_t)b * c, &layer->cc, 0, cs, c, mean_t + (size_t)b * c, mean_s,
-                          scratch);
-            instcal_c_one(m_var + (size_t)b * c, &layer->cc, 1, cs, c, var_t + (size_t)b * c, var_s,
-                          scratch);
-        }
+        c_job j = {{m_mu, m_var}, {mean_t, var_t}, {mean_s, var_s}, &layer->cc, cs, n, c, scratch};
+        const size_t macs = (size_t)4 * (size_t)n * (size_t)cs->hidden * (size_t)c;
+        ic_parallel_for(c_range, &j, 2,
+                        ic_parallel_threads(macs, C_MIN_PARALLEL_MACS, openblas_get_num_threads()));
         return 0;
+    }
     case IC_CALIB_INSTCAL_G:
         if (!layer->g.u[0] || !layer->g.u[1] || !layer->g.gate)
             return ic_error_set(IC_EINVAL, "model has no InstCal-G parameters");

@@ -127,12 +127,20 @@ static void instcal_c_mlp(float *in, float *hid, float *a, const ic_calib_c_laye
                           const ic_calib_c_shape *cs, int c, const float *stat_t, const float *stat_s)
 {
     int K = cs->num_basis, H = cs->hidden;
-    memcpy(in, stat_t, (size_t)c * sizeof *in);
-    memcpy(in + c, stat_s, (size_t)c * sizeof *in);
-    const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
-    for (int j = 0; j < H; j++) {
-        const double acc = b1[j] + dot_blocked(w1 + (size_t)j * 2 * (size_t)c, in, 2 * c);
-        hid[j] = acc > 0 ? (float)acc : 0.0f;
+    if (cc->fc1_wt[stat]) { /* the packed form: the source half is in fc1_bs */
+        const float *wt = cc->fc1_wt[stat], *bs = cc->fc1_bs[stat];
+        for (int j = 0; j < H; j++) {
+            const double acc = bs[j] + dot_blocked(wt + (size_t)j * (size_t)c, stat_t, c);
+            hid[j] = acc > 0 ? (float)acc : 0.0f;
+        }
+    } else {
+        memcpy(in, stat_t, (size_t)c * sizeof *in);
+        memcpy(in + c, stat_s, (size_t)c * sizeof *in);
+        const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
+        for (int j = 0; j < H; j++) {
+            const double acc = b1[j] + dot_blocked(w1 + (size_t)j * 2 * (size_t)c, in, 2 * c);
+            hid[j] = acc > 0 ? (float)acc : 0.0f;
+        }
     }
     const float *w2 = cc->fc2_w[stat], *b2 = cc->fc2_b[stat];
     float mx = -INFINITY;
@@ -149,6 +157,20 @@ static void instcal_c_mlp(float *in, float *hid, float *a, const ic_calib_c_laye
     }
     for (int k = 0; k < K; k++)
         a[k] = (float)(a[k] / sum);
+}
+
+void ic_calib_c_pack(float *wt, float *bs, const ic_calib_c_layer *cc, int stat,
+                     const ic_calib_c_shape *cs, int c, const float *stat_s)
+{
+    const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
+    for (int j = 0; j < cs->hidden; j++) {
+        const float *row = w1 + (size_t)j * 2 * (size_t)c;
+        memcpy(wt + (size_t)j * c, row, (size_t)c * sizeof *wt);
+        double acc = b1[j];
+        for (int i = 0; i < c; i++)
+            acc += (double)row[c + i] * stat_s[i];
+        bs[j] = (float)acc;
+    }
 }
 
 /* One InstCal-C strength vector: m (C) = clamp(prior + softmax(fc2(relu(fc1([t; s])))) . basis). */

@@ -71,6 +71,12 @@ typedef struct ic_calib_c_layer {
     const float *fc1_b[2];  /* (hidden) */
     const float *fc2_w[2];  /* (K, hidden) */
     const float *fc2_b[2];  /* (K) */
+    /* Optional, the blocked engine's pack-time form of fc1 (NULL: use fc1_w,
+     * fc1_b): fc1 acts on [t; s] and s, the stored statistics, is fixed, so
+     * fc1_b + fc1_w[:, C:] . s is one vector per layer and only the instance
+     * half fc1_w[:, :C] is read per image. Filled by ic_calib_c_pack(). */
+    const float *fc1_wt[2]; /* (hidden, C) */
+    const float *fc1_bs[2]; /* (hidden) */
 } ic_calib_c_layer;
 
 /* Calibration parameters of one BN layer. */
@@ -105,6 +111,12 @@ int ic_calib_uses_stats(const ic_calib_opts *opts);
 
 /* Whether the mode normalises with the mixture variance (bn.mixture; InstCal-G). */
 int ic_calib_uses_mixture(const ic_calib_opts *opts);
+
+/* Fills wt (hidden, C) and bs (hidden), the pack-time form of statistic
+ * stat's fc1 (see ic_calib_c_layer) for the stored statistic stat_s (C):
+ * bs = fc1_b + fc1_w[:, C:] . stat_s, summed in double. */
+void ic_calib_c_pack(float *wt, float *bs, const ic_calib_c_layer *cc, int stat,
+                     const ic_calib_c_shape *cs, int c, const float *stat_s);
 
 /* Scratch floats ic_calib_strengths() needs for a layer of width c. */
 size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c);

@@ -81,6 +81,10 @@ void pdl_engine_free(ic_pdl *net)
         ic_free_aligned(e->fscale);
         ic_free_aligned(e->fbias);
         ic_free_aligned(e->shift);
+        for (int s = 0; s < 2; s++) {
+            ic_free(e->c_wt[s]);
+            ic_free(e->c_bs[s]);
+        }
     }
     ic_free(net->eng);
     net->eng = NULL;
@@ -94,7 +98,26 @@ static float *padded(size_t n)
     return p;
 }
 
-static int pack_layer(const layer *l, eng_layer *e, int flags)
+/* InstCal-C's fc1 of a norm layer with the source half folded into its
+ * bias (calib.h): half the weights read per image. */
+static int pack_instcal_c(const layer *l, eng_layer *e, const ic_calib_c_shape *cs)
+{
+    const ic_calib_c_layer *cc = &l->cal.cc;
+    if (!cc->basis[0] || !cc->fc1_w[0])
+        return 0;
+    const int c = l->p.cout;
+    const float *stat_s[2] = {l->bn.mean, l->bn.var};
+    for (int s = 0; s < 2; s++) {
+        e->c_wt[s] = ic_malloc((size_t)cs->hidden * (size_t)c * sizeof(float));
+        e->c_bs[s] = ic_malloc((size_t)cs->hidden * sizeof(float));
+        if (!e->c_wt[s] || !e->c_bs[s])
+            return ic_error_set(IC_ENOMEM, "engine: out of memory for %s's InstCal-C", l->name);
+        ic_calib_c_pack(e->c_wt[s], e->c_bs[s], cc, s, cs, c, stat_s[s]);
+    }
+    return 0;
+}
+
+static int pack_layer(const layer *l, eng_layer *e, int flags, const ic_calib_c_shape *cs)
 {
     CHECK(ic_eng_conv_pack(&e->cv, &l->p, l->w, l->has_norm ? NULL : l->b, flags));
     if (!l->has_norm)
@@ -107,7 +130,7 @@ static int pack_layer(const layer *l, eng_layer *e, int flags)
         return ic_error_set(IC_ENOMEM, "engine: out of memory for %s", l->name);
     CHECK(ic_bn_calibrated_affine(e->fscale, e->fbias, 1, &l->bn, NULL, NULL, 0, NULL, NULL));
     memcpy(e->shift, l->bn.mean, (size_t)l->p.cout * sizeof *e->shift);
-    return 0;
+    return pack_instcal_c(l, e, cs);
 }
 
 /* The NCHW forward's BN-folded weights: only it reads them, so the blocked
@@ -139,7 +162,7 @@ int pdl_engine_pack(ic_pdl *net)
     int rc = net->eng ? 0 : ic_error_set(IC_ENOMEM, "engine: out of memory");
     for (int i = 0; !rc && i < net->n_layers; i++)
         rc = pack_layer(&net->layers[i], &net->eng[i],
-                        net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0);
+                        net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0, &net->cshape);
     if (rc) {
         pdl_engine_free(net);
         net->engine = IC_PDL_ENGINE_NCHW;
@@ -310,7 +333,12 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
         ic_drift_acc_add(&f->drift, c, f->mean_t, f->var_t, l->bn.mean, l->bn.var, l->bn.eps);
         return btrace(f, li, y);
     }
-    CHECK(ic_calib_strengths(f->m_mu, f->m_var, f->opts, &l->cal, &f->net->cshape, n, f->mean_t,
+    ic_calib_layer cal = l->cal; /* with InstCal-C's packed fc1 */
+    for (int s = 0; s < 2; s++) {
+        cal.cc.fc1_wt[s] = e->c_wt[s];
+        cal.cc.fc1_bs[s] = e->c_bs[s];
+    }
+    CHECK(ic_calib_strengths(f->m_mu, f->m_var, f->opts, &cal, &f->net->cshape, n, f->mean_t,
                              f->var_t, l->bn.mean, l->bn.var, f->cscratch));
     const size_t nc = (size_t)n * (size_t)c;
     for (size_t i = 0; i < nc; i++) {

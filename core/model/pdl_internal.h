@@ -30,6 +30,7 @@ typedef struct eng_layer {
     ic_eng_conv cv;       /* raw weights (the conv bias when the layer has no norm) */
     float *fscale, *fbias; /* norm layers: eval-mode BN as the write-out's scale/shift */
     float *shift;         /* norm layers: the stored mean, shift of the statistics' sums */
+    float *c_wt[2], *c_bs[2]; /* InstCal-C's fc1 in pack-time form (calib.h), or NULL */
 } eng_layer;
 
 /* A conv unit: one layer, or a depthwise-separable pair (a = depthwise, b = pointwise). */

@@ -13,6 +13,7 @@
 
 #include "base/err.h"
 #include "base/fastmath.h"
+#include "base/parallel.h"
 
 /* Pixels processed together (the per-pixel state is a few KiB of stack). */
 #define SM_BLOCK 256
@@ -24,43 +25,63 @@ static inline int beats(float v, float m)
     return v > m || (isnan(v) && !isnan(m));
 }
 
+/* Blocks [lo, hi) of SM_BLOCK pixels, numbered over the images: the ranges
+ * of ic_softmax_forward's threads. */
+typedef struct sm_job {
+    ic_tensor *y;
+    const ic_tensor *x;
+    size_t blocks_per_image;
+} sm_job;
+
+static void softmax_blocks(void *ctx, int lo, int hi)
+{
+    const sm_job *j = ctx;
+    const ic_tensor *x = j->x;
+    ic_tensor *y = j->y;
+    const size_t hw = ic_tensor_plane(x);
+    float m[SM_BLOCK], s[SM_BLOCK];
+    for (int b = lo; b < hi; b++) {
+        const int n = (int)((size_t)b / j->blocks_per_image);
+        const size_t p0 = (size_t)b % j->blocks_per_image * SM_BLOCK;
+        size_t nb = hw - p0 < SM_BLOCK ? hw - p0 : SM_BLOCK;
+        const float *x0 = ic_tensor_at(x, n, 0) + p0;
+        for (size_t i = 0; i < nb; i++) {
+            m[i] = x0[i];
+            s[i] = 0;
+        }
+        for (int c = 1; c < x->c; c++) {
+            const float *xc = ic_tensor_at(x, n, c) + p0;
+            for (size_t i = 0; i < nb; i++)
+                m[i] = xc[i] > m[i] ? xc[i] : m[i];
+        }
+        /* y may alias x: each element is read before it is overwritten */
+        for (int c = 0; c < x->c; c++) {
+            const float *xc = ic_tensor_at(x, n, c) + p0;
+            float *yc = ic_tensor_at(y, n, c) + p0;
+            for (size_t i = 0; i < nb; i++) {
+                float e = ic_fast_exp(xc[i] - m[i]);
+                yc[i] = e;
+                s[i] += e;
+            }
+        }
+        for (size_t i = 0; i < nb; i++)
+            s[i] = 1.0f / s[i];
+        for (int c = 0; c < x->c; c++) {
+            float *yc = ic_tensor_at(y, n, c) + p0;
+            for (size_t i = 0; i < nb; i++)
+                yc[i] *= s[i];
+        }
+    }
+}
+
 int ic_softmax_forward(ic_tensor *y, const ic_tensor *x)
 {
     if (!ic_tensor_same_shape(y, x))
         return ic_error_set(IC_ESHAPE, "softmax: output shape differs from input");
-    size_t hw = ic_tensor_plane(x);
-    float m[SM_BLOCK], s[SM_BLOCK];
-    for (int n = 0; n < x->n; n++)
-        for (size_t p0 = 0; p0 < hw; p0 += SM_BLOCK) {
-            size_t nb = hw - p0 < SM_BLOCK ? hw - p0 : SM_BLOCK;
-            const float *x0 = ic_tensor_at(x, n, 0) + p0;
-            for (size_t j = 0; j < nb; j++) {
-                m[j] = x0[j];
-                s[j] = 0;
-            }
-            for (int c = 1; c < x->c; c++) {
-                const float *xc = ic_tensor_at(x, n, c) + p0;
-                for (size_t j = 0; j < nb; j++)
-                    m[j] = xc[j] > m[j] ? xc[j] : m[j];
-            }
-            /* y may alias x: each element is read before it is overwritten */
-            for (int c = 0; c < x->c; c++) {
-                const float *xc = ic_tensor_at(x, n, c) + p0;
-                float *yc = ic_tensor_at(y, n, c) + p0;
-                for (size_t j = 0; j < nb; j++) {
-                    float e = ic_fast_exp(xc[j] - m[j]);
-                    yc[j] = e;
-                    s[j] += e;
-                }
-            }
-            for (size_t j = 0; j < nb; j++)
-                s[j] = 1.0f / s[j];
-            for (int c = 0; c < x->c; c++) {
-                float *yc = ic_tensor_at(y, n, c) + p0;
-                for (size_t j = 0; j < nb; j++)
-                    yc[j] *= s[j];
-            }
-        }
+    const size_t per_image = (ic_tensor_plane(x) + SM_BLOCK - 1) / SM_BLOCK;
+    sm_job j = {y, x, per_image};
+    const int blocks = (int)(per_image * (size_t)x->n);
+    ic_parallel_for(softmax_blocks, &j, blocks, ic_parallel_threads_for(ic_tensor_numel(x)));
     return 0;
 }
 

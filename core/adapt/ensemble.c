@@ -1,17 +1,18 @@
 /* Output ensembles; see ensemble.h. The running sums live on the heap so
  * that each member's forward can be rewound out of the arena before the
- * next one runs; the averaged outputs are written into the arena last. */
+ * next one runs; the averaged outputs are written into the arena last. The
+ * members' probabilities are ops/softmax.h's softmax, taken in place. */
 #include "adapt/ensemble.h"
 
 #include <float.h>
-#include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fastmath.h"
 #include "base/parallel.h"
+#include "ops/add.h"
+#include "ops/softmax.h"
 
 const ic_calib_mode ic_ensemble_instcal_e[2] = {IC_CALIB_INSTCAL_G, IC_CALIB_TBN};
 
@@ -23,64 +24,6 @@ typedef struct sums {
     double m_mu, m_var;
     size_t peak;
 } sums;
-
-/* softmax over the channels of logits, added into (or, first, copied to) acc;
- * one range index is one row (image, y) of the planes. logits is overwritten. */
-typedef struct prob_job {
-    float *logits;
-    float *acc;
-    int k, h, w, first;
-    atomic_int status; /* IC_ENOMEM if a range's scratch failed */
-} prob_job;
-
-static void add_probs(void *ctx, int lo, int hi)
-{
-    prob_job *j = ctx;
-    /* locals: with -fno-strict-aliasing the float stores could alias j's
-     * fields, and the loops would not vectorise */
-    const int k = j->k, h = j->h, w = j->w, first = j->first;
-    float *mx = ic_malloc(2 * (size_t)w * sizeof *mx);
-    if (!mx) {
-        atomic_store(&j->status, IC_ENOMEM);
-        return;
-    }
-    float *sum = mx + w;
-    const size_t plane = (size_t)h * (size_t)w;
-    for (int r = lo; r < hi; r++) {
-        const int n = r / h, y = r % h;
-        float *row0 = j->logits + (size_t)n * k * plane + (size_t)y * w;
-        float *acc0 = j->acc + (size_t)n * k * plane + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            mx[x] = -INFINITY;
-            sum[x] = 0.0f;
-        }
-        for (int c = 0; c < k; c++) {
-            const float *p = row0 + (size_t)c * plane;
-            for (int x = 0; x < w; x++)
-                mx[x] = p[x] > mx[x] ? p[x] : mx[x];
-        }
-        for (int c = 0; c < k; c++) {
-            float *p = row0 + (size_t)c * plane;
-            for (int x = 0; x < w; x++) {
-                p[x] = ic_fast_exp(p[x] - mx[x]);
-                sum[x] += p[x];
-            }
-        }
-        for (int x = 0; x < w; x++)
-            sum[x] = 1.0f / sum[x];
-        for (int c = 0; c < k; c++) {
-            const float *p = row0 + (size_t)c * plane;
-            float *a = acc0 + (size_t)c * plane;
-            if (first)
-                for (int x = 0; x < w; x++)
-                    a[x] = p[x] * sum[x];
-            else
-                for (int x = 0; x < w; x++)
-                    a[x] += p[x] * sum[x];
-        }
-    }
-    ic_free(mx);
-}
 
 /* dst = log(src / n + FLT_MIN) over [lo, hi) of `count` floats in blocks:
  * FLT_MIN keeps a probability that underflowed to 0 finite (-87.3) and is
@@ -100,9 +43,8 @@ static void mean_log(void *ctx, int lo, int hi)
     const float *src = j->src, inv = j->inv_n;
     float *dst = j->dst;
     const size_t end = (size_t)hi * LOG_BLOCK < j->count ? (size_t)hi * LOG_BLOCK : j->count;
-    for (size_t i = (size_t)lo * LOG_BLOCK; i < end; i++) {
+    for (size_t i = (size_t)lo * LOG_BLOCK; i < end; i++)
         dst[i] = ic_fast_log(src[i] * inv + FLT_MIN);
-    }
 }
 
 static int sums_start(sums *s, const ic_pdl_outputs *o, int n_img)
@@ -126,22 +68,18 @@ static int sums_start(sums *s, const ic_pdl_outputs *o, int n_img)
 
 static int sums_add(sums *s, ic_pdl_outputs *o, int n_img, int first)
 {
-    if (!first && (!ic_tensor_same_shape(&o->sem, &s->sem) ||
-                   !ic_tensor_same_shape(&o->center, &s->center) ||
-                   !ic_tensor_same_shape(&o->offset, &s->offset)))
-        return ic_error_set(IC_EINVAL, "ensemble: members returned outputs of different shapes");
-    const ic_tensor *t = &o->sem;
-    prob_job pj = {t->data, s->sem.data, t->c, t->h, t->w, first, 0};
-    atomic_init(&pj.status, 0);
-    const int rows = t->n * t->h;
-    ic_parallel_for(add_probs, &pj, rows, ic_parallel_threads_for(ic_tensor_numel(t)));
-    if (atomic_load(&pj.status))
-        return ic_error_set(IC_ENOMEM, "ensemble: softmax row scratch");
-    const size_t nc = ic_tensor_numel(&o->center), no = ic_tensor_numel(&o->offset);
-    for (size_t i = 0; i < nc; i++)
-        s->center.data[i] += o->center.data[i];
-    for (size_t i = 0; i < no; i++)
-        s->offset.data[i] += o->offset.data[i];
+    /* in place: the member's logits are rewound after this */
+    int rc = ic_softmax_forward(&o->sem, &o->sem);
+    if (!rc && first)
+        memcpy(s->sem.data, o->sem.data, ic_tensor_numel(&o->sem) * sizeof *s->sem.data);
+    else if (!rc)
+        rc = ic_add_forward(&s->sem, &s->sem, &o->sem, 0);
+    if (!rc)
+        rc = ic_add_forward(&s->center, &s->center, &o->center, 0);
+    if (!rc)
+        rc = ic_add_forward(&s->offset, &s->offset, &o->offset, 0);
+    if (rc) /* a member of other output shapes than the first's */
+        return ic_error_prefix(rc, "ensemble");
     for (int i = 0; i < n_img; i++)
         s->drift[i] += o->drift ? o->drift[i] : 0.0;
     s->m_mu += o->m_mu_mean;

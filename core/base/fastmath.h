@@ -1,8 +1,9 @@
 /* expf and logf as polynomials that the compiler inlines and vectorises, for
- * passes over millions of values (the ensemble's softmax and log, core/adapt):
+ * passes over millions of values (the softmax of ops/softmax.c, the
+ * ensemble's log in core/adapt):
  * glibc's expf is a call the vectoriser cannot inline, 1.7 ns per value here;
  * these take 0.6 ns (exp) and 0.4 ns (log) with the build's default
- * -march=native (AVX2). Without AVX (-Dnative=false, the sanitizer build)
+ * -march=native (AVX2 or AVX-512). Without AVX (-Dnative=false, the sanitizer build)
  * gcc leaves them scalar and they are slower than glibc's, not wrong.
  * Relative error below 3e-7 (tests/core/base/test_fastmath.c measures it
  * against double exp and log over the whole range).

@@ -319,10 +319,12 @@ expect_error 503 out_of_memory "image needs more than worker_memory" -H 'Content
 stop "$PID"
 
 # ---- overload: 1 worker + queue 1; two slow jobs held, then 6 more clients ----------------------
+# The held jobs run TENT (several forwards) on the big image, so that they still hold the worker
+# and the queue slot while the six clients start, also on a fast machine under the full suite.
 start overload --workers 1 --queue-length 1 --model "$MODEL"
 for i in 1 2; do
     curl -s -o "$TMP/ovk$i.json" -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
-        --data-binary @"$TMP/big.jpg" "$URL/v1/segment?calibration=none" >"$TMP/ovk$i" &
+        --data-binary @"$TMP/big.jpg" "$URL/v1/segment?calibration=tent" >"$TMP/ovk$i" &
     wait_inflight "$i"
 done
 for i in $(seq 6); do

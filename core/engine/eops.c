@@ -203,22 +203,28 @@ static void rs_range(void *ctx, int lo, int hi)
             }
             continue;
         }
-        /* NCHW: one row of each of the block's channels */
+        /* NCHW: one row of each of the block's channels, 16 pixels at a
+         * time: their 16 vectors transposed into 16 channel rows */
         const int c0 = cb * IC_BLK, nc = x->c - c0 < IC_BLK ? x->c - c0 : IC_BLK;
         const ic_v16 m = ic_v16_set1(j->mul);
         float *rows[IC_BLK];
         for (int l = 0; l < nc; l++)
             rows[l] = ic_tensor_at(j->nchw, n, c0 + l) + (size_t)oy * OW;
-        for (int ox = 0; ox < OW; ox++) {
-            const ic_resize_tap *t = &j->tx[ox];
-            const ic_v16 l0 = ic_v16_set1(t->l0), l1 = ic_v16_set1(t->l1);
-            const ic_v16 top = paff_apply(&f, ic_v16_load(r0 + (size_t)t->i0 * 16)) * l0 +
-                               paff_apply(&f, ic_v16_load(r0 + (size_t)t->i1 * 16)) * l1;
-            const ic_v16 bot = paff_apply(&f, ic_v16_load(r1 + (size_t)t->i0 * 16)) * l0 +
-                               paff_apply(&f, ic_v16_load(r1 + (size_t)t->i1 * 16)) * l1;
-            const ic_v16 v = (top * lh0 + bot * lh1) * m;
+        for (int ox0 = 0; ox0 < OW; ox0 += 16) {
+            const int nw = OW - ox0 < 16 ? OW - ox0 : 16;
+            ic_v16 v[16] = {{0}};
+            for (int k = 0; k < nw; k++) {
+                const ic_resize_tap *t = &j->tx[ox0 + k];
+                const ic_v16 l0 = ic_v16_set1(t->l0), l1 = ic_v16_set1(t->l1);
+                const ic_v16 top = paff_apply(&f, ic_v16_load(r0 + (size_t)t->i0 * 16)) * l0 +
+                                   paff_apply(&f, ic_v16_load(r0 + (size_t)t->i1 * 16)) * l1;
+                const ic_v16 bot = paff_apply(&f, ic_v16_load(r1 + (size_t)t->i0 * 16)) * l0 +
+                                   paff_apply(&f, ic_v16_load(r1 + (size_t)t->i1 * 16)) * l1;
+                v[k] = (top * lh0 + bot * lh1) * m;
+            }
+            ic_v16_transpose(v);
             for (int l = 0; l < nc; l++)
-                rows[l][ox] = v[l];
+                memcpy(rows[l] + ox0, &v[l], (size_t)nw * sizeof(float));
         }
     }
 }

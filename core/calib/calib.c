@@ -96,29 +96,32 @@ size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
     return 2 * mlp_scratch_floats(cs, c); /* the mean's and the variance's MLP at once */
 }
 
-/* a . b over n floats: float lanes over blocks of DOT_BLOCK products (the
- * compiler vectorises them without reassociating), block sums in double.
- * The all-double scalar loop this replaces made the MLPs most of InstCal-C's
- * cost on R-52 (2C x 256 products per statistic and BN layer). */
+/* a . b over n floats: float lanes over blocks of up to DOT_BLOCK products
+ * (the compiler vectorises them without reassociating), block sums in
+ * double. The all-double scalar loop this replaces made the MLPs most of
+ * InstCal-C's cost on R-52 (2C x 256 products per statistic and BN layer);
+ * a last block shorter than DOT_BLOCK (every row of a layer narrower than
+ * it, on the shipped net most of them) takes the float lanes too. */
 #define DOT_LANES 16
 #define DOT_BLOCK 256
 
 static double dot_blocked(const float *a, const float *b, int n)
 {
     double total = 0;
-    int i = 0;
-    for (; i + DOT_BLOCK <= n; i += DOT_BLOCK) {
+    for (int i = 0; i < n; i += DOT_BLOCK) {
+        const int len = n - i < DOT_BLOCK ? n - i : DOT_BLOCK;
         float acc[DOT_LANES] = {0};
-        for (int k = 0; k < DOT_BLOCK; k += DOT_LANES)
+        int k = 0;
+        for (; k + DOT_LANES <= len; k += DOT_LANES)
             for (int l = 0; l < DOT_LANES; l++)
                 acc[l] += a[i + k + l] * b[i + k + l];
         double block = 0;
         for (int l = 0; l < DOT_LANES; l++)
             block += acc[l];
+        for (; k < len; k++)
+            block += (double)a[i + k] * b[i + k];
         total += block;
     }
-    for (; i < n; i++)
-        total += (double)a[i] * b[i];
     return total;
 }
 

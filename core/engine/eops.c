@@ -175,6 +175,19 @@ typedef struct rs_job {
     const ic_resize_tap *tx; /* per output column */
 } rs_job;
 
+/* One output pixel of a block: the bilinear blend of input rows r0 and r1
+ * (weights lh0, lh1) at column tap t, the pending affine applied first. */
+static inline ic_v16 rs_pixel(const paff *f, const float *r0, const float *r1,
+                              const ic_resize_tap *t, ic_v16 lh0, ic_v16 lh1)
+{
+    const ic_v16 l0 = ic_v16_set1(t->l0), l1 = ic_v16_set1(t->l1);
+    const ic_v16 top = paff_apply(f, ic_v16_load(r0 + (size_t)t->i0 * 16)) * l0 +
+                       paff_apply(f, ic_v16_load(r0 + (size_t)t->i1 * 16)) * l1;
+    const ic_v16 bot = paff_apply(f, ic_v16_load(r1 + (size_t)t->i0 * 16)) * l0 +
+                       paff_apply(f, ic_v16_load(r1 + (size_t)t->i1 * 16)) * l1;
+    return top * lh0 + bot * lh1;
+}
+
 /* Output rows [lo, hi) of every plane, numbered (n * CB + cb) * OH + oy. */
 static void rs_range(void *ctx, int lo, int hi)
 {
@@ -192,15 +205,8 @@ static void rs_range(void *ctx, int lo, int hi)
         const ic_v16 lh0 = ic_v16_set1(ty.l0), lh1 = ic_v16_set1(ty.l1);
         if (!j->nchw) {
             float *yr = ic_blk_at(j->y, n, cb) + (size_t)oy * OW * 16;
-            for (int ox = 0; ox < OW; ox++) {
-                const ic_resize_tap *t = &j->tx[ox];
-                const ic_v16 l0 = ic_v16_set1(t->l0), l1 = ic_v16_set1(t->l1);
-                const ic_v16 top = paff_apply(&f, ic_v16_load(r0 + (size_t)t->i0 * 16)) * l0 +
-                                   paff_apply(&f, ic_v16_load(r0 + (size_t)t->i1 * 16)) * l1;
-                const ic_v16 bot = paff_apply(&f, ic_v16_load(r1 + (size_t)t->i0 * 16)) * l0 +
-                                   paff_apply(&f, ic_v16_load(r1 + (size_t)t->i1 * 16)) * l1;
-                ic_v16_store(yr + (size_t)ox * 16, top * lh0 + bot * lh1);
-            }
+            for (int ox = 0; ox < OW; ox++)
+                ic_v16_store(yr + (size_t)ox * 16, rs_pixel(&f, r0, r1, &j->tx[ox], lh0, lh1));
             continue;
         }
         /* NCHW: one row of each of the block's channels, 16 pixels at a
@@ -213,15 +219,8 @@ static void rs_range(void *ctx, int lo, int hi)
         for (int ox0 = 0; ox0 < OW; ox0 += 16) {
             const int nw = OW - ox0 < 16 ? OW - ox0 : 16;
             ic_v16 v[16] = {{0}};
-            for (int k = 0; k < nw; k++) {
-                const ic_resize_tap *t = &j->tx[ox0 + k];
-                const ic_v16 l0 = ic_v16_set1(t->l0), l1 = ic_v16_set1(t->l1);
-                const ic_v16 top = paff_apply(&f, ic_v16_load(r0 + (size_t)t->i0 * 16)) * l0 +
-                                   paff_apply(&f, ic_v16_load(r0 + (size_t)t->i1 * 16)) * l1;
-                const ic_v16 bot = paff_apply(&f, ic_v16_load(r1 + (size_t)t->i0 * 16)) * l0 +
-                                   paff_apply(&f, ic_v16_load(r1 + (size_t)t->i1 * 16)) * l1;
-                v[k] = (top * lh0 + bot * lh1) * m;
-            }
+            for (int k = 0; k < nw; k++)
+                v[k] = rs_pixel(&f, r0, r1, &j->tx[ox0 + k], lh0, lh1) * m;
             ic_v16_transpose(v);
             for (int l = 0; l < nc; l++)
                 memcpy(rows[l] + ox0, &v[l], (size_t)nw * sizeof(float));

@@ -203,8 +203,11 @@ sweep(const direct_job *dj, int tid, int t0, int t1, int pg0, int pg1, int c0, i
                 ic_kern_zero(&acc);
             else
                 ic_kern_load(&acc, mr, yb);
-            ic_kern_loop(&acc, a, g->off, g->ntap, g->a_cb, a_px, ncb,
-                         cv->w + (size_t)pr * pair_w + (size_t)c0 * 16 * IC_KERN_NR, b_tap);
+            const float *w = cv->w + (size_t)pr * pair_w + (size_t)c0 * 16 * IC_KERN_NR;
+            if (pr == pg0) /* the group's first pair reads the tile from memory */
+                ic_kern_loop(&acc, a, g->off, g->ntap, g->a_cb, a_px, ncb, w, b_tap, 1);
+            else
+                ic_kern_loop(&acc, a, g->off, g->ntap, g->a_cb, a_px, ncb, w, b_tap, 0);
             if (!last) {
                 ic_kern_store_raw(&acc, mr, yb);
                 continue;

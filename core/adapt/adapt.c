@@ -13,7 +13,8 @@ static int tent_run(void *ctx, const ic_tensor *x, const ic_calib_opts *opts, in
     return ic_tent_forward(ctx, x, opts, flags, arena, out, NULL);
 }
 
-/* instcal-e's forward: instcal-g and tbn averaged (see ensemble.h). */
+/* instcal-e's forward: instcal-g and the mirrored tbn averaged (see
+ * ensemble.h). */
 static int ensemble_run(void *ctx, const ic_tensor *x, const ic_calib_opts *opts, int flags,
                         ic_arena *arena, ic_pdl_outputs *out)
 {

@@ -14,7 +14,8 @@
 #include "ops/add.h"
 #include "ops/softmax.h"
 
-const ic_calib_mode ic_ensemble_instcal_e[2] = {IC_CALIB_INSTCAL_G, IC_CALIB_TBN};
+const ic_ensemble_member ic_ensemble_instcal_e[2] = {{IC_CALIB_INSTCAL_G, 0},
+                                                     {IC_CALIB_TBN, 1}};
 
 /* The sums of the members' outputs so far. */
 typedef struct sums {
@@ -45,6 +46,63 @@ static void mean_log(void *ctx, int lo, int hi)
     const size_t end = (size_t)hi * LOG_BLOCK < j->count ? (size_t)hi * LOG_BLOCK : j->count;
     for (size_t i = (size_t)lo * LOG_BLOCK; i < end; i++)
         dst[i] = ic_fast_log(src[i] * inv + FLT_MIN);
+}
+
+/* Mirrors rows [lo, hi) of src left-right into dst (dst == src: in place);
+ * with negate_odd, the rows of odd channels (the offsets' x) change sign. */
+typedef struct mirror_job {
+    const float *src;
+    float *dst;
+    int c, h, w, negate_odd;
+} mirror_job;
+
+static void mirror_rows(void *ctx, int lo, int hi)
+{
+    const mirror_job *j = ctx;
+    const int w = j->w;
+    for (int r = lo; r < hi; r++) {
+        const float *s = j->src + (size_t)r * (size_t)w;
+        float *d = j->dst + (size_t)r * (size_t)w;
+        const float sign = j->negate_odd && (r / j->h) % j->c % 2 ? -1.0f : 1.0f;
+        for (int a = 0, b = w - 1; a <= b; a++, b--) {
+            const float t = s[a];
+            d[a] = sign * s[b];
+            d[b] = sign * t;
+        }
+    }
+}
+
+static void mirror(const ic_tensor *src, ic_tensor *dst, int negate_odd)
+{
+    mirror_job j = {src->data, dst->data, src->c, src->h, src->w, negate_odd};
+    const size_t rows = (size_t)src->n * (size_t)src->c * (size_t)src->h;
+    ic_parallel_for(mirror_rows, &j, (int)rows, ic_parallel_threads_for(ic_tensor_numel(src)));
+}
+
+/* One member's forward, its outputs mirrored back when it ran mirrored (the
+ * mirrored input lives in arena, which the caller rewinds). */
+static int member_forward(const ic_pdl *net, const ic_ensemble_member *m, const ic_tensor *x,
+                          const ic_calib_opts *opts, int flags, ic_arena *arena,
+                          ic_pdl_outputs *o)
+{
+    ic_calib_opts mo = *opts;
+    mo.mode = m->mode;
+    ic_tensor xm = *x;
+    if (m->mirror) {
+        if (ic_tensor_alloc(&xm, arena, x->n, x->c, x->h, x->w))
+            return ic_error_set(IC_ENOMEM, "ensemble: mirrored input");
+        mirror(x, &xm, 0);
+    }
+    int rc = ic_pdl_forward(net, &xm, &mo, flags, arena, o);
+    if (rc)
+        return ic_error_prefix(rc, "ensemble member %s%s", ic_calib_mode_name(m->mode),
+                               m->mirror ? " (mirrored)" : "");
+    if (m->mirror) {
+        mirror(&o->sem, &o->sem, 0);
+        mirror(&o->center, &o->center, 0);
+        mirror(&o->offset, &o->offset, 1); /* channels dy, dx: dx changes sign */
+    }
+    return 0;
 }
 
 static int sums_start(sums *s, const ic_pdl_outputs *o, int n_img)
@@ -116,30 +174,28 @@ static int sums_finish(const sums *s, int n, int n_img, ic_arena *arena, ic_pdl_
     return 0;
 }
 
-int ic_ensemble_forward(const ic_pdl *net, const ic_calib_mode *modes, int n, const ic_tensor *x,
-                        const ic_calib_opts *opts, int flags, ic_arena *arena, ic_pdl_outputs *out)
+int ic_ensemble_forward(const ic_pdl *net, const ic_ensemble_member *members, int n,
+                        const ic_tensor *x, const ic_calib_opts *opts, int flags, ic_arena *arena,
+                        ic_pdl_outputs *out)
 {
-    if (!net || !modes || !x || !opts || !arena || !out)
+    if (!net || !members || !x || !opts || !arena || !out)
         return ic_error_set(IC_EINVAL, "ensemble: NULL argument");
     if (n < 1 || n > IC_ENSEMBLE_MAX)
         return ic_error_set(IC_EINVAL, "ensemble: %d members (1..%d)", n, IC_ENSEMBLE_MAX);
-    for (int i = 0; i < n; i++)
-        if (modes[i] == IC_CALIB_INSTCAL_E || modes[i] == IC_CALIB_TENT ||
-            !ic_pdl_supports(net, modes[i]))
+    for (int i = 0; i < n; i++) {
+        const ic_calib_mode m = members[i].mode;
+        if (m == IC_CALIB_INSTCAL_E || m == IC_CALIB_TENT || !ic_pdl_supports(net, m))
             return ic_error_set(IC_EINVAL, "ensemble: member '%s' cannot run as one forward of "
                                            "model '%s'",
-                                ic_calib_mode_name(modes[i]), ic_pdl_get_config(net)->name);
+                                ic_calib_mode_name(m), ic_pdl_get_config(net)->name);
+    }
     sums s;
     memset(&s, 0, sizeof s);
     const ic_arena_mark mark = ic_arena_get_mark(arena);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        ic_calib_opts mo = *opts;
-        mo.mode = modes[i];
         ic_pdl_outputs o;
-        rc = ic_pdl_forward(net, x, &mo, flags, arena, &o);
-        if (rc)
-            rc = ic_error_prefix(rc, "ensemble member %s", ic_calib_mode_name(modes[i]));
+        rc = member_forward(net, &members[i], x, opts, flags, arena, &o);
         if (!rc && i == 0)
             rc = sums_start(&s, &o, x->n);
         if (!rc)

@@ -1,8 +1,9 @@
 /* Output ensembles (core/adapt/ensemble.h) against a reference computed here
- * in double from the members' own forwards: the semantic output is the log
- * of the mean softmax, the heatmap, offsets, strengths and drift are means;
- * one member gives its log-softmax; the members' scratch leaves the arena;
- * bad ensembles are refused with a message. */
+ * in double from the members' own forwards (a mirrored member's input and
+ * outputs mirrored here, its x offsets negated): the semantic output is the
+ * log of the mean softmax, the heatmap, offsets, strengths and drift are
+ * means; one member gives its log-softmax; the members' scratch leaves the
+ * arena; bad ensembles are refused with a message. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,19 +40,41 @@ typedef struct member {
     double m_mu, drift[2];
 } member;
 
-static void run_member(member *m, const ic_pdl *net, const ic_tensor *x, ic_calib_mode mode,
+/* dst = src with every row reversed; with xsign, channel 1 (the offsets'
+ * x) times -1. */
+static void mirrored_copy(float *dst, const ic_tensor *src, int xsign)
+{
+    for (int b = 0; b < src->n; b++)
+        for (int c = 0; c < src->c; c++)
+            for (int y = 0; y < src->h; y++)
+                for (int x = 0; x < src->w; x++) {
+                    const size_t row = (((size_t)b * src->c + c) * src->h + y) * src->w;
+                    const float v = src->data[row + (size_t)(src->w - 1 - x)];
+                    dst[row + x] = xsign && c == 1 ? -v : v;
+                }
+}
+
+static void run_member(member *m, const ic_pdl *net, const ic_tensor *x, ic_ensemble_member em,
                        int flags, ic_arena *a)
 {
-    ic_calib_opts o = {.mode = mode};
+    ic_calib_opts o = {.mode = em.mode};
     ic_pdl_outputs out;
-    ck_assert_msg(ic_pdl_forward(net, x, &o, flags, a, &out) == 0, "%s", ic_error_message());
+    ic_tensor xm = *x;
+    if (em.mirror) {
+        ck_assert_int_eq(ic_tensor_alloc(&xm, a, x->n, x->c, x->h, x->w), 0);
+        mirrored_copy(xm.data, x, 0);
+    }
+    ck_assert_msg(ic_pdl_forward(net, &xm, &o, flags, a, &out) == 0, "%s", ic_error_message());
     const ic_tensor *src[3] = {&out.sem, &out.center, &out.offset};
     ic_tensor *dst[3] = {&m->sem, &m->center, &m->offset};
     for (int k = 0; k < 3; k++) {
         *dst[k] = *src[k];
         dst[k]->data = malloc(ic_tensor_numel(src[k]) * sizeof(float));
         ck_assert_ptr_nonnull(dst[k]->data);
-        memcpy(dst[k]->data, src[k]->data, ic_tensor_numel(src[k]) * sizeof(float));
+        if (em.mirror)
+            mirrored_copy(dst[k]->data, src[k], k == 2);
+        else
+            memcpy(dst[k]->data, src[k]->data, ic_tensor_numel(src[k]) * sizeof(float));
     }
     m->m_mu = out.m_mu_mean;
     for (int i = 0; i < x->n; i++)
@@ -106,7 +129,7 @@ static double mean_error(const ic_tensor *got, const member *ms, int n, int whic
     return worst;
 }
 
-static void check_ensemble(const ic_calib_mode *modes, int n, int batch, int flags)
+static void check_ensemble(const ic_ensemble_member *modes, int n, int batch, int flags)
 {
     ic_pdl *net = load_with_g();
     ic_arena a;
@@ -145,15 +168,18 @@ static void check_ensemble(const ic_calib_mode *modes, int n, int batch, int fla
 START_TEST(test_mean_of_members)
 {
     check_ensemble(ic_ensemble_instcal_e, 2, 1, 0);
-    const ic_calib_mode three[3] = {IC_CALIB_NONE, IC_CALIB_TBN, IC_CALIB_INSTCAL_G};
+    const ic_ensemble_member three[3] = {
+        {IC_CALIB_NONE, 0}, {IC_CALIB_TBN, 1}, {IC_CALIB_INSTCAL_G, 0}};
     check_ensemble(three, 3, 2, 0); /* a batch of two: each image its own softmax */
     check_ensemble(ic_ensemble_instcal_e, 2, 1, IC_PDL_STRIDE4);
+    const ic_ensemble_member mirrored[2] = {{IC_CALIB_INSTCAL_G, 1}, {IC_CALIB_NONE, 1}};
+    check_ensemble(mirrored, 2, 2, IC_PDL_STRIDE4);
 }
 END_TEST
 
 START_TEST(test_one_member_is_its_log_softmax)
 {
-    const ic_calib_mode one[1] = {IC_CALIB_TBN};
+    const ic_ensemble_member one[1] = {{IC_CALIB_TBN, 0}};
     check_ensemble(one, 1, 1, 0);
 }
 END_TEST
@@ -172,7 +198,8 @@ START_TEST(test_members_leave_the_arena)
     ic_arena_reset(&a);
     x = input(&a, 1);
     before = ic_arena_used(&a);
-    const ic_calib_mode four[4] = {IC_CALIB_TBN, IC_CALIB_NONE, IC_CALIB_INSTCAL_G, IC_CALIB_TBN};
+    const ic_ensemble_member four[4] = {
+        {IC_CALIB_TBN, 1}, {IC_CALIB_NONE, 0}, {IC_CALIB_INSTCAL_G, 0}, {IC_CALIB_TBN, 0}};
     ck_assert_int_eq(ic_ensemble_forward(net, four, 4, &x, &o, 0, &a, &out), 0);
     const size_t ens = ic_arena_used(&a) - before;
     /* what stays is the averaged outputs, less than one forward's scratch */
@@ -190,15 +217,15 @@ START_TEST(test_bad_ensembles_refused)
     ic_tensor x = input(&a, 1);
     ic_calib_opts o = {.mode = IC_CALIB_NONE};
     ic_pdl_outputs out;
-    const ic_calib_mode five[5] = {IC_CALIB_TBN, IC_CALIB_TBN, IC_CALIB_TBN, IC_CALIB_TBN,
-                                   IC_CALIB_TBN};
+    const ic_ensemble_member five[5] = {{IC_CALIB_TBN, 0}, {IC_CALIB_TBN, 0}, {IC_CALIB_TBN, 0},
+                                        {IC_CALIB_TBN, 0}, {IC_CALIB_TBN, 0}};
     ck_assert_int_eq(ic_ensemble_forward(net, five, 0, &x, &o, 0, &a, &out), IC_EINVAL);
     ck_assert_int_eq(ic_ensemble_forward(net, five, 5, &x, &o, 0, &a, &out), IC_EINVAL);
     ck_assert_ptr_nonnull(strstr(ic_error_message(), "5 members"));
-    const ic_calib_mode tent[2] = {IC_CALIB_TBN, IC_CALIB_TENT};
+    const ic_ensemble_member tent[2] = {{IC_CALIB_TBN, 0}, {IC_CALIB_TENT, 0}};
     ck_assert_int_eq(ic_ensemble_forward(net, tent, 2, &x, &o, 0, &a, &out), IC_EINVAL);
     ck_assert_ptr_nonnull(strstr(ic_error_message(), "'tent'"));
-    const ic_calib_mode nested[1] = {IC_CALIB_INSTCAL_E};
+    const ic_ensemble_member nested[1] = {{IC_CALIB_INSTCAL_E, 0}};
     ck_assert_int_eq(ic_ensemble_forward(net, nested, 1, &x, &o, 0, &a, &out), IC_EINVAL);
     ck_assert_int_eq(ic_ensemble_forward(NULL, nested, 1, &x, &o, 0, &a, &out), IC_EINVAL);
     /* a model without instcal-g's tensors cannot have it as a member */

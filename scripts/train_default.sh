@@ -120,7 +120,8 @@ calibrate calib-ft-g "$ucg" --model "$uc" --method g --init "$m" --synth-seed 9 
 # so a stopped sweep resumes (the shipped tables were made in two sessions
 # this way, docs/results.md). The robust suite renders its 200 clean scenes
 # (seed 5000) and the twelve corrupted sets from them. instcal-e learns
-# nothing: it averages the instcal-g and tbn forwards (docs/calibration.md).
+# nothing: it averages the instcal-g forward and the tbn forward of the
+# mirrored image (docs/calibration.md).
 ROWS=none,manual,tbn,instcal-u,instcal-c,instcal-g,instcal-e,tent
 "$BIN" eval --suite synthcity --model "$ucg" --root "$WORK/eval-256x512" \
     --count 200 --rows "$ROWS" --cells "$WORK/cells-synthcity" --markdown "$WORK/results-table.md" \

@@ -21,7 +21,7 @@ const MODE_INFO = {
   'instcal-u': ['InstCal-U', 'A learnt, per-channel blend of training and image statistics.'],
   'instcal-c': ['InstCal-C', 'A small network predicts the blend for this particular image.'],
   'instcal-g': ['InstCal-G', 'Blends in this image\'s statistics only as far as they look shifted.'],
-  'instcal-e': ['InstCal-E', 'Averages the InstCal-G and test-time BN answers (two passes, slower).'],
+  'instcal-e': ['InstCal-E', 'Averages the InstCal-G answer and the test-time BN answer of the mirrored image (two passes, slower).'],
   'tent': ['TENT', 'A few entropy-minimisation steps on this image, then reset.'],
 };
 const modeName = (m) => (MODE_INFO[m] ? MODE_INFO[m][0] : m);

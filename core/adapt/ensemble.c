@@ -11,7 +11,6 @@
 #include "base/err.h"
 #include "base/fastmath.h"
 #include "base/parallel.h"
-#include "ops/add.h"
 #include "ops/softmax.h"
 
 const ic_ensemble_member ic_ensemble_instcal_e[2] = {{IC_CALIB_INSTCAL_G, 0},
@@ -48,39 +47,48 @@ static void mean_log(void *ctx, int lo, int hi)
         dst[i] = ic_fast_log(src[i] * inv + FLT_MIN);
 }
 
-/* Mirrors rows [lo, hi) of src left-right into dst (dst == src: in place);
- * with negate_odd, the rows of odd channels (the offsets' x) change sign. */
-typedef struct mirror_job {
+/* Rows [lo, hi) of dst = (first ? 0 : dst) + src, with mirror each src row
+ * read right to left and, with negate_odd too, the rows of odd channels
+ * (the offsets' x) negated: a mirrored member's outputs are mirrored back
+ * as they are summed, without a pass of their own. */
+typedef struct acc_job {
     const float *src;
     float *dst;
-    int c, h, w, negate_odd;
-} mirror_job;
+    int c, h, w, first, mirror, negate_odd;
+} acc_job;
 
-static void mirror_rows(void *ctx, int lo, int hi)
+static void acc_rows(void *ctx, int lo, int hi)
 {
-    const mirror_job *j = ctx;
+    const acc_job *j = ctx;
     const int w = j->w;
     for (int r = lo; r < hi; r++) {
         const float *s = j->src + (size_t)r * (size_t)w;
         float *d = j->dst + (size_t)r * (size_t)w;
-        const float sign = j->negate_odd && (r / j->h) % j->c % 2 ? -1.0f : 1.0f;
-        for (int a = 0, b = w - 1; a <= b; a++, b--) {
-            const float t = s[a];
-            d[a] = sign * s[b];
-            d[b] = sign * t;
+        if (!j->mirror) {
+            for (int x = 0; x < w; x++)
+                d[x] = (j->first ? 0.0f : d[x]) + s[x];
+            continue;
         }
+        const float sign = j->negate_odd && (r / j->h) % j->c % 2 ? -1.0f : 1.0f;
+        const float *e = s + w - 1;
+        if (j->first)
+            for (int x = 0; x < w; x++)
+                d[x] = sign * e[-x];
+        else
+            for (int x = 0; x < w; x++)
+                d[x] += sign * e[-x];
     }
 }
 
-static void mirror(const ic_tensor *src, ic_tensor *dst, int negate_odd)
+static void acc(ic_tensor *dst, const ic_tensor *src, int first, int mirror, int negate_odd)
 {
-    mirror_job j = {src->data, dst->data, src->c, src->h, src->w, negate_odd};
+    acc_job j = {src->data, dst->data, src->c, src->h, src->w, first, mirror, negate_odd};
     const size_t rows = (size_t)src->n * (size_t)src->c * (size_t)src->h;
-    ic_parallel_for(mirror_rows, &j, (int)rows, ic_parallel_threads_for(ic_tensor_numel(src)));
+    ic_parallel_for(acc_rows, &j, (int)rows, ic_parallel_threads_for(ic_tensor_numel(src)));
 }
 
-/* One member's forward, its outputs mirrored back when it ran mirrored (the
- * mirrored input lives in arena, which the caller rewinds). */
+/* One member's forward; a mirrored one runs on x mirrored into arena, which
+ * the caller rewinds. */
 static int member_forward(const ic_pdl *net, const ic_ensemble_member *m, const ic_tensor *x,
                           const ic_calib_opts *opts, int flags, ic_arena *arena,
                           ic_pdl_outputs *o)
@@ -91,17 +99,12 @@ static int member_forward(const ic_pdl *net, const ic_ensemble_member *m, const 
     if (m->mirror) {
         if (ic_tensor_alloc(&xm, arena, x->n, x->c, x->h, x->w))
             return ic_error_set(IC_ENOMEM, "ensemble: mirrored input");
-        mirror(x, &xm, 0);
+        acc(&xm, x, 1, 1, 0);
     }
     int rc = ic_pdl_forward(net, &xm, &mo, flags, arena, o);
     if (rc)
         return ic_error_prefix(rc, "ensemble member %s%s", ic_calib_mode_name(m->mode),
                                m->mirror ? " (mirrored)" : "");
-    if (m->mirror) {
-        mirror(&o->sem, &o->sem, 0);
-        mirror(&o->center, &o->center, 0);
-        mirror(&o->offset, &o->offset, 1); /* channels dy, dx: dx changes sign */
-    }
     return 0;
 }
 
@@ -120,24 +123,22 @@ static int sums_start(sums *s, const ic_pdl_outputs *o, int n_img)
     s->sem.data = s->data;
     s->center.data = s->data + ns;
     s->offset.data = s->data + ns + nc;
-    memset(s->center.data, 0, (nc + no) * sizeof *s->data);
     return 0;
 }
 
-static int sums_add(sums *s, ic_pdl_outputs *o, int n_img, int first)
+static int sums_add(sums *s, ic_pdl_outputs *o, int n_img, int first, int mirror)
 {
+    if (!ic_tensor_same_shape(&s->sem, &o->sem) || !ic_tensor_same_shape(&s->center, &o->center) ||
+        !ic_tensor_same_shape(&s->offset, &o->offset))
+        return ic_error_set(IC_EINVAL, "ensemble: a member's outputs differ in shape from the "
+                                       "first member's");
     /* in place: the member's logits are rewound after this */
     int rc = ic_softmax_forward(&o->sem, &o->sem);
-    if (!rc && first)
-        memcpy(s->sem.data, o->sem.data, ic_tensor_numel(&o->sem) * sizeof *s->sem.data);
-    else if (!rc)
-        rc = ic_add_forward(&s->sem, &s->sem, &o->sem, 0);
-    if (!rc)
-        rc = ic_add_forward(&s->center, &s->center, &o->center, 0);
-    if (!rc)
-        rc = ic_add_forward(&s->offset, &s->offset, &o->offset, 0);
-    if (rc) /* a member of other output shapes than the first's */
+    if (rc)
         return ic_error_prefix(rc, "ensemble");
+    acc(&s->sem, &o->sem, first, mirror, 0);
+    acc(&s->center, &o->center, first, mirror, 0);
+    acc(&s->offset, &o->offset, first, mirror, 1); /* channels dy, dx: dx changes sign */
     for (int i = 0; i < n_img; i++)
         s->drift[i] += o->drift ? o->drift[i] : 0.0;
     s->m_mu += o->m_mu_mean;
@@ -199,7 +200,7 @@ int ic_ensemble_forward(const ic_pdl *net, const ic_ensemble_member *members, in
         if (!rc && i == 0)
             rc = sums_start(&s, &o, x->n);
         if (!rc)
-            rc = sums_add(&s, &o, x->n, i == 0);
+            rc = sums_add(&s, &o, x->n, i == 0, members[i].mirror);
         ic_arena_rewind(arena, mark);
     }
     if (!rc)

@@ -145,8 +145,8 @@ static int parse_modes(const char *list, const ic_pdl *net, ic_calib_mode *modes
         }
         if (m == IC_CALIB_INSTCAL_E) {
             /* two forwards averaged: its cost is instcal-g's plus tbn's */
-            fprintf(stderr, "--modes: instcal-e is the instcal-g and tbn forwards averaged; time "
-                            "those two instead\n");
+            fprintf(stderr, "--modes: instcal-e is the instcal-g and the mirrored tbn forwards "
+                            "averaged; time those two instead\n");
             return 1;
         }
         if (!ic_pdl_supports(net, m)) {

@@ -482,7 +482,7 @@ int ic_pdl_supports(const ic_pdl *net, ic_calib_mode mode)
     case IC_CALIB_INSTCAL_C:
         return net->has_c;
     case IC_CALIB_INSTCAL_G:
-    case IC_CALIB_INSTCAL_E: /* an ensemble of its instcal-g and tbn forwards */
+    case IC_CALIB_INSTCAL_E: /* an ensemble of instcal-g and tbn forwards */
         return net->has_g;
     case IC_CALIB_TENT:
         return 0; /* not a forward of this network: a strategy of core/adapt */

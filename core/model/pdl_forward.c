@@ -531,7 +531,8 @@ static int check_input(const ic_pdl *net, const ic_tensor *x, const ic_calib_opt
                             x->n, x->c, x->h, x->w);
     if (opts->mode == IC_CALIB_INSTCAL_E)
         return ic_error_set(IC_EINVAL, "forward: calibration mode 'instcal-e' is two forwards "
-                                       "(instcal-g and tbn) averaged; run it through "
+                                       "(instcal-g and the mirrored tbn) averaged; run it "
+                                       "through "
                                        "ic_adapt_forward()");
     if (!ic_pdl_supports(net, opts->mode))
         return ic_error_set(IC_EINVAL, "calibration mode '%s' is not available for model '%s'%s",

@@ -10,15 +10,15 @@
 
 static const struct {
     const char *name;
-    int needs_m;
+    int needs_m, revision;
 } modes[IC_CALIB_COUNT] = {
-#define IC_CALIB_ROW(id, name, needs_m) {name, needs_m},
+#define IC_CALIB_ROW(id, name, needs_m, rev) {name, needs_m, rev},
     IC_CALIB_MODES(IC_CALIB_ROW)
 #undef IC_CALIB_ROW
 };
 
 /* ", none, manual, ..., tent": each name after a separator. */
-#define IC_CALIB_LIST(id, name, needs_m) ", " name
+#define IC_CALIB_LIST(id, name, needs_m, rev) ", " name
 static const char mode_list[] = IC_CALIB_MODES(IC_CALIB_LIST);
 #undef IC_CALIB_LIST
 
@@ -30,6 +30,11 @@ const char *ic_calib_mode_name(ic_calib_mode mode)
 int ic_calib_mode_needs_m(ic_calib_mode mode)
 {
     return (unsigned)mode < IC_CALIB_COUNT && modes[mode].needs_m;
+}
+
+int ic_calib_mode_revision(ic_calib_mode mode)
+{
+    return (unsigned)mode < IC_CALIB_COUNT ? modes[mode].revision : 0;
 }
 
 const char *ic_calib_mode_list(void)

@@ -21,21 +21,24 @@
 
 #include "calib/gate.h"
 
-/* The calibration modes, one row each: X(ID, name, needs_m), where needs_m
- * says that a request must give the strength m. A new mode is one row here
- * (its position is its enum value) plus its case in ic_calib_strengths(). */
-#define IC_CALIB_MODES(X)        \
-    X(NONE, "none", 0)           \
-    X(MANUAL, "manual", 1)       \
-    X(TBN, "tbn", 0)             \
-    X(INSTCAL_U, "instcal-u", 0) \
-    X(INSTCAL_C, "instcal-c", 0) \
-    X(TENT, "tent", 0)           \
-    X(INSTCAL_G, "instcal-g", 0) \
-    X(INSTCAL_E, "instcal-e", 0)
+/* The calibration modes, one row each: X(ID, name, needs_m, revision), where
+ * needs_m says that a request must give the strength m and revision counts
+ * the changes to what the mode computes from the same model (instcal-e 2:
+ * its tbn member runs on the mirrored image), so that cached results are
+ * keyed by it. A new mode is one row here (its position is its enum value)
+ * plus its case in ic_calib_strengths(). */
+#define IC_CALIB_MODES(X)           \
+    X(NONE, "none", 0, 1)           \
+    X(MANUAL, "manual", 1, 1)       \
+    X(TBN, "tbn", 0, 1)             \
+    X(INSTCAL_U, "instcal-u", 0, 1) \
+    X(INSTCAL_C, "instcal-c", 0, 1) \
+    X(TENT, "tent", 0, 1)           \
+    X(INSTCAL_G, "instcal-g", 0, 1) \
+    X(INSTCAL_E, "instcal-e", 0, 2)
 
 typedef enum ic_calib_mode {
-#define IC_CALIB_ENUM(id, name, needs_m) IC_CALIB_##id,
+#define IC_CALIB_ENUM(id, name, needs_m, rev) IC_CALIB_##id,
     IC_CALIB_MODES(IC_CALIB_ENUM)
 #undef IC_CALIB_ENUM
     IC_CALIB_COUNT
@@ -52,6 +55,9 @@ int ic_calib_mode_parse(const char *name, ic_calib_mode *ret_mode);
 int ic_calib_mode_parse_list(const char *list, ic_calib_mode modes[IC_CALIB_COUNT], int *ret_n);
 /* Whether a request for this mode must give the strength m (manual). */
 int ic_calib_mode_needs_m(ic_calib_mode mode);
+/* The mode's revision (1 for most; 0 for an unknown mode): results cached
+ * for one revision do not stand for another. */
+int ic_calib_mode_revision(ic_calib_mode mode);
 /* Every mode name, comma-separated: "none, manual, tbn, ...". */
 const char *ic_calib_mode_list(void);
 

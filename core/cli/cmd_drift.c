@@ -6,8 +6,8 @@
  * same --root is shared); a second, held-out source set (seed 3000) sets
  * the threshold, a quantile of its scores, so that the false-alarm rate on
  * the evaluation source set is an honest estimate. Scores are cached per
- * model file, mode and set under ROOT/drift/, so an interrupted run resumes
- * where it stopped. */
+ * model file, mode (and its revision after the first, calib.h) and set under
+ * ROOT/drift/, so an interrupted run resumes where it stopped. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -281,6 +281,9 @@ int cmd_drift(int argc, char **argv)
             char path[4200], label[64], mname[48];
             if (rows[r].mode == IC_CALIB_MANUAL)
                 snprintf(mname, sizeof mname, "manual-%.3g", m);
+            else if (ic_calib_mode_revision(rows[r].mode) > 1) /* calib.h */
+                snprintf(mname, sizeof mname, "%s-r%d", ic_calib_mode_name(rows[r].mode),
+                         ic_calib_mode_revision(rows[r].mode));
             else
                 snprintf(mname, sizeof mname, "%s", ic_calib_mode_name(rows[r].mode));
             snprintf(path, sizeof path, "%s/%016llx.%s.%s.%dx%d.%d.txt", cache, hash, mname,

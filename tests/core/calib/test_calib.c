@@ -24,6 +24,18 @@ START_TEST(test_names_round_trip)
 }
 END_TEST
 
+/* Cached results are keyed by a mode's revision: every mode has one, and
+ * instcal-e's changed when its tbn member went to the mirrored image. */
+START_TEST(test_revisions)
+{
+    for (int i = 0; i < IC_CALIB_COUNT; i++)
+        ck_assert_int_ge(ic_calib_mode_revision((ic_calib_mode)i), 1);
+    ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_TBN), 1);
+    ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_INSTCAL_E), 2);
+    ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_COUNT), 0);
+}
+END_TEST
+
 START_TEST(test_list_in_order)
 {
     ic_calib_mode m[IC_CALIB_COUNT];
@@ -85,6 +97,7 @@ int main(void)
     Suite *s = suite_create("calib/calib");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_names_round_trip);
+    tcase_add_test(tc, test_revisions);
     tcase_add_test(tc, test_list_in_order);
     tcase_add_test(tc, test_list_refusals);
     suite_add_tcase(s, tc);

@@ -16,9 +16,10 @@
  * pair instead of 144); docs/bench-ops.md gives the speed and the measured
  * error against the direct path.
  *
- * Threads split the tiles; each thread transforms blocks of T tiles into
- * its own V and M buffers (T from the channel counts, so the buffers stay
- * a few MiB). */
+ * Threads split the tiles; each thread transforms blocks of WINO_T tiles
+ * into its own V and M buffers: one register tile, so that a block's V and
+ * M (36 x 14 pixels x the channels, 0.5 MiB each at 256 channels) stay in
+ * L2 between the transforms and the products, while U streams. */
 #include <math.h>
 #include <string.h>
 
@@ -27,10 +28,11 @@
 #include "base/parallel.h"
 #include "engine/conv_internal.h"
 
-/* Scratch bytes per thread for V and M, and the fewest tiles per block
- * (a block re-reads all of U). */
-#define WINO_BLOCK_BYTES ((size_t)8 << 20)
-#define WINO_MIN_TILES 64
+/* Tiles per block. Blocks of 8 MiB of V and M (64 to 455 tiles) ran R-52
+ * at 512x1024 8% slower at one thread and 3% at two, the shipped network
+ * 6% slower at both (docs/benchmarks.md): the transforms' V and M went out
+ * to L3 and back, which costs more than re-reading U per block. */
+#define WINO_T IC_KERN_MR
 
 int ic_eng_wino_pack(ic_eng_conv *cv, const float *weight)
 {
@@ -108,26 +110,14 @@ static void tile_origin(const tiling *t, int u, int *y0, int *x0, int *a, int *b
     *x0 = (i % t->tx[k]) * 4 - 1;
 }
 
-static int block_tiles(const ic_eng_conv *cv)
-{
-    const size_t per_tile = 36 * (size_t)(cv->cinb + cv->coutb) * 16 * sizeof(float);
-    size_t t = WINO_BLOCK_BYTES / per_tile;
-    if (t < WINO_MIN_TILES)
-        t = WINO_MIN_TILES;
-    return (int)((t + IC_KERN_MR - 1) / IC_KERN_MR * IC_KERN_MR);
-}
-
 size_t ic_eng_wino_ws_floats(const ic_eng_conv *cv, int h, int w, int threads)
 {
     tiling tl;
     if (make_tiling(&tl, &cv->p, h, w))
         return 0;
-    int T = block_tiles(cv);
-    const int per = (tl.tiles + threads - 1) / threads;
-    if (T > (per + IC_KERN_MR - 1) / IC_KERN_MR * IC_KERN_MR)
-        T = (per + IC_KERN_MR - 1) / IC_KERN_MR * IC_KERN_MR;
     /* V and M per thread, plus the slack a partial register tile reads */
-    return (size_t)threads * (36 * (size_t)(cv->cinb + cv->coutb) * 16 * (size_t)T + IC_BLK_SLACK);
+    return (size_t)threads *
+           (36 * (size_t)(cv->cinb + cv->coutb) * 16 * (size_t)WINO_T + IC_BLK_SLACK);
 }
 
 /* B^T d in one dimension (6 vectors, stride `st` apart, in place into o). */
@@ -350,10 +340,6 @@ void ic_eng_wino_run(const ic_eng_job *j)
 {
     tiling tl;
     make_tiling(&tl, &j->cv->p, j->x->h, j->x->w);
-    int T = block_tiles(j->cv);
-    const int per = (tl.tiles + j->threads - 1) / j->threads;
-    if (T > (per + IC_KERN_MR - 1) / IC_KERN_MR * IC_KERN_MR)
-        T = (per + IC_KERN_MR - 1) / IC_KERN_MR * IC_KERN_MR;
-    wino_job wj = {j, &tl, T};
+    wino_job wj = {j, &tl, WINO_T};
     ic_parallel_for(wino_thread, &wj, j->threads, j->threads);
 }

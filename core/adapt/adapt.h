@@ -1,9 +1,9 @@
 /* Choosing a request's forward strategy (model/forward.h) from its
  * calibration mode: TENT adapts a private copy of the network first
  * (adapt/tent.h), instcal-e averages the network's instcal-g forward and its
- * tbn forward of the mirrored image (adapt/ensemble.h); every other mode runs the serving network as
- * it is. The choice is made once, before the inference path runs
- * (core/infer). */
+ * tbn forward of the mirrored image (adapt/ensemble.h); every other mode
+ * runs the serving network as it is. The choice is made once, before the
+ * inference path runs (core/infer). */
 #ifndef IC_ADAPT_ADAPT_H
 #define IC_ADAPT_ADAPT_H
 

@@ -13,7 +13,8 @@
  *   instcal-g  m = gate(drift of this image's statistics) * learned strengths,
  *              with the mixture variance (not in the paper: calib/gate.h).
  * instcal-e is not a strength rule but two forwards, instcal-g and tbn (of the
- * mirrored image), whose outputs are averaged (core/adapt/ensemble.h); ic_calib_strengths refuses it. */
+ * mirrored image), whose outputs are averaged (core/adapt/ensemble.h);
+ * ic_calib_strengths refuses it. */
 #ifndef IC_CALIB_CALIB_H
 #define IC_CALIB_CALIB_H
 

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -35,6 +36,15 @@ int ic_calib_mode_needs_m(ic_calib_mode mode)
 int ic_calib_mode_revision(ic_calib_mode mode)
 {
     return (unsigned)mode < IC_CALIB_COUNT ? modes[mode].revision : 0;
+}
+
+void ic_calib_mode_key(ic_calib_mode mode, char *buf, size_t size)
+{
+    const int rev = ic_calib_mode_revision(mode);
+    if (rev > 1)
+        snprintf(buf, size, "%s-r%d", ic_calib_mode_name(mode), rev);
+    else
+        snprintf(buf, size, "%s", ic_calib_mode_name(mode));
 }
 
 const char *ic_calib_mode_list(void)

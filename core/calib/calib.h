@@ -59,6 +59,10 @@ int ic_calib_mode_needs_m(ic_calib_mode mode);
 /* The mode's revision (1 for most; 0 for an unknown mode): results cached
  * for one revision do not stand for another. */
 int ic_calib_mode_revision(ic_calib_mode mode);
+/* Writes the mode's name as cached results know it into buf (size bytes):
+ * the name, with "-r<revision>" after it from the second revision on
+ * ("instcal-e-r2"), so that the first revision's keys stand as they were. */
+void ic_calib_mode_key(ic_calib_mode mode, char *buf, size_t size);
 /* Every mode name, comma-separated: "none, manual, tbn, ...". */
 const char *ic_calib_mode_list(void);
 

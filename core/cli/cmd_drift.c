@@ -281,11 +281,8 @@ int cmd_drift(int argc, char **argv)
             char path[4200], label[64], mname[48];
             if (rows[r].mode == IC_CALIB_MANUAL)
                 snprintf(mname, sizeof mname, "manual-%.3g", m);
-            else if (ic_calib_mode_revision(rows[r].mode) > 1) /* calib.h */
-                snprintf(mname, sizeof mname, "%s-r%d", ic_calib_mode_name(rows[r].mode),
-                         ic_calib_mode_revision(rows[r].mode));
             else
-                snprintf(mname, sizeof mname, "%s", ic_calib_mode_name(rows[r].mode));
+                ic_calib_mode_key(rows[r].mode, mname, sizeof mname);
             snprintf(path, sizeof path, "%s/%016llx.%s.%s.%dx%d.%d.txt", cache, hash, mname,
                      set_names[k], h, w, count);
             if (read_cache(path, count, sets[k]) == 0)

@@ -18,8 +18,8 @@
  *
  * With --cells DIR every measured cell (and the manual m) is also written to
  * its own file there as soon as it is done, keyed by a hash of the model
- * file, the image count and size, the mode (and its revision after the
- * first, calib.h) and m; a later run with the same
+ * file, the image count and size, the mode (ic_calib_mode_key: with its
+ * revision after the first) and m; a later run with the same
  * key reads it back instead of measuring again, so a long sweep that is
  * stopped resumes where it was. */
 #include <errno.h>
@@ -351,16 +351,14 @@ int cmd_eval_suite(int argc, char **argv)
     for (int r = 0; r < n_rows && !status; r++) {
         ic_segment_opts so = {.calib = {.mode = rows[r], .m = best_m, .tent_steps = 1}};
         const char *mname = ic_calib_mode_name(rows[r]);
+        char mkey[48];
+        ic_calib_mode_key(rows[r], mkey, sizeof mkey);
         for (int d = 0; d < n_dom && !status; d++) {
             cell *c = &table[r][d];
             /* m matters to manual only, the steps to tent only */
-            const int rev = ic_calib_mode_revision(rows[r]);
-            char revs[32] = "";
-            if (rev > 1) /* the first revision's keys stand as they were */
-                snprintf(revs, sizeof revs, " rev %d", rev);
-            snprintf(key, sizeof key,
-                     "model %016llx count %d size %dx%d mode %s%s m %.2f tent_steps %d", fnv,
-                     count, h, w, mname, revs, rows[r] == IC_CALIB_MANUAL ? best_m : 0.0,
+            snprintf(key, sizeof key, "model %016llx count %d size %dx%d mode %s m %.2f tent_steps %d",
+                     fnv, count, h, w, mkey,
+                     rows[r] == IC_CALIB_MANUAL ? best_m : 0.0,
                      rows[r] == IC_CALIB_TENT ? so.calib.tent_steps : 0);
             snprintf(path, sizeof path, "%s/%s@%s.json", cells ? cells : "", mname, dnames[d]);
             c->j = cache_load(cells ? path : NULL, key);

@@ -33,6 +33,11 @@ START_TEST(test_revisions)
     ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_TBN), 1);
     ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_INSTCAL_E), 2);
     ck_assert_int_eq(ic_calib_mode_revision(IC_CALIB_COUNT), 0);
+    char key[32];
+    ic_calib_mode_key(IC_CALIB_TBN, key, sizeof key);
+    ck_assert_str_eq(key, "tbn");
+    ic_calib_mode_key(IC_CALIB_INSTCAL_E, key, sizeof key);
+    ck_assert_str_eq(key, "instcal-e-r2");
 }
 END_TEST
 

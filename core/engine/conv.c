@@ -140,6 +140,12 @@ int ic_eng_conv_applies_in_place(const ic_eng_conv *cv)
            p->pad_w == 0 && p->stride_h == 1 && p->stride_w == 1;
 }
 
+int ic_eng_conv_res_in_place(const ic_eng_conv *cv, int h, int w, int flags)
+{
+    int kcb;
+    return path_for(cv, h, w, flags) == IC_ENG_GEMM && ic_eng_direct_chunks(cv, &kcb) == 1;
+}
+
 size_t ic_eng_stats_floats(const ic_eng_conv *cv, int threads)
 {
     return (size_t)threads * (size_t)cv->pairs * 64 * 2; /* doubles */
@@ -193,6 +199,8 @@ int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const
         (o->res && (o->res->n != y->n || o->res->c != y->c || o->res->h != oh ||
                     o->res->w != ow)))
         return ic_error_set(IC_ESHAPE, "engine conv: shapes do not match its parameters");
+    if (o->res && o->res->data == y->data && !ic_eng_conv_res_in_place(cv, x->h, x->w, flags))
+        return ic_error_set(IC_EINVAL, "engine conv: this path cannot add a residual held in y");
     if (o->stats && !o->shift)
         return ic_error_set(IC_EINVAL, "engine conv: statistics need a shift");
     if (!is_depthwise(&cv->p) && !cv->w && (flags & IC_ENG_EXACT))

@@ -76,6 +76,14 @@ const char *ic_eng_conv_path_name(const ic_eng_conv *cv, int h, int w, int flags
  * (1x1, stride 1, no padding, groups 1): x is plain afterwards. */
 int ic_eng_conv_applies_in_place(const ic_eng_conv *cv);
 
+/* Whether o->res may be y itself for an (h, w) input: the gemm path with
+ * one K chunk reads each residual value just before it writes the output
+ * there (a conv with more chunks keeps partial sums in y, a depthwise one
+ * its raw row). Summing into the residual's buffer saves a tensor's worth
+ * of memory traffic: y's lines no longer have to be read in before they
+ * are written. */
+int ic_eng_conv_res_in_place(const ic_eng_conv *cv, int h, int w, int flags);
+
 /* Scratch floats for an (n, h, w) input with `threads` threads. */
 size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int threads, int flags);
 
@@ -83,8 +91,9 @@ size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int thr
  * with a pending affine (pend not NULL) a 1x1 stride-1 conv applies it to x
  * IN PLACE (x is then plain: the caller must forget pend), the other paths
  * apply it as they read. ws: ic_eng_conv_ws_floats() floats. threads: from
- * 1. Returns 0, IC_ESHAPE, or IC_EINVAL (IC_ENG_EXACT on a layer packed
- * for Winograd only). */
+ * 1. o->res may share y's data when ic_eng_conv_res_in_place(). Returns 0,
+ * IC_ESHAPE, or IC_EINVAL (IC_ENG_EXACT on a layer packed for Winograd
+ * only, a residual in y's place that the path cannot read there). */
 int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const ic_blk_pend *pend,
                         const ic_eng_out *o, float *ws, int threads, int flags);
 

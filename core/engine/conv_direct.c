@@ -74,6 +74,16 @@ size_t ic_eng_direct_ws_floats(const ic_eng_conv *cv, int h, int w)
     return (size_t)cv->cinb * (size_t)hp * (size_t)wp * 16 + copy_slack(&cv->p);
 }
 
+int ic_eng_direct_chunks(const ic_eng_conv *cv, int *kcb)
+{
+    /* chunks of equal size, each at most DIRECT_KC floats of K */
+    int k = DIRECT_KC / (16 * cv->ktaps);
+    k = k < 1 ? 1 : k;
+    const int chunks = (cv->kb + k - 1) / k;
+    *kcb = (cv->kb + chunks - 1) / chunks;
+    return chunks;
+}
+
 typedef struct copy_job {
     const ic_tensor *x;
     const ic_blk_pend *pend;
@@ -232,11 +242,8 @@ static void direct_thread(void *ctx, int lo, int hi)
     for (int tid = lo; tid < hi; tid++) {
         const int t0 = (int)((long long)g->tiles * tid / j->threads);
         const int t1 = (int)((long long)g->tiles * (tid + 1) / j->threads);
-        /* K chunks of equal size, each at most DIRECT_KC floats of K */
-        int kcb = DIRECT_KC / (16 * g->ntap);
-        kcb = kcb < 1 ? 1 : kcb;
-        const int chunks = (cv->kb + kcb - 1) / kcb;
-        kcb = (cv->kb + chunks - 1) / chunks;
+        int kcb;
+        ic_eng_direct_chunks(cv, &kcb);
         const size_t chunk_bytes = (size_t)g->ntap * (size_t)kcb * 16 * IC_KERN_NR * sizeof(float);
         int gp = (int)(DIRECT_GROUP_BYTES / chunk_bytes);
         gp = gp < 1 ? 1 : gp > cv->pairs ? cv->pairs : gp;

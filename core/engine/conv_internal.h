@@ -31,6 +31,8 @@ size_t ic_eng_stats_floats(const ic_eng_conv *cv, int threads);
 void ic_eng_stats_merge(const ic_eng_job *j);
 
 size_t ic_eng_direct_ws_floats(const ic_eng_conv *cv, int h, int w);
+/* The K chunks of the gemm path (the last one writes out). */
+int ic_eng_direct_chunks(const ic_eng_conv *cv, int *kcb);
 void ic_eng_direct_run(const ic_eng_job *j);
 
 size_t ic_eng_wino_ws_floats(const ic_eng_conv *cv, int h, int w, int threads);

@@ -275,18 +275,29 @@ static void bplain(bfwd *f, bt *x)
     x->pend = NULL;
 }
 
+static int eng_flags(const bfwd *f)
+{
+    return f->net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0;
+}
+
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
- * without norm only). x's pending affine is consumed; a 1x1 stride-1 conv
- * applies it to x in place, and so does a depthwise one (bplain), after
- * which x is plain. */
-static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
+ * without norm only); with into, y is written over res (y takes res's
+ * buffer; the caller checked ic_eng_conv_res_in_place). x's pending affine
+ * is consumed; a 1x1 stride-1 conv applies it to x in place, and so does a
+ * depthwise one (bplain), after which x is plain. */
+static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int into)
 {
     const layer *l = &f->net->layers[li];
     const eng_layer *e = &f->net->eng[li];
     int oh, ow;
     CHECK(ic_conv2d_out_size(&l->p, x->t.h, x->t.w, &oh, &ow));
-    CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
-    const int eflags = f->net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0;
+    if (into) {
+        y->t = *res;
+        y->pend = NULL;
+    } else {
+        CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
+    }
+    const int eflags = eng_flags(f);
     if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE)
         bplain(f, x);
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
@@ -366,6 +377,11 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
     return btrace(f, li, y);
 }
 
+static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
+{
+    return blayer_res(f, li, x, y, res, 0);
+}
+
 /* y = u(x); with consume, x is released as soon as it has been read (a
  * DSConv's depthwise half: x is not alive beside the pointwise output). */
 static int bunit_c(bfwd *f, unit u, bt *x, bt *y, int consume)
@@ -390,21 +406,27 @@ static int bunit(bfwd *f, unit u, bt *x, bt *y)
     return bunit_c(f, u, x, y, 0);
 }
 
-static int bblock(bfwd *f, const block *b, bt *x, bt *y)
+/* y = block(x); with consume, x is released (or becomes y's buffer). */
+static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
 {
     bt t1, t2, sc;
     CHECK(blayer(f, b->conv1, x, &t1, NULL));
     CHECK(blayer(f, b->conv2, &t1, &t2, NULL));
     brelease(f, &t1);
-    const bt *res = x;
+    bt *res = x;
     if (b->shortcut >= 0) {
         CHECK(blayer(f, b->shortcut, x, &sc, NULL));
         res = &sc;
     }
-    int rc;
+    const int own = b->shortcut >= 0 || consume; /* res is dead after the block */
+    int rc, into = 0;
     if (!res->pend && !f->calibrated) {
-        /* none: BN, the residual and ReLU in conv3's write-out */
-        rc = blayer(f, b->conv3, &t2, y, &res->t);
+        /* none: BN, the residual and ReLU in conv3's write-out, summed into
+         * the residual's buffer when nothing reads it afterwards (R-52 at
+         * 512x1024 one thread: docs/benchmarks.md) */
+        into = own && ic_eng_conv_res_in_place(&f->net->eng[b->conv3].cv, t2.t.h, t2.t.w,
+                                               eng_flags(f));
+        rc = blayer_res(f, b->conv3, &t2, y, &res->t, into);
     } else {
         rc = blayer(f, b->conv3, &t2, y, NULL);
         if (!rc)
@@ -412,8 +434,10 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y)
         y->pend = NULL;
     }
     brelease(f, &t2);
-    if (b->shortcut >= 0)
+    if (b->shortcut >= 0 && !into)
         brelease(f, &sc);
+    if (consume && (b->shortcut >= 0 || !into))
+        brelease(f, x);
     return rc;
 }
 
@@ -562,10 +586,8 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
     cur = next;
     for (int s = 0; s < 4; s++) {
         for (int b = 0; b < net->stage_len[s]; b++) {
-            CHECK(bblock(f, &net->blocks[net->stage_first[s] + b], &cur, &next));
-            int keep = b == 0 && (s == 1 || s == 2); /* cur is res2 / res3 */
-            if (!keep)
-                brelease(f, &cur);
+            const int keep = b == 0 && (s == 1 || s == 2); /* cur is res2 / res3 */
+            CHECK(bblock(f, &net->blocks[net->stage_first[s] + b], &cur, &next, !keep));
             cur = next;
         }
         if (s < 2)

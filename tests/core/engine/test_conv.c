@@ -21,7 +21,9 @@
 #define TOL_EXACT 2e-6
 #define TOL_WINO 1e-5
 
-/* pend: 0 none, 1 a pending affine then ReLU, 2 the affine alone */
+/* pend: 0 none, 1 a pending affine then ReLU, 2 the affine alone; res: 0
+ * none, 1 a residual, 2 the residual held in y (where the path allows it,
+ * else the forward must refuse it) */
 typedef struct opts {
     int pend, scale, res, relu, stats, threads, flags;
 } opts;
@@ -102,6 +104,17 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
                     .stats = op->stats ? stats : NULL, .shift = shift};
     size_t wsn = ic_eng_conv_ws_floats(&cv, n, h, w, op->threads, op->flags);
     float *ws = ic_malloc_aligned((wsn + 16) * sizeof *ws);
+    if (op->res == 2) {
+        o.res = &yb;
+        if (ic_eng_conv_res_in_place(&cv, h, w, op->flags)) {
+            ic_blk_from_nchw(&yb, &resn);
+        } else {
+            ck_assert_int_eq(ic_eng_conv_forward(&cv, &yb, &xb, op->pend ? &pend : NULL, &o, ws,
+                                                 op->threads, op->flags),
+                             IC_EINVAL);
+            o.res = &rb;
+        }
+    }
     ck_assert_int_eq(ic_eng_conv_forward(&cv, &yb, &xb, op->pend ? &pend : NULL, &o, ws,
                                          op->threads, op->flags),
                      0);
@@ -220,7 +233,8 @@ START_TEST(test_paths_and_options)
         {0, 0, 0, 0, 0, 1, IC_ENG_EXACT}, {1, 1, 1, 1, 1, 2, IC_ENG_EXACT},
         {1, 0, 0, 1, 1, 1, 0},            {0, 1, 1, 1, 0, 2, 0},
         {1, 1, 0, 0, 1, 3, 0},            {2, 0, 1, 0, 1, 2, 0},
-        {2, 1, 0, 1, 0, 1, IC_ENG_EXACT},
+        {2, 1, 0, 1, 0, 1, IC_ENG_EXACT}, {0, 1, 2, 1, 1, 2, IC_ENG_EXACT},
+        {1, 0, 2, 1, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
@@ -259,7 +273,7 @@ START_TEST(test_random_shapes)
         }
         ic_conv2d_params p = P(cin, cout, k, s, d * (k / 2), d, g);
         const int h = tu_rand_int(&rng, d * (k - 1) + 1, 33), w = tu_rand_int(&rng, d * (k - 1) + 1, 40);
-        opts op = {tu_rand_int(&rng, 0, 2), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1),
+        opts op = {tu_rand_int(&rng, 0, 2), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 2),
                    tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 1, 2),
                    tu_rand_int(&rng, 0, 1) ? IC_ENG_EXACT : 0};
         char what[160];
@@ -303,9 +317,26 @@ START_TEST(test_unsupported_and_shapes)
     ck_assert_ptr_nonnull(cv.w);
     ic_free_aligned(ws);
     ic_free_aligned(y5d);
+    ic_eng_conv_free(&cv);
+    /* a residual in y's place: the gemm path with one K chunk only */
+    static float w3[1100 * 16];
+    const struct {
+        ic_conv2d_params p;
+        int flags, ok;
+    } inplace[] = {
+        {P(64, 16, 1, 1, 0, 1, 1), 0, 1},      {P(1024, 16, 1, 1, 0, 1, 1), 0, 1},
+        {P(1100, 16, 1, 1, 0, 1, 1), 0, 0},    /* two K chunks */
+        {P(16, 16, 3, 1, 1, 1, 1), 0, 0},      /* Winograd */
+        {P(16, 16, 3, 1, 1, 1, 1), IC_ENG_EXACT, 1},
+        {P(16, 16, 3, 1, 1, 1, 16), 0, 0},     /* depthwise */
+    };
+    for (size_t i = 0; i < sizeof inplace / sizeof *inplace; i++) {
+        ck_assert_int_eq(ic_eng_conv_pack(&cv, &inplace[i].p, w3, NULL, inplace[i].flags), 0);
+        ck_assert_int_eq(ic_eng_conv_res_in_place(&cv, 8, 8, inplace[i].flags), inplace[i].ok);
+        ic_eng_conv_free(&cv);
+    }
     ic_free_aligned(xd);
     ic_free_aligned(yd);
-    ic_eng_conv_free(&cv);
 }
 END_TEST
 

@@ -2,9 +2,11 @@
  * channel, so a tap is one vector multiply-add per pixel with the tap's 16
  * per-channel weights. Per output row: the valid kernel rows, then the
  * interior columns (every tap inside the input) in register blocks of 8
- * pixels, the edge columns pixel by pixel with bounds checks. A pending
- * affine is applied to each input value read (padding stays zero). Threads
- * split the (block, row) pairs. */
+ * pixels (stride 1 without dilation: each input pixel loaded once per
+ * kernel row, dw_slide), the edge columns pixel by pixel with bounds
+ * checks; every output is written out from its register. A pending affine
+ * is applied to each input value read (padding stays zero). Threads split
+ * the (block, row) pairs. */
 #include "base/parallel.h"
 #include "engine/conv_internal.h"
 
@@ -23,6 +25,51 @@ static inline ic_v16 pend_apply(ic_v16 v, const ic_blk_pend *pend, ic_v16 a, ic_
     return pend->relu ? ic_v16_relu(v) : v;
 }
 
+/* The write-out of one row, pixel by pixel while the sum is in a register:
+ * statistics of the raw sum, scale/shift, residual, ReLU. */
+typedef struct dw_out {
+    float *yr;
+    const float *rr; /* the residual's row, or NULL */
+    ic_v16 s, b, k, s1, s2;
+    int relu, stats;
+} dw_out;
+
+static inline __attribute__((always_inline)) void dw_put(dw_out *o, int ox, ic_v16 v)
+{
+    if (o->stats) {
+        const ic_v16 d = v - o->k;
+        o->s1 += d;
+        o->s2 += d * d;
+    }
+    v = v * o->s + o->b;
+    if (o->rr)
+        v += ic_v16_load(o->rr + (size_t)ox * 16);
+    if (o->relu)
+        v = ic_v16_relu(v);
+    ic_v16_store(o->yr + (size_t)ox * 16, v);
+}
+
+/* DW_BLOCK interior outputs of a stride-1, undilated row with KW taps per
+ * kernel row: each kernel row's DW_BLOCK + KW - 1 input pixels are loaded
+ * (and their pending affine applied) once and slide under the taps. */
+static inline __attribute__((always_inline)) void
+dw_slide(ic_v16 acc[DW_BLOCK], const float *const *rows, const int *krow, int nk, const float *wc,
+         const int KW, int x0, const ic_blk_pend *pend, ic_v16 pa, ic_v16 pb)
+{
+    for (int r = 0; r < nk; r++) {
+        const float *src = rows[r] + (size_t)x0 * 16;
+        const float *wr = wc + (size_t)krow[r] * KW * 16;
+        ic_v16 in[DW_BLOCK + 6];
+        for (int q = 0; q < DW_BLOCK + KW - 1; q++)
+            in[q] = pend_apply(ic_v16_load(src + (size_t)q * 16), pend, pa, pb);
+        for (int kx = 0; kx < KW; kx++) {
+            const ic_v16 wv = ic_v16_load(wr + (size_t)kx * 16);
+            for (int i = 0; i < DW_BLOCK; i++)
+                acc[i] += wv * in[i + kx];
+        }
+    }
+}
+
 static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
 {
     const ic_eng_job *j = c->j;
@@ -31,10 +78,10 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
     const ic_tensor *x = j->x, *y = j->y;
     const ic_blk_pend *pend = j->pend;
     const int kk = p->kh * p->kw, sw = p->stride_w;
+    const int slide = sw == 1 && p->dil_w == 1 ? p->kw : 0; /* 3 or 5: dw_slide */
     for (int u = lo; u < hi; u++) {
         const int cb = u / c->rows, oy = u % c->rows;
         const float *xc = ic_blk_at(x, j->n, cb);
-        float *yr = ic_blk_at(y, j->n, cb) + (size_t)oy * y->w * 16;
         const float *wc = cv->w + (size_t)cb * kk * 16;
         ic_v16 pa = ic_v16_set1(1.0f), pb = {0};
         if (pend) {
@@ -42,6 +89,17 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
             pa = ic_v16_load(pend->scale + at);
             pb = ic_v16_load(pend->bias + at);
         }
+        const ic_kern_out ko = ic_eng_kern_out(j, cb / 2, tid);
+        const int h = cb % 2;
+        dw_out o = {
+            .yr = ic_blk_at(y, j->n, cb) + (size_t)oy * y->w * 16,
+            .rr = j->o->res ? ic_blk_at(j->o->res, j->n, cb) + (size_t)oy * y->w * 16 : NULL,
+            .s = ko.scale ? ic_v16_load(ko.scale + 16 * h) : ic_v16_set1(1.0f),
+            .b = ic_v16_load(ko.bias + 16 * h),
+            .k = ko.stats ? ic_v16_load(ko.shift + 16 * h) : (ic_v16){0},
+            .relu = ko.relu,
+            .stats = ko.stats != NULL,
+        };
         /* valid kernel rows */
         const float *rows[IC_ENG_MAX_TAPS];
         int krow[IC_ENG_MAX_TAPS], nk = 0;
@@ -63,17 +121,23 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
         for (int ox = 0; ox < y->w;) {
             if (ox >= ilo && ox + DW_BLOCK <= ihi) {
                 ic_v16 acc[DW_BLOCK] = {{0}};
-                for (int r = 0; r < nk; r++)
-                    for (int kx = 0; kx < p->kw; kx++) {
-                        const ic_v16 wv = ic_v16_load(wc + (size_t)(krow[r] * p->kw + kx) * 16);
-                        const float *src =
-                            rows[r] + ((size_t)(ox * sw - p->pad_w + kx * p->dil_w)) * 16;
-                        for (int i = 0; i < DW_BLOCK; i++)
-                            acc[i] += wv * pend_apply(ic_v16_load(src + (size_t)i * sw * 16),
-                                                      pend, pa, pb);
-                    }
+                if (slide == 5)
+                    dw_slide(acc, rows, krow, nk, wc, 5, ox - p->pad_w, pend, pa, pb);
+                else if (slide == 3)
+                    dw_slide(acc, rows, krow, nk, wc, 3, ox - p->pad_w, pend, pa, pb);
+                else
+                    for (int r = 0; r < nk; r++)
+                        for (int kx = 0; kx < p->kw; kx++) {
+                            const ic_v16 wv =
+                                ic_v16_load(wc + (size_t)(krow[r] * p->kw + kx) * 16);
+                            const float *src =
+                                rows[r] + ((size_t)(ox * sw - p->pad_w + kx * p->dil_w)) * 16;
+                            for (int i = 0; i < DW_BLOCK; i++)
+                                acc[i] += wv * pend_apply(ic_v16_load(src + (size_t)i * sw * 16),
+                                                          pend, pa, pb);
+                        }
                 for (int i = 0; i < DW_BLOCK; i++)
-                    ic_v16_store(yr + (size_t)(ox + i) * 16, acc[i]);
+                    dw_put(&o, ox + i, acc[i]);
                 ox += DW_BLOCK;
                 continue;
             }
@@ -86,37 +150,13 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
                     acc += ic_v16_load(wc + (size_t)(krow[r] * p->kw + kx) * 16) *
                            pend_apply(ic_v16_load(rows[r] + (size_t)ix * 16), pend, pa, pb);
                 }
-            ic_v16_store(yr + (size_t)ox * 16, acc);
+            dw_put(&o, ox, acc);
             ox++;
-        }
-        /* write-out of the row */
-        const ic_kern_out ko = ic_eng_kern_out(j, cb / 2, tid);
-        const int h = cb % 2;
-        const ic_v16 s = ko.scale ? ic_v16_load(ko.scale + 16 * h) : ic_v16_set1(1.0f);
-        const ic_v16 b = ic_v16_load(ko.bias + 16 * h);
-        const float *rr = j->o->res ? ic_blk_at(j->o->res, j->n, cb) + (size_t)oy * y->w * 16
-                                    : NULL;
-        ic_v16 k = {0}, s1 = {0}, s2 = {0};
-        if (ko.stats)
-            k = ic_v16_load(ko.shift + 16 * h);
-        for (int ox = 0; ox < y->w; ox++) {
-            const ic_v16 v0 = ic_v16_load(yr + (size_t)ox * 16);
-            if (ko.stats) {
-                const ic_v16 d = v0 - k;
-                s1 += d;
-                s2 += d * d;
-            }
-            ic_v16 v = v0 * s + b;
-            if (rr)
-                v += ic_v16_load(rr + (size_t)ox * 16);
-            if (ko.relu)
-                v = ic_v16_relu(v);
-            ic_v16_store(yr + (size_t)ox * 16, v);
         }
         if (ko.stats)
             for (int l = 0; l < 16; l++) {
-                ko.stats[16 * h + l] += s1[l];
-                ko.stats[32 + 16 * h + l] += s2[l];
+                ko.stats[16 * h + l] += o.s1[l];
+                ko.stats[32 + 16 * h + l] += o.s2[l];
             }
     }
 }

@@ -225,6 +225,7 @@ START_TEST(test_paths_and_options)
         {P(20, 18, 3, 1, 2, 2, 1), 14, 19, "3x3 dilation 2"},
         {P(8, 8, 3, 1, 3, 3, 1), 11, 9, "3x3 dilation 3"},
         {P(24, 24, 5, 1, 2, 1, 24), 12, 21, "depthwise 5x5"},
+        {P(20, 20, 3, 1, 1, 1, 20), 10, 23, "depthwise 3x3"},
         {P(40, 40, 3, 1, 6, 6, 40), 9, 30, "depthwise 3x3 dilation 6"},
         {P(18, 18, 3, 2, 1, 1, 18), 13, 15, "depthwise 3x3 stride 2"},
         {P(6, 10, 5, 1, 2, 1, 1), 9, 9, "5x5"},

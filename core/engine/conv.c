@@ -140,6 +140,11 @@ int ic_eng_conv_applies_in_place(const ic_eng_conv *cv)
            p->pad_w == 0 && p->stride_h == 1 && p->stride_w == 1;
 }
 
+int ic_eng_conv_im2col(const ic_eng_conv *cv)
+{
+    return cv->im2col;
+}
+
 int ic_eng_conv_res_in_place(const ic_eng_conv *cv, int h, int w, int flags)
 {
     int kcb;
@@ -203,6 +208,8 @@ int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const
         return ic_error_set(IC_EINVAL, "engine conv: this path cannot add a residual held in y");
     if (o->stats && !o->shift)
         return ic_error_set(IC_EINVAL, "engine conv: statistics need a shift");
+    if ((flags & IC_ENG_X_NCHW) && !cv->im2col)
+        return ic_error_set(IC_EINVAL, "engine conv: only im2col convs read an NCHW input");
     if (!is_depthwise(&cv->p) && !cv->w && (flags & IC_ENG_EXACT))
         return ic_error_set(IC_EINVAL, "engine conv: packed for Winograd only, cannot run exact");
     if (threads < 1)
@@ -214,7 +221,7 @@ int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const
         if (o->stats)
             memset(st, 0, ic_eng_stats_floats(cv, threads) * sizeof(float));
         ic_eng_job j = {.cv = cv, .y = y, .x = x, .pend = pend, .o = o, .n = n, .ws = pws,
-                        .st = st, .threads = threads};
+                        .st = st, .threads = threads, .x_nchw = (flags & IC_ENG_X_NCHW) != 0};
         switch (path) {
         case IC_ENG_GEMM:
             ic_eng_direct_run(&j);

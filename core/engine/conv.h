@@ -64,9 +64,14 @@ typedef struct ic_eng_out {
 
 /* Path flags. */
 enum {
-    IC_ENG_EXACT = 1,    /* no Winograd: direct products only */
-    IC_ENG_PACK_BOTH = 2 /* pack only: keep the gemm weights next to Winograd's */
+    IC_ENG_EXACT = 1,     /* no Winograd: direct products only */
+    IC_ENG_PACK_BOTH = 2, /* pack only: keep the gemm weights next to Winograd's */
+    IC_ENG_X_NCHW = 4     /* forward: x is NCHW, not blocked (im2col convs only) */
 };
+
+/* Whether the conv builds im2col columns (fewer than 16 input channels):
+ * it can then read an NCHW input (IC_ENG_X_NCHW). */
+int ic_eng_conv_im2col(const ic_eng_conv *cv);
 
 /* The path ic_eng_conv_forward() takes. */
 ic_eng_path ic_eng_conv_path(const ic_eng_conv *cv, int flags);
@@ -93,7 +98,8 @@ size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int thr
  * apply it as they read. ws: ic_eng_conv_ws_floats() floats. threads: from
  * 1. o->res may share y's data when ic_eng_conv_res_in_place(). Returns 0,
  * IC_ESHAPE, or IC_EINVAL (IC_ENG_EXACT on a layer packed for Winograd
- * only, a residual in y's place that the path cannot read there). */
+ * only, a residual in y's place that the path cannot read there,
+ * IC_ENG_X_NCHW on a conv without im2col columns). */
 int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const ic_blk_pend *pend,
                         const ic_eng_out *o, float *ws, int threads, int flags);
 

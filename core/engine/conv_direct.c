@@ -119,11 +119,13 @@ typedef struct col_job {
     const ic_tensor *x;
     const ic_blk_pend *pend;
     float *col;
-    int n, oh, ow;
+    int n, oh, ow, nchw;
 } col_job;
 
 /* im2col rows [lo, hi): channel t * cin + ci of output pixel (oy, ox) is
- * pend(x[ci] at tap t), zero in the padding and in the unused lanes. */
+ * pend(x[ci] at tap t), zero in the padding and in the unused lanes. x is
+ * blocked (cin < 16: one block) or NCHW: reading the image itself spares
+ * the first layer a blocked copy of it, 16 floats per pixel for 3 used. */
 static void col_range(void *ctx, int lo, int hi)
 {
     const col_job *j = ctx;
@@ -131,7 +133,9 @@ static void col_range(void *ctx, int lo, int hi)
     const ic_tensor *x = j->x;
     const int kk = p->kh * p->kw, cin = p->cin, nk = cin * kk;
     const size_t ps = ic_blk_pstride_hw(j->oh, j->ow);
-    const float *xc = ic_blk_at(x, j->n, 0); /* cin < 16: one block */
+    const float *xc = j->nchw ? ic_tensor_at(x, j->n, 0) : ic_blk_at(x, j->n, 0);
+    const size_t px_f = j->nchw ? 1 : 16; /* floats between pixels */
+    const size_t ch_f = j->nchw ? (size_t)x->h * (size_t)x->w : 1; /* and channels */
     const float *pa = j->pend ? j->pend->scale + (size_t)j->n * 16 : NULL;
     const float *pb = j->pend ? j->pend->bias + (size_t)j->n * 16 : NULL;
     for (int oy = lo; oy < hi; oy++)
@@ -140,11 +144,13 @@ static void col_range(void *ctx, int lo, int hi)
             for (int t = 0; t < kk; t++) {
                 const int iy = oy * p->stride_h - p->pad_h + t / p->kw * p->dil_h;
                 const int ix = ox * p->stride_w - p->pad_w + t % p->kw * p->dil_w;
-                if (iy >= 0 && iy < x->h && ix >= 0 && ix < x->w)
-                    memcpy(v + t * cin, xc + ((size_t)iy * x->w + (size_t)ix) * 16,
-                           (size_t)cin * sizeof *v);
-                else
+                if (iy >= 0 && iy < x->h && ix >= 0 && ix < x->w) {
+                    const float *src = xc + ((size_t)iy * x->w + (size_t)ix) * px_f;
+                    for (int ci = 0; ci < cin; ci++)
+                        v[t * cin + ci] = src[(size_t)ci * ch_f];
+                } else {
                     memset(v + t * cin, 0, (size_t)cin * sizeof *v);
+                }
             }
             if (pa)
                 for (int k = 0; k < nk; k++) {
@@ -273,7 +279,7 @@ void ic_eng_direct_run(const ic_eng_job *j)
     g.npix = y->h * y->w;
     direct_job dj = {j, &g, 0};
     if (j->cv->im2col) {
-        col_job cj = {j->cv, x, j->pend, j->ws, j->n, y->h, y->w};
+        col_job cj = {j->cv, x, j->pend, j->ws, j->n, y->h, y->w, j->x_nchw};
         ic_parallel_for(col_range, &cj, y->h,
                         ic_parallel_threads((size_t)g.npix * (size_t)j->cv->kb * 16,
                                             IC_PARALLEL_MIN_FLOATS, j->threads));

@@ -22,6 +22,7 @@ typedef struct ic_eng_job {
     float *ws;    /* the path's scratch (after the statistics) */
     double *st;   /* per-thread statistics: threads x pairs x 64 */
     int threads;
+    int x_nchw; /* x is NCHW (im2col only) */
 } ic_eng_job;
 
 /* Floats of per-thread statistics a path reserves at the start of ws. */

@@ -280,24 +280,28 @@ static int eng_flags(const bfwd *f)
     return f->net->engine == IC_PDL_ENGINE_EXACT ? IC_ENG_EXACT : 0;
 }
 
+/* How blayer_res runs: y written over res (y takes res's buffer; the
+ * caller checked ic_eng_conv_res_in_place), x an NCHW image (the caller
+ * checked ic_eng_conv_im2col). */
+enum { BL_INTO_RES = 1, BL_X_NCHW = 2 };
+
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
- * without norm only); with into, y is written over res (y takes res's
- * buffer; the caller checked ic_eng_conv_res_in_place). x's pending affine
- * is consumed; a 1x1 stride-1 conv applies it to x in place, and so does a
- * depthwise one (bplain), after which x is plain. */
-static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int into)
+ * without norm only; `how` as above). x's pending affine is consumed; a
+ * 1x1 stride-1 conv applies it to x in place, and so does a depthwise one
+ * (bplain), after which x is plain. */
+static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int how)
 {
     const layer *l = &f->net->layers[li];
     const eng_layer *e = &f->net->eng[li];
     int oh, ow;
     CHECK(ic_conv2d_out_size(&l->p, x->t.h, x->t.w, &oh, &ow));
-    if (into) {
+    if (how & BL_INTO_RES) {
         y->t = *res;
         y->pend = NULL;
     } else {
         CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
     }
-    const int eflags = eng_flags(f);
+    const int eflags = eng_flags(f) | (how & BL_X_NCHW ? IC_ENG_X_NCHW : 0);
     if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE)
         bplain(f, x);
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
@@ -426,7 +430,7 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
          * 512x1024 one thread: docs/benchmarks.md) */
         into = own && ic_eng_conv_res_in_place(&f->net->eng[b->conv3].cv, t2.t.h, t2.t.w,
                                                eng_flags(f));
-        rc = blayer_res(f, b->conv3, &t2, y, &res->t, into);
+        rc = blayer_res(f, b->conv3, &t2, y, &res->t, into ? BL_INTO_RES : 0);
     } else {
         rc = blayer(f, b->conv3, &t2, y, NULL);
         if (!rc)
@@ -569,10 +573,17 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
 {
     const ic_pdl *net = f->net;
     bt cur, next, feats[3];
-    CHECK(balloc(f, &cur, x->n, x->c, x->h, x->w));
-    if (!f->dry)
-        ic_blk_from_nchw(&cur.t, x);
-    for (int i = 0; i < 3; i++) {
+    int i = 0;
+    if (ic_eng_conv_im2col(&net->eng[net->stem[0]].cv)) {
+        /* the first conv reads the image itself (no blocked copy) */
+        bt img = {*x, NULL};
+        CHECK(blayer_res(f, net->stem[i++], &img, &cur, NULL, BL_X_NCHW));
+    } else {
+        CHECK(balloc(f, &cur, x->n, x->c, x->h, x->w));
+        if (!f->dry)
+            ic_blk_from_nchw(&cur.t, x);
+    }
+    for (; i < 3; i++) {
         CHECK(blayer(f, net->stem[i], &cur, &next, NULL));
         brelease(f, &cur);
         cur = next;

@@ -118,6 +118,26 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
     ck_assert_int_eq(ic_eng_conv_forward(&cv, &yb, &xb, op->pend ? &pend : NULL, &o, ws,
                                          op->threads, op->flags),
                      0);
+    /* an im2col conv reads the NCHW input itself to the same bits */
+    if (ic_eng_conv_im2col(&cv) && op->res != 2) {
+        ic_tensor y2;
+        float *y2d = blk_alloc(&y2, n, p->cout, oh, ow);
+        double *stats2 = calloc((size_t)n * 2 * c16o, sizeof *stats2);
+        ic_eng_out o2 = o;
+        o2.stats = op->stats ? stats2 : NULL;
+        ck_assert_int_eq(ic_eng_conv_forward(&cv, &y2, &xn, op->pend ? &pend : NULL, &o2, ws,
+                                             op->threads, op->flags | IC_ENG_X_NCHW),
+                         0);
+        ck_assert_msg(!memcmp(y2d, ybd, ic_blk_floats(n, p->cout, oh, ow) * sizeof *y2d),
+                      "%s: NCHW input differs from blocked", what);
+        ck_assert(!memcmp(stats2, stats, (size_t)n * 2 * c16o * sizeof *stats));
+        ic_free_aligned(y2d);
+        free(stats2);
+    } else if (!ic_eng_conv_im2col(&cv)) {
+        ck_assert_int_eq(ic_eng_conv_forward(&cv, &yb, &xn, NULL, &o, ws, op->threads,
+                                             op->flags | IC_ENG_X_NCHW),
+                         IC_EINVAL);
+    }
     /* expected write-out */
     ic_tensor want = ic_tensor_wrap(malloc(ic_tensor_numel(&raw) * sizeof(float)), n, p->cout, oh, ow);
     for (int i = 0; i < n; i++)

@@ -282,8 +282,18 @@ static int eng_flags(const bfwd *f)
 
 /* How blayer_res runs: y written over res (y takes res's buffer; the
  * caller checked ic_eng_conv_res_in_place), x an NCHW image (the caller
- * checked ic_eng_conv_im2col). */
-enum { BL_INTO_RES = 1, BL_X_NCHW = 2 };
+ * checked ic_eng_conv_im2col), y a view the caller set (bview). */
+enum { BL_INTO_RES = 1, BL_X_NCHW = 2, BL_Y_GIVEN = 4 };
+
+/* Channels [c0, c0 + c) of a one-image blocked tensor as a tensor of its
+ * own (c0 a multiple of 16): a producer writes its part of a concatenation
+ * there instead of into a buffer that concat then copies. Never released. */
+static bt bview(const bt *whole, int c0, int c)
+{
+    bt v = {ic_tensor_wrap(ic_blk_at(&whole->t, 0, c0 / IC_BLK), 1, c, whole->t.h, whole->t.w),
+            NULL};
+    return v;
+}
 
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
  * without norm only; `how` as above). x's pending affine is consumed; a
@@ -298,7 +308,7 @@ static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int h
     if (how & BL_INTO_RES) {
         y->t = *res;
         y->pend = NULL;
-    } else {
+    } else if (!(how & BL_Y_GIVEN)) {
         CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
     }
     const int eflags = eng_flags(f) | (how & BL_X_NCHW ? IC_ENG_X_NCHW : 0);
@@ -505,23 +515,48 @@ static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
     return rc;
 }
 
+/* cat = [proj(feat), up(*cur)] of one decoder level; *cur is released. */
+static int bdecoder_cat(bfwd *f, int proj_layer, bt *feat, bt *cur, bt *cat)
+{
+    const ic_conv2d_params *pp = &f->net->layers[proj_layer].p;
+    bt proj, up;
+    if (cur->t.n == 1 && pp->cout % IC_BLK == 0) {
+        /* the projection and the upsampling write their channels of cat
+         * themselves (the projection's BN, pending when calibrated, applied
+         * in place) instead of buffers that a concat copies */
+        int ph, pw;
+        CHECK(ic_conv2d_out_size(pp, feat->t.h, feat->t.w, &ph, &pw));
+        CHECK(balloc(f, cat, 1, pp->cout + cur->t.c, ph, pw));
+        proj = bview(cat, 0, pp->cout);
+        CHECK(blayer_res(f, proj_layer, feat, &proj, NULL, BL_Y_GIVEN));
+        bplain(f, &proj);
+        up = bview(cat, pp->cout, cur->t.c);
+        bplain(f, cur);
+        CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
+        brelease(f, cur);
+        return 0;
+    }
+    CHECK(blayer(f, proj_layer, feat, &proj, NULL));
+    CHECK(balloc(f, &up, cur->t.n, cur->t.c, proj.t.h, proj.t.w));
+    bplain(f, cur);
+    CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
+    brelease(f, cur);
+    CHECK(balloc(f, cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
+    const ic_tensor *parts[2] = {&proj.t, &up.t};
+    const ic_blk_pend *pends[2] = {proj.pend, NULL};
+    CHECK(RUN(f, ic_eng_concat(&cat->t, parts, pends, 2, f->threads)));
+    brelease(f, &proj);
+    brelease(f, &up);
+    return 0;
+}
+
 static int bdecoder(bfwd *f, const decoder *d, bt feats[3], bt *y)
 {
     bt cur;
     CHECK(baspp(f, &d->top, &feats[2], &cur));
     for (int lvl = 1; lvl >= 0; lvl--) {
-        bt proj, up, cat, fused;
-        CHECK(blayer(f, d->proj[lvl], &feats[lvl], &proj, NULL));
-        CHECK(balloc(f, &up, cur.t.n, cur.t.c, proj.t.h, proj.t.w));
-        bplain(f, &cur);
-        CHECK(RUN(f, ic_eng_resize(&up.t, &cur.t, NULL, 0, 0, f->threads)));
-        brelease(f, &cur);
-        CHECK(balloc(f, &cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
-        const ic_tensor *parts[2] = {&proj.t, &up.t};
-        const ic_blk_pend *pends[2] = {proj.pend, NULL};
-        CHECK(RUN(f, ic_eng_concat(&cat.t, parts, pends, 2, f->threads)));
-        brelease(f, &proj);
-        brelease(f, &up);
+        bt cat, fused;
+        CHECK(bdecoder_cat(f, d->proj[lvl], &feats[lvl], &cur, &cat));
         CHECK(bunit_c(f, d->fuse[lvl][0], &cat, &fused, 1));
         if (d->n_fuse == 2) {
             bt second;

@@ -397,11 +397,12 @@ static int blayer(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res)
 }
 
 /* y = u(x); with consume, x is released as soon as it has been read (a
- * DSConv's depthwise half: x is not alive beside the pointwise output). */
-static int bunit_c(bfwd *f, unit u, bt *x, bt *y, int consume)
+ * DSConv's depthwise half: x is not alive beside the pointwise output);
+ * `how` (BL_Y_GIVEN or 0) for the unit's last layer. */
+static int bunit_how(bfwd *f, unit u, bt *x, bt *y, int consume, int how)
 {
     if (u.b < 0) {
-        int rc = blayer(f, u.a, x, y, NULL);
+        int rc = blayer_res(f, u.a, x, y, NULL, how);
         if (consume)
             brelease(f, x);
         return rc;
@@ -410,9 +411,14 @@ static int bunit_c(bfwd *f, unit u, bt *x, bt *y, int consume)
     CHECK(blayer(f, u.a, x, &t, NULL));
     if (consume)
         brelease(f, x);
-    int rc = blayer(f, u.b, &t, y, NULL);
+    int rc = blayer_res(f, u.b, &t, y, NULL, how);
     brelease(f, &t);
     return rc;
+}
+
+static int bunit_c(bfwd *f, unit u, bt *x, bt *y, int consume)
+{
+    return bunit_how(f, u, x, y, consume, 0);
 }
 
 static int bunit(bfwd *f, unit u, bt *x, bt *y)
@@ -455,7 +461,8 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
     return rc;
 }
 
-static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
+/* The pooling branch; with given, y is a view the caller set. */
+static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y, int given)
 {
     bt pooled, conv;
     int rc;
@@ -478,20 +485,44 @@ static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y)
     brelease(f, &pooled);
     if (rc)
         return rc;
-    rc = balloc(f, y, x->t.n, conv.t.c, x->t.h, x->t.w);
+    rc = given ? 0 : balloc(f, y, x->t.n, conv.t.c, x->t.h, x->t.w);
     if (!rc)
         rc = RUN(f, ic_eng_resize(&y->t, &conv.t, conv.pend, 0, 0, f->threads));
     brelease(f, &conv);
     return rc;
 }
 
+/* Branch outputs of a whole number of 16-channel blocks, one image: each
+ * writes its channels of the concatenation (bview; a pending BN applied in
+ * place) instead of a buffer that a concat copies. */
+static int baspp_views(bfwd *f, const aspp *a, bt *x, bt *y, int ac)
+{
+    bt cat;
+    CHECK(balloc(f, &cat, 1, 5 * ac, x->t.h, x->t.w));
+    for (int i = 0; i < 5; i++) {
+        bt br = bview(&cat, i * ac, ac);
+        if (i < 4)
+            CHECK(bunit_how(f, a->branch[i], x, &br, 0, BL_Y_GIVEN));
+        else
+            CHECK(baspp_pool(f, a, x, &br, 1));
+        bplain(f, &br);
+    }
+    int rc = blayer(f, a->project, &cat, y, NULL);
+    brelease(f, &cat);
+    return rc;
+}
+
 static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
 {
+    const unit u0 = a->branch[0];
+    const int ac = f->net->layers[u0.b >= 0 ? u0.b : u0.a].p.cout;
+    if (x->t.n == 1 && ac % IC_BLK == 0)
+        return baspp_views(f, a, x, y, ac);
     bt br[5], cat;
     int rc = 0, made = 0;
     for (; made < 4 && !rc; made++)
         rc = bunit(f, a->branch[made], x, &br[made]);
-    if (!rc && !(rc = baspp_pool(f, a, x, &br[4])))
+    if (!rc && !(rc = baspp_pool(f, a, x, &br[4], 0)))
         made = 5;
     else if (!rc)
         made = 4;

@@ -287,11 +287,12 @@ enum { BL_INTO_RES = 1, BL_X_NCHW = 2, BL_Y_GIVEN = 4 };
 
 /* Channels [c0, c0 + c) of a one-image blocked tensor as a tensor of its
  * own (c0 a multiple of 16): a producer writes its part of a concatenation
- * there instead of into a buffer that concat then copies. Never released. */
-static bt bview(const bt *whole, int c0, int c)
+ * there instead of into a buffer that concat then copies. Never released;
+ * in the planning walk the whole's placeholder (model/bufpool.h). */
+static bt bview(const bfwd *f, const bt *whole, int c0, int c)
 {
-    bt v = {ic_tensor_wrap(ic_blk_at(&whole->t, 0, c0 / IC_BLK), 1, c, whole->t.h, whole->t.w),
-            NULL};
+    float *d = f->dry ? whole->t.data : ic_blk_at(&whole->t, 0, c0 / IC_BLK);
+    bt v = {ic_tensor_wrap(d, 1, c, whole->t.h, whole->t.w), NULL};
     return v;
 }
 
@@ -433,7 +434,7 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
     CHECK(blayer(f, b->conv1, x, &t1, NULL));
     CHECK(blayer(f, b->conv2, &t1, &t2, NULL));
     brelease(f, &t1);
-    bt *res = x;
+    const bt *res = x;
     if (b->shortcut >= 0) {
         CHECK(blayer(f, b->shortcut, x, &sc, NULL));
         res = &sc;
@@ -500,7 +501,7 @@ static int baspp_views(bfwd *f, const aspp *a, bt *x, bt *y, int ac)
     bt cat;
     CHECK(balloc(f, &cat, 1, 5 * ac, x->t.h, x->t.w));
     for (int i = 0; i < 5; i++) {
-        bt br = bview(&cat, i * ac, ac);
+        bt br = bview(f, &cat, i * ac, ac);
         if (i < 4)
             CHECK(bunit_how(f, a->branch[i], x, &br, 0, BL_Y_GIVEN));
         else
@@ -558,10 +559,10 @@ static int bdecoder_cat(bfwd *f, int proj_layer, bt *feat, bt *cur, bt *cat)
         int ph, pw;
         CHECK(ic_conv2d_out_size(pp, feat->t.h, feat->t.w, &ph, &pw));
         CHECK(balloc(f, cat, 1, pp->cout + cur->t.c, ph, pw));
-        proj = bview(cat, 0, pp->cout);
+        proj = bview(f, cat, 0, pp->cout);
         CHECK(blayer_res(f, proj_layer, feat, &proj, NULL, BL_Y_GIVEN));
         bplain(f, &proj);
-        up = bview(cat, pp->cout, cur->t.c);
+        up = bview(f, cat, pp->cout, cur->t.c);
         bplain(f, cur);
         CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
         brelease(f, cur);

@@ -131,41 +131,46 @@ static void col_range(void *ctx, int lo, int hi)
     const col_job *j = ctx;
     const ic_conv2d_params *p = &j->cv->p;
     const ic_tensor *x = j->x;
-    const int kk = p->kh * p->kw, cin = p->cin, nk = cin * kk;
-    const size_t ps = ic_blk_pstride_hw(j->oh, j->ow);
+    const int kk = p->kh * p->kw, cin = p->cin, nk = cin * kk, ow = j->ow;
+    const size_t ps = ic_blk_pstride_hw(j->oh, ow);
     const float *xc = j->nchw ? ic_tensor_at(x, j->n, 0) : ic_blk_at(x, j->n, 0);
     const size_t px_f = j->nchw ? 1 : 16; /* floats between pixels */
     const size_t ch_f = j->nchw ? (size_t)x->h * (size_t)x->w : 1; /* and channels */
-    const float *pa = j->pend ? j->pend->scale + (size_t)j->n * 16 : NULL;
-    const float *pb = j->pend ? j->pend->bias + (size_t)j->n * 16 : NULL;
-    for (int oy = lo; oy < hi; oy++)
-        for (int ox = 0; ox < j->ow; ox++) {
-            float v[16 * ((IC_ENG_IM2COL_K + 15) / 16) + 16] = {0};
-            for (int t = 0; t < kk; t++) {
-                const int iy = oy * p->stride_h - p->pad_h + t / p->kw * p->dil_h;
-                const int ix = ox * p->stride_w - p->pad_w + t % p->kw * p->dil_w;
-                if (iy >= 0 && iy < x->h && ix >= 0 && ix < x->w) {
-                    const float *src = xc + ((size_t)iy * x->w + (size_t)ix) * px_f;
-                    for (int ci = 0; ci < cin; ci++)
-                        v[t * cin + ci] = src[(size_t)ci * ch_f];
-                } else {
-                    memset(v + t * cin, 0, (size_t)cin * sizeof *v);
-                }
+    const ic_blk_pend *pend = j->pend;
+    /* column by column over an output row (one channel of one tap): no
+     * per-pixel staging, the bounds checks one compare per value */
+    for (int oy = lo; oy < hi; oy++) {
+        float *row = j->col + (size_t)oy * ow * 16;
+        for (int k = nk; k < j->cv->kb * 16; k++) /* the unused lanes */
+            for (int ox = 0; ox < ow; ox++)
+                row[(size_t)(k / 16) * ps + (size_t)ox * 16 + (size_t)(k % 16)] = 0.0f;
+        for (int k = 0; k < nk; k++) {
+            const int t = k / cin, ci = k % cin;
+            const int iy = oy * p->stride_h - p->pad_h + t / p->kw * p->dil_h;
+            const int ix0 = -p->pad_w + t % p->kw * p->dil_w, sw = p->stride_w;
+            float *dst = row + (size_t)(k / 16) * ps + (size_t)(k % 16);
+            if (iy < 0 || iy >= x->h) {
+                for (int ox = 0; ox < ow; ox++)
+                    dst[(size_t)ox * 16] = 0.0f;
+                continue;
             }
-            if (pa)
-                for (int k = 0; k < nk; k++) {
-                    const int t = k / cin, ci = k % cin;
-                    const int iy = oy * p->stride_h - p->pad_h + t / p->kw * p->dil_h;
-                    const int ix = ox * p->stride_w - p->pad_w + t % p->kw * p->dil_w;
-                    if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
-                        continue; /* padding stays zero */
-                    float a = v[k] * pa[ci] + pb[ci];
-                    v[k] = j->pend->relu && !(a > 0.0f) ? 0.0f : a;
+            const float *src = xc + (size_t)iy * x->w * px_f + (size_t)ci * ch_f;
+            const float a = pend ? pend->scale[(size_t)j->n * 16 + ci] : 1.0f;
+            const float b = pend ? pend->bias[(size_t)j->n * 16 + ci] : 0.0f;
+            for (int ox = 0; ox < ow; ox++) {
+                const int ix = ox * sw + ix0;
+                float v = 0.0f; /* padding stays zero */
+                if (ix >= 0 && ix < x->w) {
+                    v = src[(size_t)ix * px_f];
+                    if (pend) {
+                        v = v * a + b;
+                        v = pend->relu && !(v > 0.0f) ? 0.0f : v;
+                    }
                 }
-            const size_t at = ((size_t)oy * j->ow + (size_t)ox) * 16;
-            for (int b = 0; b < j->cv->kb; b++)
-                memcpy(j->col + (size_t)b * ps + at, v + 16 * b, 16 * sizeof *v);
+                dst[(size_t)ox * 16] = v;
+            }
         }
+    }
 }
 
 typedef struct direct_job {

@@ -1,6 +1,7 @@
 /* The blocked forward of Panoptic-DeepLab (see pdl.h, ic_pdl_engine): the
  * graph of pdl_forward.c on the engine's 16-channel blocked activations
- * (core/engine), converted from NCHW at the input and back at the outputs.
+ * (core/engine), from the NCHW image (the stem's first conv reads it
+ * itself when it builds im2col columns) back to NCHW at the outputs.
  *
  * Every conv layer is packed once (ic_pdl_set_engine) with its raw weights.
  * A norm layer's convolution accumulates the sums and sums of squares of
@@ -8,8 +9,9 @@
  * stored mean), which gives the instance statistics of the BN input
  * without a second pass:
  *   none        the write-out applies eval-mode BN (scale/shift), ReLU and,
- *               for a bottleneck's last conv, the residual add; the
- *               statistics feed the drift score only
+ *               for a bottleneck's last conv, the residual add (into the
+ *               residual's own buffer when nothing reads it afterwards);
+ *               the statistics feed the drift score only
  *   calibrated  the write-out stores the raw output; the statistics give
  *               the strengths (calib.h) and the per-image BN affine, which
  *               stays pending (engine/blk.h) until the consumers apply it
@@ -19,6 +21,8 @@
  *               a depthwise conv or the decoder's x2 upsampling (which read
  *               each value 9 to 25 and 16 times) one pass applies it in
  *               place (bplain).
+ * With one image, the parts of ASPP's and the decoder's concatenations
+ * are written in place by their producers (bview) rather than copied.
  * Results agree with the NCHW forward to float rounding (Winograd: to its
  * measured error, tests/core/model/test_pdl_engine.c). */
 #include <cblas.h>

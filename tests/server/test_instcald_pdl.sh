@@ -24,7 +24,8 @@ DAEMON_ARGS=(--backend pdl --static-dir "$TMP/www")
 # ---- fixtures ----------------------------------------------------------------------
 "$MKIMAGE" "$SAMPLE" "$TMP/street.jpg" 320 160 85 &&
     "$MKIMAGE" "$SAMPLE" "$TMP/street.png" 320 160 &&
-    "$MKIMAGE" "$SAMPLE" "$TMP/big.jpg" 2048 1024 70 || { echo "FAIL: mkimage"; exit 1; }
+    "$MKIMAGE" "$SAMPLE" "$TMP/big.jpg" 2048 1024 70 &&
+    "$MKIMAGE" "$SAMPLE" "$TMP/huge.jpg" 4096 2048 70 || { echo "FAIL: mkimage"; exit 1; }
 head -c 3000 "$TMP/street.jpg" >"$TMP/trunc.jpg"                      # truncated JPEG
 # A JPEG header then garbage without 0xFF bytes, so no marker: random bytes here
 # once held an SOF5 marker (0xFFC5) and made the file "unsupported" instead of corrupt.
@@ -319,12 +320,14 @@ expect_error 503 out_of_memory "image needs more than worker_memory" -H 'Content
 stop "$PID"
 
 # ---- overload: 1 worker + queue 1; two slow jobs held, then 6 more clients ----------------------
-# The held jobs run TENT (several forwards) on the big image, so that they still hold the worker
-# and the queue slot while the six clients start, also on a fast machine under the full suite.
+# The held jobs run TENT (several forwards) on a 4096x2048 image, so that they still hold the
+# worker and the queue slot while the six clients start, also on a fast machine under the full
+# suite (on the 2048x1024 one a held job took 0.11 s once the engine got faster, and one of the
+# six was served now and then; 4096x2048: about 0.5 s).
 start overload --workers 1 --queue-length 1 --model "$MODEL"
 for i in 1 2; do
     curl -s -o "$TMP/ovk$i.json" -w '%{http_code}\n' -H 'Content-Type: image/jpeg' \
-        --data-binary @"$TMP/big.jpg" "$URL/v1/segment?calibration=tent" >"$TMP/ovk$i" &
+        --data-binary @"$TMP/huge.jpg" "$URL/v1/segment?calibration=tent" >"$TMP/ovk$i" &
     wait_inflight "$i"
 done
 for i in $(seq 6); do
@@ -340,7 +343,7 @@ slow=$(cat "$TMP"/ov[1-6] | awk '$1 == 503 && $2 > 0.5' | wc -l)
 [ "$slow" = 0 ] && ok "503s came quickly" || fail "$slow 503s took over 0.5 s"
 grep -qi '^Retry-After:' "$TMP/ov1.h" && ok "503 has Retry-After" || fail "503 without Retry-After"
 for i in 1 2; do
-    [ "$(cat "$TMP/ovk$i")" = 200 ] && jq -e '.image.width == 2048 and (.segments | length) > 0' \
+    [ "$(cat "$TMP/ovk$i")" = 200 ] && jq -e '.image.width == 4096 and (.segments | length) > 0' \
         "$TMP/ovk$i.json" >/dev/null && ok "held request $i: correct result" ||
         fail "held request $i: $(cat "$TMP/ovk$i")"
 done

@@ -78,7 +78,7 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
     const ic_tensor *x = j->x, *y = j->y;
     const ic_blk_pend *pend = j->pend;
     const int kk = p->kh * p->kw, sw = p->stride_w;
-    const int slide = sw == 1 && p->dil_w == 1 ? p->kw : 0; /* 3 or 5: dw_slide */
+    const int slide = sw == 1 && p->dil_w == 1 ? p->kw : 0; /* dw_slide for 3 and 5 */
     for (int u = lo; u < hi; u++) {
         const int cb = u / c->rows, oy = u % c->rows;
         const float *xc = ic_blk_at(x, j->n, cb);

@@ -289,6 +289,14 @@ static int eng_flags(const bfwd *f)
  * checked ic_eng_conv_im2col), y a view the caller set (bview). */
 enum { BL_INTO_RES = 1, BL_X_NCHW = 2, BL_Y_GIVEN = 4 };
 
+/* Whether the parts of a concatenation of n images can be views (bview):
+ * one image, and parts before the last of c channels each, so that every
+ * part starts on a 16-channel block. */
+static int bviews_fit(int n, int c)
+{
+    return n == 1 && c % IC_BLK == 0;
+}
+
 /* Channels [c0, c0 + c) of a one-image blocked tensor as a tensor of its
  * own (c0 a multiple of 16): a producer writes its part of a concatenation
  * there instead of into a buffer that concat then copies. Never released;
@@ -521,7 +529,7 @@ static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
 {
     const unit u0 = a->branch[0];
     const int ac = f->net->layers[u0.b >= 0 ? u0.b : u0.a].p.cout;
-    if (x->t.n == 1 && ac % IC_BLK == 0)
+    if (bviews_fit(x->t.n, ac))
         return baspp_views(f, a, x, y, ac);
     bt br[5], cat;
     int rc = 0, made = 0;
@@ -555,8 +563,9 @@ static int baspp(bfwd *f, const aspp *a, bt *x, bt *y)
 static int bdecoder_cat(bfwd *f, int proj_layer, bt *feat, bt *cur, bt *cat)
 {
     const ic_conv2d_params *pp = &f->net->layers[proj_layer].p;
+    const int view = bviews_fit(cur->t.n, pp->cout);
     bt proj, up;
-    if (cur->t.n == 1 && pp->cout % IC_BLK == 0) {
+    if (view) {
         /* the projection and the upsampling write their channels of cat
          * themselves (the projection's BN, pending when calibrated, applied
          * in place) instead of buffers that a concat copies */
@@ -567,16 +576,15 @@ static int bdecoder_cat(bfwd *f, int proj_layer, bt *feat, bt *cur, bt *cat)
         CHECK(blayer_res(f, proj_layer, feat, &proj, NULL, BL_Y_GIVEN));
         bplain(f, &proj);
         up = bview(f, cat, pp->cout, cur->t.c);
-        bplain(f, cur);
-        CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
-        brelease(f, cur);
-        return 0;
+    } else {
+        CHECK(blayer(f, proj_layer, feat, &proj, NULL));
+        CHECK(balloc(f, &up, cur->t.n, cur->t.c, proj.t.h, proj.t.w));
     }
-    CHECK(blayer(f, proj_layer, feat, &proj, NULL));
-    CHECK(balloc(f, &up, cur->t.n, cur->t.c, proj.t.h, proj.t.w));
     bplain(f, cur);
     CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
     brelease(f, cur);
+    if (view)
+        return 0;
     CHECK(balloc(f, cat, proj.t.n, proj.t.c + up.t.c, proj.t.h, proj.t.w));
     const ic_tensor *parts[2] = {&proj.t, &up.t};
     const ic_blk_pend *pends[2] = {proj.pend, NULL};

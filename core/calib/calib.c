@@ -100,10 +100,14 @@ static float clampf(float v, float lo, float hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* One MLP's scratch: its input [t; s] (2C), hidden layer and basis weights. */
+/* One MLP's scratch: the packed fc1's double sums (H doubles, first, so
+ * that they are aligned: the total is kept even), its input [t; s] (2C),
+ * the hidden layer and basis weights. */
 static size_t mlp_scratch_floats(const ic_calib_c_shape *cs, int c)
 {
-    return (size_t)2 * (size_t)c + (size_t)cs->hidden + (size_t)cs->num_basis;
+    const size_t n = 2 * (size_t)cs->hidden + 2 * (size_t)c + (size_t)cs->hidden +
+                     (size_t)cs->num_basis;
+    return n + (n & 1);
 }
 
 size_t ic_calib_scratch_floats(const ic_calib_c_shape *cs, int c)
@@ -140,17 +144,60 @@ static double dot_blocked(const float *a, const float *b, int n)
     return total;
 }
 
+/* The packed fc1's rows hold the hidden units in groups of FC1_GROUP
+ * lanes (zero-padded): one group's sums stay in four 16-float vector
+ * registers while a row after another streams past. */
+#define FC1_GROUP 64
+typedef float fc1_vec __attribute__((vector_size(64)));
+
+size_t ic_calib_c_packed_hidden(const ic_calib_c_shape *cs)
+{
+    return ((size_t)cs->hidden + FC1_GROUP - 1) / FC1_GROUP * FC1_GROUP;
+}
+
+/* hid (H) = relu(bs + wt^T . t) for the packed fc1 (wt (C, Hp)): each
+ * input channel's row added into a group's sums at once (no horizontal
+ * sums), in float over blocks of DOT_BLOCK channels and in double across
+ * them, as dot_blocked. The (H, C) rows' dot products this replaces, most
+ * of them 16 to 64 floats long, cost InstCal-C on the shipped model about
+ * 0.5 ms per forward more at one thread (docs/benchmarks.md). */
+static void fc1_packed(float *hid, double *total, const float *wt, const float *bs, int c, int H,
+                       size_t hp, const float *t)
+{
+    for (int j = 0; j < H; j++)
+        total[j] = bs[j];
+    for (int j0 = 0; j0 < H; j0 += FC1_GROUP) {
+        for (int i0 = 0; i0 < c; i0 += DOT_BLOCK) {
+            const int i1 = c - i0 < DOT_BLOCK ? c : i0 + DOT_BLOCK;
+            fc1_vec acc[4] = {{0}};
+            for (int i = i0; i < i1; i++) {
+                const float *row = wt + (size_t)i * hp + (size_t)j0;
+                const fc1_vec ti = (fc1_vec){0} + t[i];
+                for (int v = 0; v < 4; v++) {
+                    fc1_vec w;
+                    memcpy(&w, row + 16 * v, sizeof w);
+                    acc[v] += w * ti;
+                }
+            }
+            float sums[FC1_GROUP];
+            memcpy(sums, acc, sizeof sums);
+            for (int l = 0; l < FC1_GROUP && j0 + l < H; l++)
+                total[j0 + l] += sums[l];
+        }
+    }
+    for (int j = 0; j < H; j++)
+        hid[j] = total[j] > 0 ? (float)total[j] : 0.0f;
+}
+
 /* The MLP part of InstCal-C: hid (H) = relu(fc1([t; s])), a (K) = softmax(fc2(hid)). */
-static void instcal_c_mlp(float *in, float *hid, float *a, const ic_calib_c_layer *cc, int stat,
-                          const ic_calib_c_shape *cs, int c, const float *stat_t, const float *stat_s)
+static void instcal_c_mlp(double *total, float *in, float *hid, float *a,
+                          const ic_calib_c_layer *cc, int stat, const ic_calib_c_shape *cs, int c,
+                          const float *stat_t, const float *stat_s)
 {
     int K = cs->num_basis, H = cs->hidden;
     if (cc->fc1_wt[stat]) { /* the packed form: the source half is in fc1_bs */
-        const float *wt = cc->fc1_wt[stat], *bs = cc->fc1_bs[stat];
-        for (int j = 0; j < H; j++) {
-            const double acc = bs[j] + dot_blocked(wt + (size_t)j * (size_t)c, stat_t, c);
-            hid[j] = acc > 0 ? (float)acc : 0.0f;
-        }
+        fc1_packed(hid, total, cc->fc1_wt[stat], cc->fc1_bs[stat], c, H, ic_calib_c_packed_hidden(cs),
+                   stat_t);
     } else {
         memcpy(in, stat_t, (size_t)c * sizeof *in);
         memcpy(in + c, stat_s, (size_t)c * sizeof *in);
@@ -181,9 +228,13 @@ void ic_calib_c_pack(float *wt, float *bs, const ic_calib_c_layer *cc, int stat,
                      const ic_calib_c_shape *cs, int c, const float *stat_s)
 {
     const float *w1 = cc->fc1_w[stat], *b1 = cc->fc1_b[stat];
-    for (int j = 0; j < cs->hidden; j++) {
+    const int H = cs->hidden;
+    const size_t hp = ic_calib_c_packed_hidden(cs);
+    memset(wt, 0, (size_t)c * hp * sizeof *wt);
+    for (int j = 0; j < H; j++) {
         const float *row = w1 + (size_t)j * 2 * (size_t)c;
-        memcpy(wt + (size_t)j * c, row, (size_t)c * sizeof *wt);
+        for (int i = 0; i < c; i++)
+            wt[(size_t)i * hp + (size_t)j] = row[i];
         double acc = b1[j];
         for (int i = 0; i < c; i++)
             acc += (double)row[c + i] * stat_s[i];
@@ -195,15 +246,26 @@ void ic_calib_c_pack(float *wt, float *bs, const ic_calib_c_layer *cc, int stat,
 static void instcal_c_one(float *m, const ic_calib_c_layer *cc, int stat, const ic_calib_c_shape *cs,
                           int c, const float *stat_t, const float *stat_s, float *scratch)
 {
-    int K = cs->num_basis;
-    float *in = scratch, *hid = in + 2 * c, *a = hid + cs->hidden;
-    instcal_c_mlp(in, hid, a, cc, stat, cs, c, stat_t, stat_s);
+    const int K = cs->num_basis, H = cs->hidden;
+    double *total = (double *)(void *)scratch;
+    float *in = scratch + 2 * H, *hid = in + 2 * c, *a = hid + H;
+    instcal_c_mlp(total, in, hid, a, cc, stat, cs, c, stat_t, stat_s);
+    /* channel lanes, the K terms summed in double */
     const float *basis = cc->basis[stat];
-    for (int ch = 0; ch < c; ch++) {
-        double acc = cs->prior;
-        for (int k = 0; k < K; k++)
-            acc += (double)a[k] * basis[(size_t)k * c + ch];
-        m[ch] = clampf((float)acc, cs->clamp_eps, 1.0f - cs->clamp_eps);
+    enum { LANES = 64 };
+    for (int c0 = 0; c0 < c; c0 += LANES) {
+        const int nl = c - c0 < LANES ? c - c0 : LANES;
+        double acc[LANES];
+        for (int l = 0; l < nl; l++)
+            acc[l] = cs->prior;
+        for (int k = 0; k < K; k++) {
+            const double ak = a[k];
+            const float *row = basis + (size_t)k * c + c0;
+            for (int l = 0; l < nl; l++)
+                acc[l] += ak * row[l];
+        }
+        for (int l = 0; l < nl; l++)
+            m[c0 + l] = clampf((float)acc[l], cs->clamp_eps, 1.0f - cs->clamp_eps);
     }
 }
 
@@ -308,7 +370,9 @@ void ic_calib_c_backward(const ic_calib_c_grads *g, const float *dm, const ic_ca
 {
     int K = cs->num_basis, H = cs->hidden;
     float *in = scratch, *hid = in + 2 * c, *a = hid + H, *da = a + K, *dz = da + K, *dh = dz + K;
-    instcal_c_mlp(in, hid, a, cc, stat, cs, c, stat_t, stat_s);
+    ic_calib_c_layer plain = *cc; /* the plain fc1: its gradient is fc1_w's */
+    plain.fc1_wt[stat] = NULL;
+    instcal_c_mlp(NULL, in, hid, a, &plain, stat, cs, c, stat_t, stat_s);
     const float *basis = cc->basis[stat];
     float lo = cs->clamp_eps, hi = 1.0f - cs->clamp_eps;
     for (int k = 0; k < K; k++)

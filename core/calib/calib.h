@@ -86,7 +86,8 @@ typedef struct ic_calib_c_layer {
      * fc1_b): fc1 acts on [t; s] and s, the stored statistics, is fixed, so
      * fc1_b + fc1_w[:, C:] . s is one vector per layer and only the instance
      * half fc1_w[:, :C] is read per image. Filled by ic_calib_c_pack(). */
-    const float *fc1_wt[2]; /* (hidden, C) */
+    const float *fc1_wt[2]; /* (C, ic_calib_c_packed_hidden()): fc1_w[:, :C]
+                             * transposed, hidden units zero-padded */
     const float *fc1_bs[2]; /* (hidden) */
 } ic_calib_c_layer;
 
@@ -123,7 +124,10 @@ int ic_calib_uses_stats(const ic_calib_opts *opts);
 /* Whether the mode normalises with the mixture variance (bn.mixture; InstCal-G). */
 int ic_calib_uses_mixture(const ic_calib_opts *opts);
 
-/* Fills wt (hidden, C) and bs (hidden), the pack-time form of statistic
+/* Hidden units per row of the packed fc1 (hidden rounded up to 64). */
+size_t ic_calib_c_packed_hidden(const ic_calib_c_shape *cs);
+
+/* Fills wt (C, ic_calib_c_packed_hidden()) and bs (hidden), the pack-time form of statistic
  * stat's fc1 (see ic_calib_c_layer) for the stored statistic stat_s (C):
  * bs = fc1_b + fc1_w[:, C:] . stat_s, summed in double. */
 void ic_calib_c_pack(float *wt, float *bs, const ic_calib_c_layer *cc, int stat,

@@ -112,7 +112,7 @@ static int pack_instcal_c(const layer *l, eng_layer *e, const ic_calib_c_shape *
     const int c = l->p.cout;
     const float *stat_s[2] = {l->bn.mean, l->bn.var};
     for (int s = 0; s < 2; s++) {
-        e->c_wt[s] = ic_malloc((size_t)cs->hidden * (size_t)c * sizeof(float));
+        e->c_wt[s] = ic_malloc(ic_calib_c_packed_hidden(cs) * (size_t)c * sizeof(float));
         e->c_bs[s] = ic_malloc((size_t)cs->hidden * sizeof(float));
         if (!e->c_wt[s] || !e->c_bs[s])
             return ic_error_set(IC_ENOMEM, "engine: out of memory for %s's InstCal-C", l->name);

@@ -2,7 +2,8 @@
  * in double: m = clamp(prior + softmax(fc2 relu(fc1 [t; s])) . basis), for
  * the plain fc1 and for its packed form (ic_calib_c_pack: the source half
  * folded into the bias), on widths below, at and above the dot product's
- * blocks, a batch of two images, with one and with two threads. */
+ * blocks, a batch of two images, with one and with two threads; the hidden
+ * layer is wider than one of the packed fc1's groups of 64 units. */
 #include <check.h>
 #include <cblas.h>
 #include <math.h>
@@ -12,11 +13,11 @@
 #include "calib/calib.h"
 #include "testutil.h"
 
-enum { H = 24, K = 5, MAXC = 300, N = 2 };
+enum { H = 72, HP = 128, K = 5, MAXC = 300, N = 2 }; /* HP: H packed (two groups) */
 
 typedef struct c_fixture {
     float fc1_w[2][H * 2 * MAXC], fc1_b[2][H], fc2_w[2][K * H], fc2_b[2][K], basis[2][K * MAXC];
-    float wt[2][H * MAXC], bs[2][H];
+    float wt[2][HP * MAXC], bs[2][H];
     float mean_t[N * MAXC], var_t[N * MAXC], mean_s[MAXC], var_s[MAXC];
 } c_fixture;
 
@@ -75,6 +76,7 @@ static double worst_error(int c, int packed, int threads)
         layer.cc.fc2_w[s] = f.fc2_w[s];
         layer.cc.fc2_b[s] = f.fc2_b[s];
     }
+    ck_assert_uint_eq(ic_calib_c_packed_hidden(&cs), HP);
     if (packed)
         for (int s = 0; s < 2; s++) {
             ic_calib_c_pack(f.wt[s], f.bs[s], &layer.cc, s, &cs, c, s ? f.var_s : f.mean_s);

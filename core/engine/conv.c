@@ -208,6 +208,9 @@ int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const
         return ic_error_set(IC_EINVAL, "engine conv: this path cannot add a residual held in y");
     if (o->stats && !o->shift)
         return ic_error_set(IC_EINVAL, "engine conv: statistics need a shift");
+    if (o->x_res && (!ic_eng_conv_applies_in_place(cv) || !ic_tensor_same_shape(o->x_res, x)))
+        return ic_error_set(IC_EINVAL, "engine conv: only a 1x1 stride-1 conv adds a residual "
+                                       "to its input, of the input's shape");
     if ((flags & IC_ENG_X_NCHW) && !cv->im2col)
         return ic_error_set(IC_EINVAL, "engine conv: only im2col convs read an NCHW input");
     if (!is_depthwise(&cv->p) && !cv->w && (flags & IC_ENG_EXACT))

@@ -60,6 +60,15 @@ typedef struct ic_eng_out {
     double *stats;        /* (N, 2, coutb * 16): sums, then sums of squares, of acc - shift over
                            * the pixels; added to (zero it first), or NULL */
     const float *shift;   /* (pairs * 32), with stats */
+    /* The input side (1x1 stride-1 convs only, see ic_eng_conv_applies_in_place):
+     * x_res, blocked and of x's shape, makes the conv read
+     * relu(pend(x) + x_res_pend(x_res)) (ic_eng_add with ReLU), written into
+     * x in place tile by tile as the pending affine alone would be. A
+     * bottleneck's output in a calibrated forward is that sum: its BN waits
+     * for conv3's statistics, and the next block's first conv is the first
+     * reader, so the sum costs no pass of its own. */
+    const ic_tensor *x_res;
+    const ic_blk_pend *x_res_pend;
 } ic_eng_out;
 
 /* Path flags. */
@@ -99,7 +108,8 @@ size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int thr
  * 1. o->res may share y's data when ic_eng_conv_res_in_place(). Returns 0,
  * IC_ESHAPE, or IC_EINVAL (IC_ENG_EXACT on a layer packed for Winograd
  * only, a residual in y's place that the path cannot read there,
- * IC_ENG_X_NCHW on a conv without im2col columns). */
+ * IC_ENG_X_NCHW on a conv without im2col columns, o->x_res on a conv that
+ * does not apply its input in place). */
 int ic_eng_conv_forward(const ic_eng_conv *cv, ic_tensor *y, ic_tensor *x, const ic_blk_pend *pend,
                         const ic_eng_out *o, float *ws, int threads, int flags);
 

@@ -176,7 +176,7 @@ static void col_range(void *ctx, int lo, int hi)
 typedef struct direct_job {
     const ic_eng_job *j;
     const geom *g;
-    int apply; /* 1x1 stride 1 with a pending affine: apply in place per tile */
+    int apply; /* 1x1 stride 1 with a pending affine or x_res: apply in place per tile */
 } direct_job;
 
 static void tile_at(const geom *g, int t, size_t *a, size_t *yo, int *mr)
@@ -212,9 +212,14 @@ sweep(const direct_job *dj, int tid, int t0, int t1, int pg0, int pg1, int c0, i
         int mr;
         tile_at(g, t, &ao, &yo, &mr);
         if (dj->apply && pg0 == 0)
-            for (int cb = c0; cb < c0 + ncb; cb++)
-                ic_blk_apply_pixels(ic_blk_at(j->x, j->n, cb) + ao, (size_t)mr, j->pend, j->x,
-                                    j->n, cb);
+            for (int cb = c0; cb < c0 + ncb; cb++) {
+                float *xp = ic_blk_at(j->x, j->n, cb) + ao;
+                if (j->o->x_res)
+                    ic_blk_apply_add_pixels(xp, ic_blk_at(j->o->x_res, j->n, cb) + ao, (size_t)mr,
+                                            j->pend, j->o->x_res_pend, j->x, j->n, cb);
+                else
+                    ic_blk_apply_pixels(xp, (size_t)mr, j->pend, j->x, j->n, cb);
+            }
         const float *a = g->a0 + ao + (size_t)c0 * g->a_cb;
         for (int pr = pg0; pr < pg1; pr++) {
             float *yb[2] = {ic_blk_at(y, j->n, 2 * pr) + yo,
@@ -298,7 +303,7 @@ void ic_eng_direct_run(const ic_eng_job *j)
         if (p->stride_h == 1 && p->stride_w == 1) {
             g.flat = 1;
             g.a_px = 16;
-            dj.apply = j->pend != NULL;
+            dj.apply = j->pend || j->o->x_res;
         } else {
             g.a_px = 16 * p->stride_w;
             g.a_row = (size_t)p->stride_h * (size_t)x->w * 16;

@@ -23,9 +23,11 @@
 
 /* pend: 0 none, 1 a pending affine then ReLU, 2 the affine alone; res: 0
  * none, 1 a residual, 2 the residual held in y (where the path allows it,
- * else the forward must refuse it) */
+ * else the forward must refuse it); xres: an input residual (x_res) 0
+ * none, 1 plain, 2 with an affine, 3 with an affine then ReLU (1x1
+ * stride-1 convs; the others must refuse it) */
 typedef struct opts {
-    int pend, scale, res, relu, stats, threads, flags;
+    int pend, scale, res, relu, stats, threads, flags, xres;
 } opts;
 
 static float *blk_alloc(ic_tensor *t, int n, int c, int h, int w)
@@ -65,6 +67,17 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
             pb[(size_t)i * c16i + c] = tu_rand_uniform(rng, -0.5f, 0.5f);
         }
     ic_blk_pend pend = {pa, pb, op->pend == 1};
+    /* the input residual and its affine */
+    const int xres = op->xres && ic_eng_conv_applies_in_place(&cv);
+    ic_tensor rxn = ic_tensor_wrap(malloc(ic_tensor_numel(&xn) * sizeof(float)), n, p->cin, h, w);
+    tu_rand_fill(rxn.data, ic_tensor_numel(&rxn), rng, -1.0f, 1.0f);
+    float *ra = calloc((size_t)n * c16i, sizeof *ra), *rbi = calloc((size_t)n * c16i, sizeof *rbi);
+    for (size_t i = 0; i < (size_t)n * c16i; i++)
+        if (i % c16i < (size_t)p->cin) {
+            ra[i] = tu_rand_uniform(rng, -2.0f, 2.0f);
+            rbi[i] = tu_rand_uniform(rng, -0.5f, 0.5f);
+        }
+    ic_blk_pend rpend = {ra, rbi, op->xres == 3};
     ic_tensor xr = ic_tensor_wrap(malloc(ic_tensor_numel(&xn) * sizeof(float)), n, p->cin, h, w);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < p->cin; c++)
@@ -74,6 +87,16 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
                     v = v * pa[(size_t)i * c16i + c] + pb[(size_t)i * c16i + c];
                     if (op->pend == 1)
                         v = v > 0.0f ? v : 0.0f;
+                }
+                if (xres) {
+                    float r = ic_tensor_at(&rxn, i, c)[k];
+                    if (op->xres >= 2) {
+                        r = r * ra[(size_t)i * c16i + c] + rbi[(size_t)i * c16i + c];
+                        if (op->xres == 3)
+                            r = r > 0.0f ? r : 0.0f;
+                    }
+                    v += r;
+                    v = v > 0.0f ? v : 0.0f;
                 }
                 ic_tensor_at(&xr, i, c)[k] = v;
             }
@@ -93,17 +116,30 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
     }
     ic_tensor resn = ic_tensor_wrap(malloc(ic_tensor_numel(&raw) * sizeof(float)), n, p->cout, oh, ow);
     tu_rand_fill(resn.data, ic_tensor_numel(&resn), rng, -1.0f, 1.0f);
-    ic_tensor xb, yb, rb;
+    ic_tensor xb, yb, rb, rxb;
     float *xbd = blk_alloc(&xb, n, p->cin, h, w), *ybd = blk_alloc(&yb, n, p->cout, oh, ow);
-    float *rbd = blk_alloc(&rb, n, p->cout, oh, ow);
+    float *rbd = blk_alloc(&rb, n, p->cout, oh, ow), *rxbd = blk_alloc(&rxb, n, p->cin, h, w);
     ic_blk_from_nchw(&xb, &xn);
     ic_blk_from_nchw(&rb, &resn);
+    ic_blk_from_nchw(&rxb, &rxn);
     double *stats = calloc((size_t)n * 2 * c16o, sizeof *stats);
     ic_eng_out o = {.scale = op->scale ? sc : NULL, .bias = op->scale ? sb : NULL,
                     .relu = op->relu, .res = op->res ? &rb : NULL,
                     .stats = op->stats ? stats : NULL, .shift = shift};
     size_t wsn = ic_eng_conv_ws_floats(&cv, n, h, w, op->threads, op->flags);
     float *ws = ic_malloc_aligned((wsn + 16) * sizeof *ws);
+    if (op->xres) {
+        ic_eng_out ox = o;
+        ox.x_res = &rxb;
+        ox.x_res_pend = op->xres >= 2 ? &rpend : NULL;
+        if (xres) {
+            o = ox;
+        } else {
+            ck_assert_int_eq(ic_eng_conv_forward(&cv, &yb, &xb, op->pend ? &pend : NULL, &ox, ws,
+                                                 op->threads, op->flags),
+                             IC_EINVAL);
+        }
+    }
     if (op->res == 2) {
         o.res = &yb;
         if (ic_eng_conv_res_in_place(&cv, h, w, op->flags)) {
@@ -181,8 +217,9 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
                               label, c, gs[c16o + c], s2);
             }
     }
-    /* a 1x1 stride-1 conv applies the pending affine to its input in place */
-    if (op->pend && p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+    /* a 1x1 stride-1 conv applies the pending affine (and adds the input
+     * residual) to its input in place */
+    if ((op->pend || xres) && p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
         p->pad_h == 0 && p->pad_w == 0 && p->groups == 1) {
         ic_tensor xa = ic_tensor_wrap(malloc(ic_tensor_numel(&xn) * sizeof(float)), n, p->cin, h, w);
         ic_blk_to_nchw(&xa, &xb, NULL);
@@ -193,6 +230,10 @@ static double run_case(const ic_conv2d_params *p, int n, int h, int w, const opt
     ic_free_aligned(xbd);
     ic_free_aligned(ybd);
     ic_free_aligned(rbd);
+    ic_free_aligned(rxbd);
+    free(rxn.data);
+    free(ra);
+    free(rbi);
     free(stats);
     free(got.data);
     free(want.data);
@@ -251,11 +292,13 @@ START_TEST(test_paths_and_options)
         {P(6, 10, 5, 1, 2, 1, 1), 9, 9, "5x5"},
     };
     const opts all[] = {
-        {0, 0, 0, 0, 0, 1, IC_ENG_EXACT}, {1, 1, 1, 1, 1, 2, IC_ENG_EXACT},
-        {1, 0, 0, 1, 1, 1, 0},            {0, 1, 1, 1, 0, 2, 0},
-        {1, 1, 0, 0, 1, 3, 0},            {2, 0, 1, 0, 1, 2, 0},
-        {2, 1, 0, 1, 0, 1, IC_ENG_EXACT}, {0, 1, 2, 1, 1, 2, IC_ENG_EXACT},
-        {1, 0, 2, 1, 0, 1, 0},
+        {0, 0, 0, 0, 0, 1, IC_ENG_EXACT, 0}, {1, 1, 1, 1, 1, 2, IC_ENG_EXACT, 0},
+        {1, 0, 0, 1, 1, 1, 0, 0},            {0, 1, 1, 1, 0, 2, 0, 0},
+        {1, 1, 0, 0, 1, 3, 0, 0},            {2, 0, 1, 0, 1, 2, 0, 0},
+        {2, 1, 0, 1, 0, 1, IC_ENG_EXACT, 0}, {0, 1, 2, 1, 1, 2, IC_ENG_EXACT, 0},
+        {1, 0, 2, 1, 0, 1, 0, 0},            {2, 1, 0, 0, 1, 2, 0, 1},
+        {2, 0, 1, 1, 0, 1, IC_ENG_EXACT, 2}, {0, 1, 2, 1, 1, 2, 0, 3},
+        {1, 1, 0, 1, 1, 1, 0, 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
@@ -296,7 +339,7 @@ START_TEST(test_random_shapes)
         const int h = tu_rand_int(&rng, d * (k - 1) + 1, 33), w = tu_rand_int(&rng, d * (k - 1) + 1, 40);
         opts op = {tu_rand_int(&rng, 0, 2), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 2),
                    tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 0, 1), tu_rand_int(&rng, 1, 2),
-                   tu_rand_int(&rng, 0, 1) ? IC_ENG_EXACT : 0};
+                   tu_rand_int(&rng, 0, 1) ? IC_ENG_EXACT : 0, tu_rand_int(&rng, 0, 3)};
         char what[160];
         snprintf(what, sizeof what, "random %d: %d->%d k%d s%d d%d g%d %dx%d", it, cin, cout, k, s,
                  d, g, h, w);

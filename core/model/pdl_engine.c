@@ -188,10 +188,16 @@ int ic_pdl_set_engine(ic_pdl *net, ic_pdl_engine e)
 /* ---------------------------------------------------------------- forward */
 
 /* A blocked activation and the affine its consumers still have to apply
- * (NULL: none). */
+ * (NULL: none). With res.data set, its value is relu(pend(t) +
+ * res_pend(res)): a calibrated bottleneck's output, summed by its first
+ * reader (blayer_res) or by bplain; res_own: res's buffer is released once
+ * summed. */
 typedef struct bt {
     ic_tensor t;
     const ic_blk_pend *pend;
+    ic_tensor res;
+    const ic_blk_pend *res_pend;
+    int res_own;
 } bt;
 
 typedef struct bfwd {
@@ -238,8 +244,7 @@ static int balloc(bfwd *f, bt *b, int n, int c, int h, int w)
     float *d = ic_bufpool_get(&f->pool, ic_blk_floats(n, c, h, w));
     if (!d)
         return ic_error_prefix(IC_ENOMEM, "engine: activation (%d, %d, %d, %d)", n, c, h, w);
-    b->t = ic_tensor_wrap(d, n, c, h, w);
-    b->pend = NULL;
+    *b = (bt){.t = ic_tensor_wrap(d, n, c, h, w)};
     return 0;
 }
 
@@ -268,15 +273,32 @@ static void stats_to_moments(bfwd *f, const layer *l, const eng_layer *e, const 
     (void)l;
 }
 
-/* Applies x's pending affine to x in place (x is plain afterwards), for a
- * consumer that reads every input value many times: a k x k depthwise conv
- * reads each one k*k times and a x2 bilinear upsampling 16 times, so
- * applying the affine as they read cost several times the single pass. */
-static void bplain(bfwd *f, bt *x)
+/* Forgets x's pending residual (summed), releasing it if x owns it. */
+static void bres_done(bfwd *f, bt *x)
 {
-    if (x->pend && !f->dry)
+    if (x->res_own)
+        ic_bufpool_put(&f->pool, x->res.data);
+    x->res = (ic_tensor){0};
+    x->res_pend = NULL;
+    x->res_own = 0;
+}
+
+/* Applies x's pending affine (and adds its pending residual) to x in place
+ * (x is plain afterwards), for a consumer that cannot do it as it reads,
+ * or that reads every input value many times: a k x k depthwise conv reads
+ * each one k*k times and a x2 bilinear upsampling 16 times, so applying the
+ * affine as they read cost several times the single pass. */
+static int bplain(bfwd *f, bt *x)
+{
+    int rc = 0;
+    if (x->res.data) {
+        rc = RUN(f, ic_eng_add(&x->t, x->pend, &x->res, x->res_pend, 1, f->threads));
+        bres_done(f, x);
+    } else if (x->pend && !f->dry) {
         ic_blk_apply(&x->t, x->pend);
+    }
     x->pend = NULL;
+    return rc;
 }
 
 static int eng_flags(const bfwd *f)
@@ -304,14 +326,13 @@ static int bviews_fit(int n, int c)
 static bt bview(const bfwd *f, const bt *whole, int c0, int c)
 {
     float *d = f->dry ? whole->t.data : ic_blk_at(&whole->t, 0, c0 / IC_BLK);
-    bt v = {ic_tensor_wrap(d, 1, c, whole->t.h, whole->t.w), NULL};
-    return v;
+    return (bt){.t = ic_tensor_wrap(d, 1, c, whole->t.h, whole->t.w)};
 }
 
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
- * without norm only; `how` as above). x's pending affine is consumed; a
- * 1x1 stride-1 conv applies it to x in place, and so does a depthwise one
- * (bplain), after which x is plain. */
+ * without norm only; `how` as above). x's pending affine and residual are
+ * consumed; a 1x1 stride-1 conv applies them to x in place, and so does a
+ * depthwise one (bplain), after which x is plain. */
 static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int how)
 {
     const layer *l = &f->net->layers[li];
@@ -325,8 +346,9 @@ static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int h
         CHECK(balloc(f, y, x->t.n, l->p.cout, oh, ow));
     }
     const int eflags = eng_flags(f) | (how & BL_X_NCHW ? IC_ENG_X_NCHW : 0);
-    if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE)
-        bplain(f, x);
+    const int add_x_res = x->res.data && ic_eng_conv_applies_in_place(&e->cv);
+    if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE || (x->res.data && !add_x_res))
+        CHECK(bplain(f, x));
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
     float *ws = ic_bufpool_get(&f->pool, wsn);
     if (!ws)
@@ -348,8 +370,14 @@ static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int h
         o.res = res;
         o.relu = 1;
     }
+    if (add_x_res) {
+        o.x_res = &x->res;
+        o.x_res_pend = x->res_pend;
+    }
     int rc = RUN(f, ic_eng_conv_forward(&e->cv, &y->t, &x->t, x->pend, &o, ws, f->threads, eflags));
     ic_bufpool_put(&f->pool, ws);
+    if (add_x_res)
+        bres_done(f, x);
     if (rc || f->dry)
         return rc;
     if (ic_eng_conv_applies_in_place(&e->cv))
@@ -461,10 +489,17 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
                                                eng_flags(f));
         rc = blayer_res(f, b->conv3, &t2, y, &res->t, into ? BL_INTO_RES : 0);
     } else {
+        /* calibrated: conv3's BN waits for its statistics, and relu(bn3 +
+         * res) is left to y's first reader (the next block's conv1 sums it
+         * as it applies bn3, engine/conv.h's x_res), which saves the sum a
+         * pass of its own; y owns res unless it is the caller's */
         rc = blayer(f, b->conv3, &t2, y, NULL);
-        if (!rc)
-            rc = RUN(f, ic_eng_add(&y->t, y->pend, &res->t, res->pend, 1, f->threads));
-        y->pend = NULL;
+        y->res = res->t;
+        y->res_pend = res->pend;
+        y->res_own = own;
+        into = own; /* res is y's now */
+        if (!rc && !own)
+            rc = bplain(f, y);
     }
     brelease(f, &t2);
     if (b->shortcut >= 0 && !into)
@@ -518,7 +553,7 @@ static int baspp_views(bfwd *f, const aspp *a, bt *x, bt *y, int ac)
             CHECK(bunit_how(f, a->branch[i], x, &br, 0, BL_Y_GIVEN));
         else
             CHECK(baspp_pool(f, a, x, &br, 1));
-        bplain(f, &br);
+        CHECK(bplain(f, &br));
     }
     int rc = blayer(f, a->project, &cat, y, NULL);
     brelease(f, &cat);
@@ -574,13 +609,13 @@ static int bdecoder_cat(bfwd *f, int proj_layer, bt *feat, bt *cur, bt *cat)
         CHECK(balloc(f, cat, 1, pp->cout + cur->t.c, ph, pw));
         proj = bview(f, cat, 0, pp->cout);
         CHECK(blayer_res(f, proj_layer, feat, &proj, NULL, BL_Y_GIVEN));
-        bplain(f, &proj);
+        CHECK(bplain(f, &proj));
         up = bview(f, cat, pp->cout, cur->t.c);
     } else {
         CHECK(blayer(f, proj_layer, feat, &proj, NULL));
         CHECK(balloc(f, &up, cur->t.n, cur->t.c, proj.t.h, proj.t.w));
     }
-    bplain(f, cur);
+    CHECK(bplain(f, cur));
     CHECK(RUN(f, ic_eng_resize(&up.t, &cur->t, NULL, 0, 0, f->threads)));
     brelease(f, cur);
     if (view)
@@ -655,7 +690,7 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
     int i = 0;
     if (ic_eng_conv_im2col(&net->eng[net->stem[0]].cv)) {
         /* the first conv reads the image itself (no blocked copy) */
-        bt img = {*x, NULL};
+        bt img = {.t = *x};
         CHECK(blayer_res(f, net->stem[i++], &img, &cur, NULL, BL_X_NCHW));
     } else {
         CHECK(balloc(f, &cur, x->n, x->c, x->h, x->w));
@@ -680,6 +715,8 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
             CHECK(bblock(f, &net->blocks[net->stage_first[s] + b], &cur, &next, !keep));
             cur = next;
         }
+        if (s != 2) /* a feature the decoders read: its residual summed now */
+            CHECK(bplain(f, &cur));
         if (s < 2)
             feats[s] = cur;
     }

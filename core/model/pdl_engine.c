@@ -20,7 +20,9 @@
  *               1x1 conv applies it to its input tile in place, and before
  *               a depthwise conv or the decoder's x2 upsampling (which read
  *               each value 9 to 25 and 16 times) one pass applies it in
- *               place (bplain).
+ *               place (bplain); a bottleneck's relu(bn3 + residual) is
+ *               summed the same way, by the next block's conv1 as it applies
+ *               bn3 to its input tiles, or by bplain before other readers.
  * With one image, the parts of ASPP's and the decoder's concatenations
  * are written in place by their producers (bview) rather than copied.
  * Results agree with the NCHW forward to float rounding (Winograd: to its

@@ -73,7 +73,8 @@ void ic_blk_apply_pixels(float *p, size_t npix, const ic_blk_pend *pend, const i
 }
 
 void ic_blk_apply_add_pixels(float *p, const float *r, size_t npix, const ic_blk_pend *pend,
-                             const ic_blk_pend *rpend, const ic_tensor *t, int n, int cb)
+                             const ic_blk_pend *rpend, const ic_tensor *t, int n, int cb,
+                             int relu)
 {
     const size_t at = ((size_t)n * (size_t)ic_blk_cb(t->c) + (size_t)cb) * IC_BLK;
     const ic_v16 one = ic_v16_set1(1.0f), zero = {0};
@@ -81,13 +82,13 @@ void ic_blk_apply_add_pixels(float *p, const float *r, size_t npix, const ic_blk
     const ic_v16 b = pend ? ic_v16_load(pend->bias + at) : zero;
     const ic_v16 ra = rpend ? ic_v16_load(rpend->scale + at) : one;
     const ic_v16 rb = rpend ? ic_v16_load(rpend->bias + at) : zero;
-    const int relu = pend && pend->relu, rrelu = rpend && rpend->relu;
+    const int prelu = pend && pend->relu, rrelu = rpend && rpend->relu;
     for (size_t i = 0; i < npix; i++) {
         ic_v16 u = ic_v16_load(p + i * IC_BLK) * a + b;
         ic_v16 v = ic_v16_load(r + i * IC_BLK) * ra + rb;
-        u = relu ? ic_v16_relu(u) : u;
+        u = prelu ? ic_v16_relu(u) : u;
         v = rrelu ? ic_v16_relu(v) : v;
-        ic_v16_store(p + i * IC_BLK, ic_v16_relu(u + v));
+        ic_v16_store(p + i * IC_BLK, relu ? ic_v16_relu(u + v) : u + v);
     }
 }
 

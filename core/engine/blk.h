@@ -77,10 +77,11 @@ void ic_blk_apply(ic_tensor *t, const ic_blk_pend *pend);
 void ic_blk_apply_pixels(float *p, size_t npix, const ic_blk_pend *pend, const ic_tensor *t, int n,
                          int cb);
 
-/* p = relu(pend(p) + rpend(r)) over `npix` pixels of one block plane
+/* p = relu?(pend(p) + rpend(r)) over `npix` pixels of one block plane
  * (image n, block cb of t, r at the same place of a tensor of t's shape),
  * in place; either affine may be NULL. */
 void ic_blk_apply_add_pixels(float *p, const float *r, size_t npix, const ic_blk_pend *pend,
-                             const ic_blk_pend *rpend, const ic_tensor *t, int n, int cb);
+                             const ic_blk_pend *rpend, const ic_tensor *t, int n, int cb,
+                             int relu);
 
 #endif

@@ -216,7 +216,7 @@ sweep(const direct_job *dj, int tid, int t0, int t1, int pg0, int pg1, int c0, i
                 float *xp = ic_blk_at(j->x, j->n, cb) + ao;
                 if (j->o->x_res)
                     ic_blk_apply_add_pixels(xp, ic_blk_at(j->o->x_res, j->n, cb) + ao, (size_t)mr,
-                                            j->pend, j->o->x_res_pend, j->x, j->n, cb);
+                                            j->pend, j->o->x_res_pend, j->x, j->n, cb, 1);
                 else
                     ic_blk_apply_pixels(xp, (size_t)mr, j->pend, j->x, j->n, cb);
             }

@@ -60,14 +60,8 @@ static void add_range(void *ctx, int lo, int hi)
     const size_t np = (size_t)j->a->h * (size_t)j->a->w;
     for (int u = lo; u < hi; u++) {
         const int n = u / cbn, cb = u % cbn;
-        const paff fa = paff_of(j->pa, j->a, n, cb), fb = paff_of(j->pb, j->b, n, cb);
-        float *pa = ic_blk_at(j->a, n, cb);
-        const float *pb = ic_blk_at(j->b, n, cb);
-        for (size_t i = 0; i < np; i++) {
-            ic_v16 v = paff_apply(&fa, ic_v16_load(pa + i * 16)) +
-                       paff_apply(&fb, ic_v16_load(pb + i * 16));
-            ic_v16_store(pa + i * 16, j->relu ? ic_v16_relu(v) : v);
-        }
+        ic_blk_apply_add_pixels(ic_blk_at(j->a, n, cb), ic_blk_at(j->b, n, cb), np, j->pa, j->pb,
+                                j->a, n, cb, j->relu);
     }
 }
 

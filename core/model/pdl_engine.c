@@ -482,14 +482,14 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
         res = &sc;
     }
     const int own = b->shortcut >= 0 || consume; /* res is dead after the block */
-    int rc, into = 0;
+    int rc, taken = 0; /* res's buffer became y's (y's own, or its pending residual) */
     if (!res->pend && !f->calibrated) {
         /* none: BN, the residual and ReLU in conv3's write-out, summed into
          * the residual's buffer when nothing reads it afterwards (R-52 at
          * 512x1024 one thread: docs/benchmarks.md) */
-        into = own && ic_eng_conv_res_in_place(&f->net->eng[b->conv3].cv, t2.t.h, t2.t.w,
-                                               eng_flags(f));
-        rc = blayer_res(f, b->conv3, &t2, y, &res->t, into ? BL_INTO_RES : 0);
+        taken = own && ic_eng_conv_res_in_place(&f->net->eng[b->conv3].cv, t2.t.h, t2.t.w,
+                                                eng_flags(f));
+        rc = blayer_res(f, b->conv3, &t2, y, &res->t, taken ? BL_INTO_RES : 0);
     } else {
         /* calibrated: conv3's BN waits for its statistics, and relu(bn3 +
          * res) is left to y's first reader (the next block's conv1 sums it
@@ -499,14 +499,14 @@ static int bblock(bfwd *f, const block *b, bt *x, bt *y, int consume)
         y->res = res->t;
         y->res_pend = res->pend;
         y->res_own = own;
-        into = own; /* res is y's now */
+        taken = own;
         if (!rc && !own)
             rc = bplain(f, y);
     }
     brelease(f, &t2);
-    if (b->shortcut >= 0 && !into)
+    if (b->shortcut >= 0 && !taken)
         brelease(f, &sc);
-    if (consume && (b->shortcut >= 0 || !into))
+    if (consume && (b->shortcut >= 0 || !taken))
         brelease(f, x);
     return rc;
 }

@@ -22,7 +22,9 @@
  *               each value 9 to 25 and 16 times) one pass applies it in
  *               place (bplain); a bottleneck's relu(bn3 + residual) is
  *               summed the same way, by the next block's conv1 as it applies
- *               bn3 to its input tiles, or by bplain before other readers.
+ *               bn3 to its input tiles (res2 and res3 too: the decoders read
+ *               them after the next stage's first block), or by bplain
+ *               before other readers (res5, which the ASPP branches read).
  * With one image, the parts of ASPP's and the decoder's concatenations
  * are written in place by their producers (bview) rather than copied.
  * Results agree with the NCHW forward to float rounding (Winograd: to its
@@ -715,13 +717,12 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
         for (int b = 0; b < net->stage_len[s]; b++) {
             const int keep = b == 0 && (s == 1 || s == 2); /* cur is res2 / res3 */
             CHECK(bblock(f, &net->blocks[net->stage_first[s] + b], &cur, &next, !keep));
+            if (keep) /* as the block's conv1 left it: its residual summed as it read */
+                feats[s - 1] = cur;
             cur = next;
         }
-        if (s != 2) /* a feature the decoders read: its residual summed now */
-            CHECK(bplain(f, &cur));
-        if (s < 2)
-            feats[s] = cur;
     }
+    CHECK(bplain(f, &cur)); /* res5: every ASPP branch reads it */
     feats[2] = cur;
     /* the semantic branch to its output before the instance decoder runs,
      * so that its stride-4 features are not alive beside the instance

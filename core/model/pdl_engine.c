@@ -23,8 +23,8 @@
  *               place (bplain); a bottleneck's relu(bn3 + residual) is
  *               summed the same way, by the next block's conv1 as it applies
  *               bn3 to its input tiles (res2 and res3 too: the decoders read
- *               them after the next stage's first block), or by bplain
- *               before other readers (res5, which the ASPP branches read).
+ *               them after the next stage's first block; res5 by the first
+ *               ASPP branch's), or by bplain before any other reader.
  * With one image, the parts of ASPP's and the decoder's concatenations
  * are written in place by their producers (bview) rather than copied.
  * Results agree with the NCHW forward to float rounding (Winograd: to its
@@ -518,6 +518,8 @@ static int baspp_pool(bfwd *f, const aspp *a, bt *x, bt *y, int given)
 {
     bt pooled, conv;
     int rc;
+    if (x->res.data) /* the pools read a pending affine, not a pending sum */
+        CHECK(bplain(f, x));
     if (a->pool_global) {
         CHECK(balloc(f, &pooled, x->t.n, x->t.c, 1, 1));
         rc = RUN(f, ic_eng_gap(&pooled.t, &x->t, x->pend, f->threads));
@@ -722,8 +724,7 @@ static int bforward(bfwd *f, const ic_tensor *x, int flags)
             cur = next;
         }
     }
-    CHECK(bplain(f, &cur)); /* res5: every ASPP branch reads it */
-    feats[2] = cur;
+    feats[2] = cur; /* the first ASPP branch's 1x1 conv sums res5 as it reads */
     /* the semantic branch to its output before the instance decoder runs,
      * so that its stride-4 features are not alive beside the instance
      * decoder's (on R-52-DSConv at 1024x2048 that is 128 MiB of the peak) */

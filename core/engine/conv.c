@@ -170,6 +170,7 @@ size_t ic_eng_conv_ws_floats(const ic_eng_conv *cv, int n, int h, int w, int thr
         path = ic_eng_wino_ws_floats(cv, h, w, threads);
         break;
     case IC_ENG_DEPTHWISE:
+        path = ic_eng_dw_ws_floats(cv, h, w, threads);
         break;
     }
     return ic_eng_stats_floats(cv, threads) + path;

@@ -5,8 +5,12 @@
  * pixels (stride 1 without dilation: each input pixel loaded once per
  * kernel row, dw_slide), the edge columns pixel by pixel with bounds
  * checks; every output is written out from its register. A pending affine
- * is applied to each input value read (padding stays zero). Threads split
- * the (block, row) pairs. */
+ * is applied once per input value, into a thread's ring of input rows in
+ * the scratch (the rows a kernel window spans, kept while the thread's
+ * next output rows of the block read them): applied as the taps read, a
+ * 5x5 kernel would apply it 7.5 times per output, and a pass over the
+ * whole input first would write it back and read it again (padding stays
+ * zero either way). Threads split the (block, row) pairs. */
 #include "base/parallel.h"
 #include "engine/conv_internal.h"
 
@@ -15,7 +19,42 @@
 typedef struct dw_ctx {
     const ic_eng_job *j;
     int rows; /* output rows per block plane */
+    int ring; /* input rows in a thread's ring: those one output row's window spans */
 } dw_ctx;
+
+static int ring_rows(const ic_conv2d_params *p, int h)
+{
+    const int span = (p->kh - 1) * p->dil_h + 1;
+    return span < h ? span : h;
+}
+
+/* Per thread: the ring's rows, then after all of them each slot's tag (the
+ * block and row it holds, an int in a float's place). */
+size_t ic_eng_dw_ws_floats(const ic_eng_conv *cv, int h, int w, int threads)
+{
+    return (size_t)threads * (size_t)ring_rows(&cv->p, h) * ((size_t)w * 16 + 1);
+}
+
+/* Row iy of block cb with the pending affine applied, from the ring (slot
+ * iy mod the ring's rows, which a window never holds twice). */
+static const float *ring_row(float *ring, int *tag, int nring, const ic_tensor *x,
+                             const float *xc, int cb, int iy, const ic_blk_pend *pend, ic_v16 a,
+                             ic_v16 b)
+{
+    const int slot = iy % nring, key = cb * x->h + iy;
+    float *dst = ring + (size_t)slot * x->w * 16;
+    if (tag[slot] != key) {
+        const float *src = xc + (size_t)iy * x->w * 16;
+        if (pend->relu)
+            for (int i = 0; i < x->w; i++)
+                ic_v16_store(dst + (size_t)i * 16, ic_v16_relu(ic_v16_load(src + (size_t)i * 16) * a + b));
+        else
+            for (int i = 0; i < x->w; i++)
+                ic_v16_store(dst + (size_t)i * 16, ic_v16_load(src + (size_t)i * 16) * a + b);
+        tag[slot] = key;
+    }
+    return dst;
+}
 
 static inline ic_v16 pend_apply(ic_v16 v, const ic_blk_pend *pend, ic_v16 a, ic_v16 b)
 {
@@ -76,7 +115,13 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
     const ic_eng_conv *cv = j->cv;
     const ic_conv2d_params *p = &cv->p;
     const ic_tensor *x = j->x, *y = j->y;
-    const ic_blk_pend *pend = j->pend;
+    /* the ring applies the pending affine: the taps read plain rows */
+    const ic_blk_pend *const pend = NULL, *xpend = j->pend;
+    const size_t ring_f = (size_t)c->ring * x->w * 16;
+    float *ring = xpend ? j->ws + (size_t)tid * ring_f : NULL;
+    int *tag = xpend ? (int *)(void *)(j->ws + (size_t)j->threads * ring_f) + tid * c->ring : NULL;
+    for (int r = 0; tag && r < c->ring; r++)
+        tag[r] = -1;
     const int kk = p->kh * p->kw, sw = p->stride_w;
     const int slide = sw == 1 && p->dil_w == 1 ? p->kw : 0; /* dw_slide for 3 and 5 */
     for (int u = lo; u < hi; u++) {
@@ -84,10 +129,10 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
         const float *xc = ic_blk_at(x, j->n, cb);
         const float *wc = cv->w + (size_t)cb * kk * 16;
         ic_v16 pa = ic_v16_set1(1.0f), pb = {0};
-        if (pend) {
+        if (xpend) {
             const size_t at = ((size_t)j->n * (size_t)cv->coutb + (size_t)cb) * 16;
-            pa = ic_v16_load(pend->scale + at);
-            pb = ic_v16_load(pend->bias + at);
+            pa = ic_v16_load(xpend->scale + at);
+            pb = ic_v16_load(xpend->bias + at);
         }
         const ic_kern_out ko = ic_eng_kern_out(j, cb / 2, tid);
         const int h = cb % 2;
@@ -106,7 +151,8 @@ static void dw_rows(const dw_ctx *c, int lo, int hi, int tid)
         for (int ky = 0; ky < p->kh; ky++) {
             const int iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
             if (iy >= 0 && iy < x->h) {
-                rows[nk] = xc + (size_t)iy * x->w * 16;
+                rows[nk] = ring ? ring_row(ring, tag, c->ring, x, xc, cb, iy, xpend, pa, pb)
+                                : xc + (size_t)iy * x->w * 16;
                 krow[nk++] = ky;
             }
         }
@@ -173,6 +219,6 @@ static void dw_thread(void *ctx, int lo, int hi)
 
 void ic_eng_dw_run(const ic_eng_job *j)
 {
-    dw_ctx c = {j, j->y->h};
+    dw_ctx c = {j, j->y->h, ring_rows(&j->cv->p, j->x->h)};
     ic_parallel_for(dw_thread, &c, j->threads, j->threads);
 }

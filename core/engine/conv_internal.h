@@ -40,6 +40,7 @@ size_t ic_eng_wino_ws_floats(const ic_eng_conv *cv, int h, int w, int threads);
 void ic_eng_wino_run(const ic_eng_job *j);
 int ic_eng_wino_pack(ic_eng_conv *cv, const float *weight);
 
+size_t ic_eng_dw_ws_floats(const ic_eng_conv *cv, int h, int w, int threads);
 void ic_eng_dw_run(const ic_eng_job *j);
 
 /* The write-out parameters of output pair `pair` for thread `tid`. */

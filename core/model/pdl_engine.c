@@ -16,15 +16,16 @@
  *               the strengths (calib.h) and the per-image BN affine, which
  *               stays pending (engine/blk.h) until the consumers apply it
  *               as they read: the next conv's padded copy or Winograd input
- *               transform, the residual add, concat, the output edge; a
- *               1x1 conv applies it to its input tile in place, and before
- *               a depthwise conv or the decoder's x2 upsampling (which read
- *               each value 9 to 25 and 16 times) one pass applies it in
- *               place (bplain); a bottleneck's relu(bn3 + residual) is
- *               summed the same way, by the next block's conv1 as it applies
- *               bn3 to its input tiles (res2 and res3 too: the decoders read
- *               them after the next stage's first block; res5 by the first
- *               ASPP branch's), or by bplain before any other reader.
+ *               transform, a depthwise conv's ring of input rows, the
+ *               residual add, concat, the output edge; a 1x1 conv applies
+ *               it to its input tile in place, and before the decoder's x2
+ *               upsampling (which reads each value 16 times) one pass
+ *               applies it in place (bplain); a bottleneck's relu(bn3 +
+ *               residual) is summed the same way, by the next block's conv1
+ *               as it applies bn3 to its input tiles (res2 and res3 too: the
+ *               decoders read them after the next stage's first block; res5
+ *               by the first ASPP branch's), or by bplain before any other
+ *               reader.
  * With one image, the parts of ASPP's and the decoder's concatenations
  * are written in place by their producers (bview) rather than copied.
  * Results agree with the NCHW forward to float rounding (Winograd: to its
@@ -289,9 +290,9 @@ static void bres_done(bfwd *f, bt *x)
 
 /* Applies x's pending affine (and adds its pending residual) to x in place
  * (x is plain afterwards), for a consumer that cannot do it as it reads,
- * or that reads every input value many times: a k x k depthwise conv reads
- * each one k*k times and a x2 bilinear upsampling 16 times, so applying the
- * affine as they read cost several times the single pass. */
+ * or that reads every input value many times: a x2 bilinear upsampling
+ * reads each one 16 times, so applying the affine as it reads cost several
+ * times the single pass. */
 static int bplain(bfwd *f, bt *x)
 {
     int rc = 0;
@@ -335,8 +336,9 @@ static bt bview(const bfwd *f, const bt *whole, int c0, int c)
 
 /* y = layer(x), optionally + res then ReLU (res: plain, `none` or a layer
  * without norm only; `how` as above). x's pending affine and residual are
- * consumed; a 1x1 stride-1 conv applies them to x in place, and so does a
- * depthwise one (bplain), after which x is plain. */
+ * consumed; a 1x1 stride-1 conv applies them to x in place, after which x
+ * is plain; the other paths apply the affine as they read (x keeps it for
+ * its other readers) and need the residual summed first (bplain). */
 static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int how)
 {
     const layer *l = &f->net->layers[li];
@@ -351,7 +353,7 @@ static int blayer_res(bfwd *f, int li, bt *x, bt *y, const ic_tensor *res, int h
     }
     const int eflags = eng_flags(f) | (how & BL_X_NCHW ? IC_ENG_X_NCHW : 0);
     const int add_x_res = x->res.data && ic_eng_conv_applies_in_place(&e->cv);
-    if (ic_eng_conv_path(&e->cv, eflags) == IC_ENG_DEPTHWISE || (x->res.data && !add_x_res))
+    if (x->res.data && !add_x_res)
         CHECK(bplain(f, x));
     const size_t wsn = ic_eng_conv_ws_floats(&e->cv, x->t.n, x->t.h, x->t.w, f->threads, eflags);
     float *ws = ic_bufpool_get(&f->pool, wsn);
